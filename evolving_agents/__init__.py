@@ -1,0 +1,58 @@
+"""evolving-agents: durable human-in-the-loop approvals for OpenAI Agents SDK runs on MongoDB.
+
+::
+
+    from evolving_agents import AgentRegistry, MongoDBClient, OpenAIAgentsProvider
+
+    registry = AgentRegistry()
+    registry.register(ops_agent)
+    provider = OpenAIAgentsProvider(mongodb_client=MongoDBClient(), registry=registry)
+    run = await provider.execute_agent("ops-agent", "Grant Alice Okta admin for 48h")
+    await provider.store.decide(run.approval_id, verdict="approved", reviewer="alice")
+    done = await provider.resume_agent(run.approval_id)
+"""
+
+from evolving_agents.adapters.openai_tool_adapter import GovernedFunctionTool, OpenAIToolAdapter
+from evolving_agents.approvals import (
+    AgentRunResult,
+    ApprovalConflict,
+    ApprovalNotFound,
+    ApprovalStatus,
+    IncompatibleStateVersion,
+    PendingApproval,
+    PendingApprovalStore,
+    RunStatus,
+    StateIntegrityError,
+    ToolCallRecord,
+    ToolDecision,
+)
+from evolving_agents.config import Settings
+from evolving_agents.core import AgentRegistry, MongoDBClient
+from evolving_agents.errors import ConfigurationError, EvolvingAgentsError
+from evolving_agents.providers import FrameworkProvider, OpenAIAgentsProvider, ProviderRegistry
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AgentRegistry",
+    "AgentRunResult",
+    "ApprovalConflict",
+    "ApprovalNotFound",
+    "ApprovalStatus",
+    "ConfigurationError",
+    "EvolvingAgentsError",
+    "FrameworkProvider",
+    "GovernedFunctionTool",
+    "IncompatibleStateVersion",
+    "MongoDBClient",
+    "OpenAIAgentsProvider",
+    "OpenAIToolAdapter",
+    "PendingApproval",
+    "PendingApprovalStore",
+    "ProviderRegistry",
+    "RunStatus",
+    "Settings",
+    "StateIntegrityError",
+    "ToolCallRecord",
+    "ToolDecision",
+]

@@ -1,0 +1,54 @@
+"""``eat db start|stop|status``: the embedded SecantusDB server shared by this machine."""
+
+from __future__ import annotations
+
+import typer
+
+from evolving_agents.cli.common import console, fail_cleanly, print_json
+from evolving_agents.core.embedded import EmbeddedServer
+
+db_app = typer.Typer(help="Start, stop or inspect the embedded local database server.")
+
+JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON.")
+
+
+@db_app.command("start")
+def start(as_json: bool = JsonOption) -> None:
+    """Start the embedded server (or find the one already running)."""
+    with fail_cleanly():
+        server = EmbeddedServer.from_settings()
+        server.ensure_running()
+        _show(server, as_json)
+
+
+@db_app.command("stop")
+def stop(as_json: bool = JsonOption) -> None:
+    """Stop the embedded server; its data stays on disk."""
+    with fail_cleanly():
+        stopped = EmbeddedServer.from_settings().stop()
+    if as_json:
+        print_json({"stopped": stopped})
+    else:
+        console.print("stopped the embedded server" if stopped else "the embedded server was not running")
+
+
+@db_app.command("status")
+def status(as_json: bool = JsonOption) -> None:
+    """Say whether the embedded server runs, where, and where its data lives."""
+    with fail_cleanly():
+        server = EmbeddedServer.from_settings()
+        _show(server, as_json)
+        if not server.status().running:
+            raise typer.Exit(1)
+
+
+def _show(server: EmbeddedServer, as_json: bool) -> None:
+    info = server.status()
+    if as_json:
+        print_json(info.model_dump(mode="json"))
+        return
+    if info.running:
+        console.print(f"[green]running[/] pid {info.pid} at [bold]{info.uri}[/]")
+    else:
+        console.print("[yellow]not running[/] (eat db start, or any eat command, starts it)")
+    console.print(f"data: {info.storage_path}\nlog:  {info.log_path}", highlight=False)

@@ -1,0 +1,74 @@
+"""Settings read from the environment.
+
+EAT's own names are kept (``MONGODB_URI``, ``MONGODB_DATABASE_NAME``, ``INTENT_REVIEW_ENABLED``,
+``INTENT_REVIEW_LEVELS``); settings new to this package use the ``EAT_`` prefix::
+
+    from evolving_agents.config import Settings
+
+    settings = Settings()            # reads os.environ each time it is built
+    settings.mongodb_uri             # None means: use the embedded local server
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing import Annotated
+
+from pydantic import field_validator
+
+APP_NAME = "evolving-agents"
+
+
+class Settings(BaseSettings):
+    """Every setting the package reads, with the environment variable that sets it."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    mongodb_uri: str | None = Field(default=None, validation_alias="MONGODB_URI")
+    mongodb_database_name: str = Field(
+        default="evolving_agents", validation_alias="MONGODB_DATABASE_NAME"
+    )
+    intent_review_enabled: bool = Field(default=False, validation_alias="INTENT_REVIEW_ENABLED")
+    intent_review_levels: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias="INTENT_REVIEW_LEVELS"
+    )
+
+    env: str = Field(default="development", validation_alias="EAT_ENV")
+    state_secret: str | None = Field(default=None, validation_alias="EAT_STATE_SECRET")
+    openai_api_key: str | None = Field(default=None, validation_alias="OPENAI_API_KEY")
+    openai_model: str = Field(default="gpt-4.1-mini", validation_alias="EAT_OPENAI_MODEL")
+    data_dir: Path | None = Field(default=None, validation_alias="EAT_DATA_DIR")
+    config_dir: Path | None = Field(default=None, validation_alias="EAT_CONFIG_DIR")
+    lease_seconds: float = Field(default=300.0, gt=0, validation_alias="EAT_LEASE_SECONDS")
+    purge_after_days: float = Field(
+        default=30.0, gt=0, validation_alias=AliasChoices("EAT_PURGE_AFTER_DAYS")
+    )
+
+    @field_validator("intent_review_levels", mode="before")
+    @classmethod
+    def _split_levels(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def is_production(self) -> bool:
+        return self.env.lower() in {"production", "prod"}
+
+    def resolved_data_dir(self) -> Path:
+        """Where the embedded server keeps its data: ``EAT_DATA_DIR``, else XDG data home."""
+        if self.data_dir is not None:
+            return self.data_dir
+        base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+        return Path(base) / APP_NAME
+
+    def resolved_config_dir(self) -> Path:
+        """Where the generated state secret lives: ``EAT_CONFIG_DIR``, else XDG config home."""
+        if self.config_dir is not None:
+            return self.config_dir
+        base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+        return Path(base) / APP_NAME

@@ -1,0 +1,151 @@
+"""The seed scenario: an ops agent asked to grant Okta admin, deploy, and rotate a credential.
+
+::
+
+    registry = build_registry()                         # also: eat --app evolving_agents.demo:build_registry
+    provider = OpenAIAgentsProvider(mongodb_client=client, registry=registry)
+    run = await provider.execute_agent(OPS_AGENT, DEMO_REQUEST, actor="ops-bot")
+
+Offline (no ``OPENAI_API_KEY``) the agent's model is an ``agents.testing.ScriptedModel`` whose
+steps answer from the conversation they are shown, so a run paused in one process resumes
+correctly in another. With a key, the same agent uses a real model (``EAT_OPENAI_MODEL``).
+The tools only describe what they would do; they touch no real system.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from agents import Agent
+from agents.items import TResponseOutputItem
+from agents.models.interface import Model
+from agents.testing import ModelCall, ModelStep, ScriptedModel, assistant_message, function_call
+
+from evolving_agents.adapters.openai_tool_adapter import OpenAIToolAdapter
+from evolving_agents.config import Settings
+from evolving_agents.core.agent_registry import AgentRegistry
+
+OPS_AGENT = "ops-agent"
+DEMO_REQUEST = (
+    "Grant Alice (alice@example.com) temporary Okta admin access for 48h, deploy payments-api "
+    "2.4.1 to production, and rotate the payments database credential."
+)
+_SCRIPTED_STEPS = 8
+
+
+def grant_okta_admin(user: str, role: str, duration_hours: int) -> str:
+    """Grant a user an Okta admin role for a limited time.
+
+    Args:
+        user: The user's email address.
+        role: The Okta admin role to grant.
+        duration_hours: How long the grant lasts, in hours.
+    """
+    until = datetime.now(UTC) + timedelta(hours=duration_hours)
+    return f"granted {user} the Okta role '{role}' until {until:%Y-%m-%d %H:%M} UTC"
+
+
+def deploy_service(service: str, version: str, environment: str) -> str:
+    """Deploy a version of a service to an environment.
+
+    Args:
+        service: The service name.
+        version: The version to deploy.
+        environment: The target environment.
+    """
+    return f"deployed {service} {version} to {environment} (rollout 3/3 pods ready)"
+
+
+def rotate_credential(secret_path: str) -> str:
+    """Rotate a stored credential and roll the services that use it.
+
+    Args:
+        secret_path: The credential's path in the secret store.
+    """
+    return f"rotated {secret_path}; new version v{secrets.randbelow(90) + 10} is live"
+
+
+OPS_TOOLS: Sequence[tuple[Any, dict[str, Any]]] = (
+    (grant_okta_admin, {"system": "okta", "risk": "high", "action": "grant_access"}),
+    (
+        deploy_service,
+        {"system": "kubernetes", "environment": "production", "risk": "medium"},
+    ),
+    (rotate_credential, {"system": "vault", "risk": "high", "action": "rotate_secret"}),
+)
+
+
+def _respond(call: ModelCall) -> list[TResponseOutputItem]:
+    """Play the ops model: propose the three actions, then report what came back."""
+    items = call.input if isinstance(call.input, list) else []
+    outputs = [item for item in items if _field(item, "type") == "function_call_output"]
+    if not outputs:
+        token = secrets.token_hex(4)
+        return [
+            function_call(
+                "grant_okta_admin",
+                {"user": "alice@example.com", "role": "Super Administrator", "duration_hours": 48},
+                call_id=f"call_grant_{token}",
+            ),
+            function_call(
+                "deploy_service",
+                {"service": "payments-api", "version": "2.4.1", "environment": "production"},
+                call_id=f"call_deploy_{token}",
+            ),
+            function_call(
+                "rotate_credential",
+                {"secret_path": "prod/payments/db-password"},
+                call_id=f"call_rotate_{token}",
+            ),
+        ]
+    names = {
+        _field(item, "call_id"): _field(item, "name")
+        for item in items
+        if _field(item, "type") == "function_call"
+    }
+    lines = [
+        f"- {names.get(_field(item, 'call_id'), 'tool')}: {_field(item, 'output')}"
+        for item in outputs
+    ]
+    return [assistant_message("Here is where the three requests stand:\n" + "\n".join(lines))]
+
+
+def _field(item: Any, name: str) -> Any:
+    return item.get(name) if isinstance(item, dict) else getattr(item, name, None)
+
+
+def scripted_ops_model() -> ScriptedModel:
+    """A ScriptedModel whose every step derives its answer from the conversation it sees."""
+    return ScriptedModel([ModelStep.respond(_respond) for _ in range(_SCRIPTED_STEPS)])
+
+
+def is_offline(settings: Settings | None = None) -> bool:
+    settings = Settings() if settings is None else settings
+    return not settings.openai_api_key
+
+
+def build_ops_agent(settings: Settings | None = None) -> Agent[Any]:
+    settings = Settings() if settings is None else settings
+    model: Model | str = scripted_ops_model() if is_offline(settings) else settings.openai_model
+    adapter = OpenAIToolAdapter()
+    tools = [adapter.adapt(func, metadata=metadata) for func, metadata in OPS_TOOLS]
+    return Agent(
+        name=OPS_AGENT,
+        instructions=(
+            "You are an operations agent. Carry out the user's requests with your tools, one "
+            "call per action, then summarise what happened. If a call is rejected, report the "
+            "reviewer's message and do not retry it."
+        ),
+        tools=list(tools),
+        model=model,
+    )
+
+
+def build_registry() -> AgentRegistry:
+    """The registry ``eat --app evolving_agents.demo:build_registry`` loads."""
+    registry = AgentRegistry()
+    registry.register_factory(OPS_AGENT, build_ops_agent)
+    return registry
