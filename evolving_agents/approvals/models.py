@@ -207,6 +207,14 @@ class PendingToolCall(_Model):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
+class ToolOutput(_Model):
+    """What one tool call returned to the model during this run (a rejection's message too)."""
+
+    call_id: str
+    tool_name: str | None = None
+    output: str
+
+
 class AgentRunResult(_Model):
     """The JSON-safe outcome of running or resuming an agent."""
 
@@ -214,6 +222,7 @@ class AgentRunResult(_Model):
     final_output: Any = None
     approval_id: str | None = None
     pending_tool_calls: list[PendingToolCall] = Field(default_factory=list)
+    tool_outputs: list[ToolOutput] = Field(default_factory=list)
     run_id: str
     sequence: int = 0
     agent_name: str

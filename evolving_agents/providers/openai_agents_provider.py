@@ -29,7 +29,7 @@ from typing import Any
 
 from agents import Agent, RunConfig, Runner, RunState, set_tracing_disabled
 from agents.exceptions import AgentsException
-from agents.items import ToolApprovalItem
+from agents.items import RunItem, ToolApprovalItem, ToolCallItem, ToolCallOutputItem
 from agents.stream_events import StreamEvent
 from pydantic_core import to_jsonable_python
 
@@ -42,6 +42,7 @@ from evolving_agents.approvals.models import (
     PendingToolCall,
     RunStatus,
     ToolCallRecord,
+    ToolOutput,
     Verdict,
     arguments_digest,
     utcnow,
@@ -245,7 +246,7 @@ class OpenAIAgentsProvider(FrameworkProvider):
                 result,
                 agent,
                 run_id=record.run_id,
-                sequence=record.sequence + 1,
+                sequence=record.sequence,
                 actor=record.actor,
                 domain=record.domain,
                 input_preview=record.input_preview,
@@ -281,14 +282,20 @@ class OpenAIAgentsProvider(FrameworkProvider):
         previous_approval_id: str | None = None,
     ) -> AgentRunResult:
         """Turn a finished SDK result into our result, storing a pause when there is one."""
+        tool_outputs = _tool_outputs(result.new_items)
         if not result.interruptions:
             return AgentRunResult(
                 status=RunStatus.SUCCESS,
                 final_output=to_jsonable_python(result.final_output, fallback=str),
+                approval_id=previous_approval_id,
+                tool_outputs=tool_outputs,
                 run_id=run_id,
                 sequence=sequence,
                 agent_name=agent.name,
             )
+        # A pause after a resume is the run's next record in the chain.
+        if previous_approval_id is not None:
+            sequence += 1
         approval_id = new_approval_id()
         metadata = collect_tool_metadata(agent)
         calls = [_call_record(item, metadata) for item in result.interruptions]
@@ -319,6 +326,7 @@ class OpenAIAgentsProvider(FrameworkProvider):
                 PendingToolCall.model_validate(call.model_dump(exclude={"decision", "signal"}))
                 for call in calls
             ],
+            tool_outputs=tool_outputs,
             run_id=run_id,
             sequence=sequence,
             agent_name=agent.name,
@@ -388,6 +396,26 @@ def _call_record(item: ToolApprovalItem, metadata: Mapping[str, dict[str, Any]])
         arguments_sha256=arguments_digest(arguments),
         metadata=dict(metadata.get(tool_name) or metadata.get(item.name or "") or {}),
     )
+
+
+def _tool_outputs(items: Sequence[RunItem]) -> list[ToolOutput]:
+    names = {
+        call_id: getattr(item.raw_item, "name", None)
+        for item in items
+        if isinstance(item, ToolCallItem | ToolApprovalItem)
+        and (call_id := getattr(item.raw_item, "call_id", None))
+    }
+    outputs = []
+    for item in items:
+        if not isinstance(item, ToolCallOutputItem):
+            continue
+        raw = item.raw_item
+        call_id = raw.get("call_id") if isinstance(raw, dict) else getattr(raw, "call_id", None)
+        if isinstance(call_id, str):
+            outputs.append(
+                ToolOutput(call_id=call_id, tool_name=names.get(call_id), output=str(item.output))
+            )
+    return outputs
 
 
 def _arguments(item: ToolApprovalItem) -> Any:
