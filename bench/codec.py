@@ -49,13 +49,19 @@ async def main(repeat: int = 50) -> list[dict[str, object]]:
         print(f"{'codec':<22}{'bytes':>10}{'vs to_string':>14}{'encode ms':>11}{'decode ms':>11}")
         for name, compress, decompress in CODECS:
             blob = compress(raw)
-            enc = _median_ms(lambda c=compress: c(raw), repeat)
+            enc = _median_ms(lambda c=compress, r=raw: c(r), repeat)
             dec = _median_ms(lambda d=decompress, b=blob: d(b), repeat)
             ratio = len(blob) / baseline
             print(f"{name:<22}{len(blob):>10,}{ratio:>14.3f}{enc:>11.3f}{dec:>11.3f}")
             rows.append(
-                {"state": label, "codec": name, "bytes": len(blob), "ratio": ratio,
-                 "encode_ms": enc, "decode_ms": dec}
+                {
+                    "state": label,
+                    "codec": name,
+                    "bytes": len(blob),
+                    "ratio": ratio,
+                    "encode_ms": enc,
+                    "decode_ms": dec,
+                }
             )
     return rows
 

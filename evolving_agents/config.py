@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing import Annotated
 
-from pydantic import field_validator
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 APP_NAME = "evolving-agents"
 

@@ -61,10 +61,14 @@ def wire_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         process = subprocess.Popen(
             [
                 secantus_executable(),
-                "--host", "127.0.0.1",
-                "--port", str(port),
-                "--storage-path", ":memory:",
-                "--log-level", "WARNING",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--storage-path",
+                ":memory:",
+                "--log-level",
+                "WARNING",
                 "--enable-test-commands",
             ],
             stdout=out,
@@ -116,5 +120,7 @@ def wire_env(wire_uri: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     monkeypatch.setenv("MONGODB_URI", wire_uri)
     monkeypatch.setenv("MONGODB_DATABASE_NAME", db_name)
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent.parent), env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(Path(__file__).parent.parent), env.get("PYTHONPATH", "")]
+    )
     return env

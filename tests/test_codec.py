@@ -51,7 +51,7 @@ def test_relabelling_the_schema_version_fails_the_signature() -> None:
 def test_a_newer_schema_is_incompatible_even_when_signed() -> None:
     codec = StateCodec(b"k" * 32)
     stored = codec.encode("apr_1", {**STATE, "$schemaVersion": "2.0"})
-    with pytest.raises(IncompatibleStateVersion, match="schema 2.0 cannot be read") as caught:
+    with pytest.raises(IncompatibleStateVersion, match=r"schema 2\.0 cannot be read") as caught:
         codec.decode("apr_1", stored)
     assert caught.value.approval_id == "apr_1"
 
@@ -69,7 +69,7 @@ def test_missing_state_and_unknown_encoding_are_refused() -> None:
 
 def test_an_oversized_state_is_refused_with_the_run_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(codec_module, "MAX_STATE_BYTES", 64)
-    with pytest.raises(StateTooLarge, match="approval apr_big: .* over the"):
+    with pytest.raises(StateTooLarge, match=r"approval apr_big: .* over the"):
         StateCodec(b"k" * 32).encode("apr_big", {**STATE, "blob": list(range(5000))})
 
 

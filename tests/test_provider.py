@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agents import Agent, function_tool
+from agents import Agent
 from agents.stream_events import StreamEvent
 from agents.testing import ScriptedModel, assistant_message, function_call
 
@@ -59,7 +59,9 @@ class ToolSpy:
         ]
 
 
-def scripted_agent(spy: ToolSpy, steps: list[Any], name: str = "ops-agent") -> tuple[Agent[Any], ScriptedModel]:
+def scripted_agent(
+    spy: ToolSpy, steps: list[Any], name: str = "ops-agent"
+) -> tuple[Agent[Any], ScriptedModel]:
     model = ScriptedModel(steps)
     return Agent(name=name, instructions="ops", tools=spy.tools(), model=model), model
 
@@ -161,8 +163,9 @@ async def test_two_parallel_gated_calls_approve_one_reject_the_other(mongo: Mong
     records = await provider.store.list()
     assert len(records.items) == 1, "one record per paused run, holding every call"
 
-    await provider.store.decide(run.approval_id, call_id="c2", verdict="rejected", reviewer="bob",
-                                message="deploy freeze")
+    await provider.store.decide(
+        run.approval_id, call_id="c2", verdict="rejected", reviewer="bob", message="deploy freeze"
+    )
     with pytest.raises(ApprovalConflict, match="not decided yet"):
         await provider.resume_agent(run.approval_id)
     await provider.store.decide(run.approval_id, call_id="c1", verdict="approved", reviewer="bob")
@@ -175,7 +178,7 @@ async def test_two_parallel_gated_calls_approve_one_reject_the_other(mongo: Mong
 
 async def test_nested_agent_as_tool_approval_pauses_and_resumes(mongo: MongoDBClient) -> None:
     spy = ToolSpy()
-    inner, inner_model = scripted_agent(
+    inner, _ = scripted_agent(
         spy,
         [
             [function_call("grant_access", {"user": "carol", "hours": 1}, call_id="inner-1")],
@@ -199,7 +202,11 @@ async def test_nested_agent_as_tool_approval_pauses_and_resumes(mongo: MongoDBCl
     run = await provider.execute_agent("lead-agent", "give carol access")
     assert run.status is RunStatus.AWAITING_APPROVAL and run.approval_id is not None
     [call] = run.pending_tool_calls
-    assert (call.call_id, call.tool_name, call.agent_name) == ("inner-1", "grant_access", "iam-agent")
+    assert (call.call_id, call.tool_name, call.agent_name) == (
+        "inner-1",
+        "grant_access",
+        "iam-agent",
+    )
     assert call.metadata == {"system": "okta", "risk": "high"}
     assert spy.calls == []
 
@@ -367,7 +374,7 @@ async def test_a_state_from_a_newer_sdk_schema_is_refused(mongo: MongoDBClient) 
         {"_id": approval_id}, {"$set": {"state": stored.model_dump(mode="python")}}
     )
     before = await collection.find_one({"_id": approval_id})
-    with pytest.raises(IncompatibleStateVersion, match="schema 9.0") as caught:
+    with pytest.raises(IncompatibleStateVersion, match=r"schema 9\.0") as caught:
         await provider.resume_agent(approval_id)
     assert caught.value.schema_version == "9.0"
     assert await collection.find_one({"_id": approval_id}) == before
@@ -468,4 +475,4 @@ async def test_two_processes_racing_to_resume_only_one_runs_the_tool(
     winner = next(o for o in outcomes if "conflict" not in o)
     assert winner["status"] == "success"
     assert len(_tool_runs(log)) == 1
-    assert AGENT_NAME == paused["agent_name"]
+    assert paused["agent_name"] == AGENT_NAME

@@ -47,7 +47,7 @@ def make_record(
         for call_id in calls
     ]
     return PendingApproval(
-        _id=approval_id,
+        id=approval_id,
         run_id=run_id or f"run-{approval_id}",
         sequence=sequence,
         agent_name=agent_name,
@@ -286,7 +286,9 @@ async def test_list_filters_orders_and_pages(store: PendingApprovalStore) -> Non
     assert [r.id for r in older.items] == ["a4", "a3"]
 
     assert [r.id for r in (await store.list(agent_name="billing-agent")).items] == [
-        "a1", "a3", "a5",
+        "a1",
+        "a3",
+        "a5",
     ]
     assert [r.id for r in (await store.list(tool_name="deploy_service")).items] == ["a3"]
     assert [r.id for r in (await store.list(run_id="run-a4")).items] == ["a4"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import builtins
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -175,7 +176,7 @@ class PendingApprovalStore:
             next_cursor = _encode_cursor(last.created_at, last.id)
         return ApprovalPage(items=items, next_cursor=next_cursor)
 
-    async def run_history(self, run_id: str) -> list[PendingApproval]:
+    async def run_history(self, run_id: str) -> builtins.list[PendingApproval]:
         """Every record of one run, in sequence order."""
         documents = (
             await self.collection.find({"run_id": run_id}, _NO_STATE)
@@ -250,7 +251,7 @@ class PendingApprovalStore:
         raise ApprovalConflict(approval_id, "too many concurrent decisions; try again")
 
     def _decision_update(
-        self, record: PendingApproval, indexes: list[int], decision: ToolDecision
+        self, record: PendingApproval, indexes: builtins.list[int], decision: ToolDecision
     ) -> dict[str, Any]:
         stored = bson_ready(decision.model_dump(mode="python"))
         now = decision.at
@@ -392,14 +393,12 @@ class PendingApprovalStore:
     async def cancel(
         self, approval_id: str, *, by: str | None = None, reason: str | None = None
     ) -> PendingApproval:
-        """Withdraw a run that has not started resuming: ``pending``/``decided`` -> ``cancelled``."""
+        """Withdraw a run that has not started resuming: pending or decided -> cancelled."""
         now = self._clock()
         document = await self.collection.find_one_and_update(
             {
                 "_id": approval_id,
-                "status": {
-                    "$in": [ApprovalStatus.PENDING.value, ApprovalStatus.DECIDED.value]
-                },
+                "status": {"$in": [ApprovalStatus.PENDING.value, ApprovalStatus.DECIDED.value]},
             },
             {
                 "$set": {
@@ -417,7 +416,8 @@ class PendingApprovalStore:
         if document is None:
             record = await self.get(approval_id)
             raise ApprovalConflict(
-                approval_id, f"cannot cancel: the record is {record.status.value}",
+                approval_id,
+                f"cannot cancel: the record is {record.status.value}",
                 status=record.status.value,
             )
         return PendingApproval.model_validate(document)
@@ -497,7 +497,8 @@ def _decision_targets(
         if call_id is not None and (call := record.call(call_id)) is not None and call.decision:
             raise _already_decided(record.id, call_id, call.decision)
         raise ApprovalConflict(
-            record.id, f"cannot decide: the record is {record.status.value}",
+            record.id,
+            f"cannot decide: the record is {record.status.value}",
             status=record.status.value,
         )
     if call_id is None:

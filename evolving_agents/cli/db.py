@@ -29,7 +29,9 @@ def stop(as_json: bool = JsonOption) -> None:
     if as_json:
         print_json({"stopped": stopped})
     else:
-        console.print("stopped the embedded server" if stopped else "the embedded server was not running")
+        console.print(
+            "stopped the embedded server" if stopped else "the embedded server was not running"
+        )
 
 
 @db_app.command("status")

@@ -46,7 +46,9 @@ class AgentRegistry:
         self._agents: dict[str, Agent[Any]] = {}
         self._factories: dict[str, AgentFactory] = {}
 
-    def register(self, agent: Agent[Any], *, name: str | None = None, replace: bool = False) -> Agent[Any]:
+    def register(
+        self, agent: Agent[Any], *, name: str | None = None, replace: bool = False
+    ) -> Agent[Any]:
         key = name or agent.name
         self._check_free(key, replace)
         self._factories.pop(key, None)

@@ -2,7 +2,7 @@
 
 ::
 
-    registry = build_registry()                         # also: eat --app evolving_agents.demo:build_registry
+    registry = build_registry()           # eat --app evolving_agents.demo:build_registry
     provider = OpenAIAgentsProvider(mongodb_client=client, registry=registry)
     run = await provider.execute_agent(OPS_AGENT, DEMO_REQUEST, actor="ops-bot")
 

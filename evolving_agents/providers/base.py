@@ -21,9 +21,7 @@ class FrameworkProvider(ABC):
         """Build an agent from an EAT agent record and its tools."""
 
     @abstractmethod
-    async def execute_agent(
-        self, agent_or_name: Any, input: Any, **options: Any
-    ) -> AgentRunResult:
+    async def execute_agent(self, agent_or_name: Any, input: Any, **options: Any) -> AgentRunResult:
         """Run an agent to completion, or to a pause awaiting approval."""
 
     def supports(self, framework: str) -> bool:

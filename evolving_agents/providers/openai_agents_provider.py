@@ -89,7 +89,9 @@ class OpenAIAgentsProvider(FrameworkProvider):
         worker_id: str | None = None,
     ) -> None:
         self._settings = Settings() if settings is None else settings
-        self._mongodb = MongoDBClient(settings=self._settings) if mongodb_client is None else mongodb_client
+        self._mongodb = (
+            MongoDBClient(settings=self._settings) if mongodb_client is None else mongodb_client
+        )
         self._registry = AgentRegistry() if registry is None else registry
         self._store = (
             PendingApprovalStore(
@@ -174,7 +176,12 @@ class OpenAIAgentsProvider(FrameworkProvider):
                 status=RunStatus.ERROR, run_id=run_id, agent_name=agent.name, error=_describe(exc)
             )
         return await self._settle(
-            result, agent, run_id=run_id, sequence=0, actor=actor, domain=domain,
+            result,
+            agent,
+            run_id=run_id,
+            sequence=0,
+            actor=actor,
+            domain=domain,
             input_preview=_preview(input),
         )
 
@@ -203,7 +210,12 @@ class OpenAIAgentsProvider(FrameworkProvider):
             )
             return
         yield await self._settle(
-            streamed, agent, run_id=run_id, sequence=0, actor=actor, domain=domain,
+            streamed,
+            agent,
+            run_id=run_id,
+            sequence=0,
+            actor=actor,
+            domain=domain,
             input_preview=_preview(input),
         )
 
@@ -301,7 +313,7 @@ class OpenAIAgentsProvider(FrameworkProvider):
         calls = [_call_record(item, metadata) for item in result.interruptions]
         now = utcnow()
         record = PendingApproval(
-            _id=approval_id,
+            id=approval_id,
             run_id=run_id,
             sequence=sequence,
             agent_name=agent.name,
@@ -317,7 +329,9 @@ class OpenAIAgentsProvider(FrameworkProvider):
         await self._store.create(record)
         logger.info(
             "run %s paused: approval %s waits on %s",
-            run_id, approval_id, ", ".join(call.tool_name for call in calls),
+            run_id,
+            approval_id,
+            ", ".join(call.tool_name for call in calls),
         )
         return AgentRunResult(
             status=RunStatus.AWAITING_APPROVAL,
@@ -447,4 +461,3 @@ def _firmware_prompt(firmware: Any, domain: Any) -> str:
     if callable(getter):
         return str(getter(domain) if domain else getter())
     raise TypeError("firmware must be a string or have get_firmware_prompt()")
-

@@ -40,7 +40,9 @@ def respond(call: ModelCall) -> list[TResponseOutputItem]:
     if not outputs:
         return [
             function_call(
-                "grant_access", {"user": "alice", "hours": 48}, call_id=f"call_{secrets.token_hex(4)}"
+                "grant_access",
+                {"user": "alice", "hours": 48},
+                call_id=f"call_{secrets.token_hex(4)}",
             )
         ]
     return [assistant_message("final: " + "; ".join(str(o) for o in outputs))]

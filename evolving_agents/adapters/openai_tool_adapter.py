@@ -1,0 +1,464 @@
+"""Turn Python callables, SDK tools and EAT tool records into governed SDK function tools.
+
+    from agents import Agent
+    from evolving_agents.adapters import OpenAIToolAdapter
+
+    async def rotate_okta_key(user_id: str, reason: str) -> str: ...
+
+    adapter = OpenAIToolAdapter()
+    record = {"name": "rotate_okta_key", "description": "Rotate a user's Okta API key.",
+              "metadata": {"system": "okta", "risk": "high"}}
+    agent = Agent(name="ops", tools=[adapter.adapt(record, func=rotate_okta_key)])
+    # A call to rotate_okta_key now pauses the run: result.interruptions holds it.
+
+The result is an ordinary SDK ``FunctionTool`` (schema and invoker built by the SDK's own
+``function_tool``), so ``Runner`` and ``RunState`` treat it like any other tool. It also carries
+the EAT metadata (``system``, ``environment``, ``risk``, ...) that the provider copies into the
+pending approval record; ``collect_tool_metadata(agent)`` finds it across the agent graph.
+
+The approval policy is chosen once, at adaptation, from the first of: the explicit
+``needs_approval=`` argument, ``metadata["needs_approval"]``, the adapter's ``decision_hook``
+(asked per call; an error or a non-bool verdict means approval), the metadata rule
+(:func:`metadata_requires_approval`), the wrapped tool's own setting, else no approval.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import re
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, TypeAlias
+
+from agents import Agent, FunctionTool, RunContextWrapper, function_tool
+from agents.exceptions import UserError
+
+from evolving_agents.errors import EvolvingAgentsError
+
+logger = logging.getLogger(__name__)
+
+ApprovalPredicate: TypeAlias = Callable[
+    [RunContextWrapper[Any], dict[str, Any], str], Awaitable[bool]
+]
+"""Decides per call whether it needs approval: ``(run context, parsed arguments, call_id)``."""
+
+AdaptableTool: TypeAlias = Callable[..., Any] | FunctionTool | Mapping[str, Any]
+"""What :meth:`OpenAIToolAdapter.adapt` accepts: a callable, an SDK tool or an EAT tool record."""
+
+DEFAULT_SENSITIVE_SYSTEMS: frozenset[str] = frozenset(
+    {"okta", "iam", "aws", "gcp", "azure", "kubernetes", "terraform", "vault", "payments", "github"}
+)
+
+_HIGH_RISK_LABELS = frozenset({"high", "critical"})
+_PRODUCTION_ENVIRONMENTS = frozenset({"production", "prod"})
+_RISK_THRESHOLD = 0.5
+# The OpenAI APIs reject other function names, but only when the model is first called;
+# checking here turns a late HTTP 400 into an error that names the record.
+_TOOL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_RECORD_CALLABLE_KEYS = ("func", "callable")
+
+
+class ToolAdapterError(EvolvingAgentsError):
+    """A tool cannot be adapted; the message names the tool (when known) and what is wrong."""
+
+
+@dataclass
+class GovernedFunctionTool(FunctionTool):
+    """An SDK FunctionTool that also carries EAT metadata (system, environment, risk,
+    needs_approval, anything else), which travels into the pending approval record.
+
+    A plain dataclass subclass: the SDK finds tools with ``isinstance(tool, FunctionTool)``,
+    copies them with ``copy.copy`` (which keeps the subclass) or ``dataclasses.replace`` (which
+    re-runs this ``__init__``), and never serialises tools into a ``RunState``: a restored state
+    looks tools up by name on the agent it is given, so the metadata is read from that agent's
+    tools, not from the state blob. ``eat_metadata`` is keyword-only so the SDK's positional
+    constructor order stays untouched, and is always a JSON-safe copy.
+    """
+
+    eat_metadata: dict[str, Any] = field(default_factory=dict, kw_only=True)
+
+    def __post_init__(self) -> None:
+        # FunctionTool.__post_init__ binds the invoker to this instance and normalises the
+        # schema; it is unannotated in the SDK, hence the ignore.
+        super().__post_init__()  # type: ignore[no-untyped-call]
+        self.eat_metadata = _json_safe_metadata(self.eat_metadata, tool_name=self.name)
+
+
+def metadata_requires_approval(
+    metadata: Mapping[str, Any],
+    sensitive_systems: Iterable[str] = DEFAULT_SENSITIVE_SYSTEMS,
+) -> bool:
+    """The metadata rule: True when ``risk`` is "high"/"critical" or a number >= 0.5, when
+    ``environment`` is "production"/"prod", or when ``system`` is a sensitive system.
+
+    Labels and system names compare case-insensitively; a numeric string counts as a number.
+    """
+    systems = {system.strip().lower() for system in sensitive_systems}
+    return (
+        _is_high_risk(metadata.get("risk"))
+        or _label(metadata.get("environment")) in _PRODUCTION_ENVIRONMENTS
+        or _label(metadata.get("system")) in systems
+    )
+
+
+def tool_metadata(tool: object) -> dict[str, Any]:
+    """A copy of the EAT metadata a tool carries; ``{}`` for tools without metadata."""
+    metadata = getattr(tool, "eat_metadata", None)
+    if not isinstance(metadata, Mapping):
+        return {}
+    return copy.deepcopy(dict(metadata))
+
+
+def collect_tool_metadata(agent: Agent[Any]) -> dict[str, dict[str, Any]]:
+    """Tool name -> metadata for every tool with metadata reachable from ``agent``.
+
+    Walks ``agent.tools``, handoffs and agents exposed with ``Agent.as_tool``, each agent once.
+    A handoff built by hand that does not expose its target agent is skipped (logged at debug),
+    as are MCP tools, which exist only once a run lists them. When two agents carry a tool of
+    the same name with different metadata, the one nearest ``agent`` wins and a warning is
+    logged: the SDK names tools per agent, this index does not.
+    """
+    found: dict[str, dict[str, Any]] = {}
+    for current in _reachable_agents(agent):
+        for tool in current.tools:
+            metadata = tool_metadata(tool)
+            name = getattr(tool, "name", None)
+            if not metadata or not isinstance(name, str):
+                continue
+            kept = found.setdefault(name, metadata)
+            if kept is not metadata and kept != metadata:
+                logger.warning(
+                    "tool %r on agent %r has different metadata than a nearer tool of the same "
+                    "name; keeping the nearer one",
+                    name,
+                    current.name,
+                )
+    return found
+
+
+class OpenAIToolAdapter:
+    """Builds :class:`GovernedFunctionTool` objects whose ``needs_approval`` follows EAT policy.
+
+    ``decision_hook`` is where a decision layer plugs in: when neither the caller nor the
+    metadata sets ``needs_approval`` explicitly, it decides each call instead of the metadata
+    rule. It sees what the SDK passes (run context, arguments, call id), not the tool; if it
+    raises or returns a non-bool, the call needs approval.
+    """
+
+    def __init__(
+        self,
+        *,
+        sensitive_systems: Iterable[str] = DEFAULT_SENSITIVE_SYSTEMS,
+        decision_hook: ApprovalPredicate | None = None,
+    ) -> None:
+        self._sensitive_systems = frozenset(system.strip().lower() for system in sensitive_systems)
+        self._decision_hook = decision_hook
+
+    @property
+    def sensitive_systems(self) -> frozenset[str]:
+        """The lowercased system names the metadata rule treats as sensitive."""
+        return self._sensitive_systems
+
+    def adapt(
+        self,
+        tool: AdaptableTool,
+        *,
+        func: Callable[..., Any] | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        needs_approval: bool | ApprovalPredicate | None = None,
+    ) -> GovernedFunctionTool:
+        """Adapt one tool. ``metadata`` is merged over the record's or tool's own metadata."""
+        source = _source_of(tool, func, name, description)
+        safe_metadata = _json_safe_metadata(
+            {**source.metadata, **_metadata_mapping(metadata, source.name)}, tool_name=source.name
+        )
+        resolved = _resolve_needs_approval(
+            explicit=_checked_needs_approval(needs_approval, source.name),
+            metadata=safe_metadata,
+            decision_hook=self._decision_hook,
+            sensitive_systems=self._sensitive_systems,
+            inherited=source.tool.needs_approval,
+            tool_name=source.name,
+        )
+        logger.debug("adapted tool %r (needs_approval: %s)", source.name, _describe(resolved))
+        return _governed_copy(source, needs_approval=resolved, metadata=safe_metadata)
+
+    def adapt_all(self, tools: Iterable[AdaptableTool]) -> list[GovernedFunctionTool]:
+        """Adapt each tool; two tools ending up with the same name is an error."""
+        adapted = [self.adapt(tool) for tool in tools]
+        names = [tool.name for tool in adapted]
+        duplicates = sorted({tool_name for tool_name in names if names.count(tool_name) > 1})
+        if duplicates:
+            raise ToolAdapterError(f"more than one tool named {', '.join(duplicates)}")
+        return adapted
+
+
+def _resolve_needs_approval(
+    *,
+    explicit: bool | ApprovalPredicate | None,
+    metadata: Mapping[str, Any],
+    decision_hook: ApprovalPredicate | None,
+    sensitive_systems: Iterable[str],
+    inherited: bool | ApprovalPredicate,
+    tool_name: str,
+) -> bool | ApprovalPredicate:
+    """The one place the approval policy of a tool is chosen; the first rule that speaks wins."""
+    if explicit is not None:
+        return explicit
+    declared = metadata.get("needs_approval")
+    if isinstance(declared, bool):
+        return declared
+    if decision_hook is not None:
+        return _fail_closed(decision_hook, tool_name)
+    if metadata_requires_approval(metadata, sensitive_systems):
+        return True
+    return inherited
+
+
+def _fail_closed(decision_hook: ApprovalPredicate, tool_name: str) -> ApprovalPredicate:
+    async def needs_approval(
+        ctx: RunContextWrapper[Any], arguments: dict[str, Any], call_id: str
+    ) -> bool:
+        try:
+            verdict = await decision_hook(ctx, arguments, call_id)
+        except Exception:
+            # Boundary that must fail closed: whatever broke in the decision layer, a person
+            # reviews the call rather than it running unchecked.
+            logger.exception(
+                "decision hook failed for tool %r call %s; requiring approval", tool_name, call_id
+            )
+            return True
+        if not isinstance(verdict, bool):
+            logger.warning(
+                "decision hook returned %s for tool %r call %s, not a bool; requiring approval",
+                type(verdict).__name__,
+                tool_name,
+                call_id,
+            )
+            return True
+        return verdict
+
+    return needs_approval
+
+
+@dataclass(frozen=True)
+class _Source:
+    """The SDK tool to wrap, with the name, description and metadata the wrapper takes."""
+
+    tool: FunctionTool
+    name: str
+    description: str
+    metadata: Mapping[str, Any]
+
+
+def _source_of(
+    tool: AdaptableTool,
+    func: Callable[..., Any] | None,
+    name: str | None,
+    description: str | None,
+) -> _Source:
+    if isinstance(tool, Mapping):
+        return _source_of_record(tool, func, name, description)
+    if func is not None:
+        raise ToolAdapterError("func= is only for tool records")
+    if isinstance(tool, FunctionTool):
+        return _source_of_function_tool(tool, name, description, {})
+    if callable(tool):
+        return _source_of_callable(tool, name, description, {})
+    raise ToolAdapterError(
+        f"cannot adapt a {type(tool).__name__}: pass a callable, a FunctionTool "
+        "or a tool record mapping"
+    )
+
+
+def _source_of_function_tool(
+    tool: FunctionTool, name: str | None, description: str | None, metadata: Mapping[str, Any]
+) -> _Source:
+    if name is not None:
+        _check_tool_name(name)
+    return _Source(
+        tool=tool,
+        name=name if name is not None else tool.name,
+        description=description if description is not None else tool.description,
+        metadata={**tool_metadata(tool), **metadata},
+    )
+
+
+def _source_of_callable(
+    func: Callable[..., Any], name: str | None, description: str | None, metadata: Mapping[str, Any]
+) -> _Source:
+    try:
+        tool = function_tool(func, name_override=name, description_override=description)
+    except UserError as error:
+        raise ToolAdapterError(f"cannot build a tool from {func!r}: {error}") from error
+    _check_tool_name(tool.name)
+    return _Source(tool=tool, name=tool.name, description=tool.description, metadata=metadata)
+
+
+def _source_of_record(
+    record: Mapping[str, Any],
+    func: Callable[..., Any] | None,
+    name: str | None,
+    description: str | None,
+) -> _Source:
+    record_name = record.get("name")
+    if not isinstance(record_name, str) or not record_name.strip():
+        raise ToolAdapterError(f"tool record has no name (keys: {sorted(map(str, record))})")
+    record_description = record.get("description")
+    if record_description is not None and not isinstance(record_description, str):
+        raise ToolAdapterError(f"tool record {record_name!r}: description must be a string")
+    metadata = _metadata_mapping(record.get("metadata"), record_name)
+    implementation: object = func
+    for key in _RECORD_CALLABLE_KEYS:
+        if implementation is None:
+            implementation = record.get(key)
+    if implementation is None:
+        raise ToolAdapterError(
+            f"tool record {record_name!r} has no callable: pass func= or put it under "
+            "the 'func' or 'callable' key"
+        )
+    chosen_name = name if name is not None else record_name
+    chosen_description = description if description is not None else record_description
+    if isinstance(implementation, FunctionTool):
+        return _source_of_function_tool(implementation, chosen_name, chosen_description, metadata)
+    if not callable(implementation):
+        raise ToolAdapterError(
+            f"tool record {record_name!r}: the callable is a {type(implementation).__name__}"
+        )
+    return _source_of_callable(implementation, chosen_name, chosen_description, metadata)
+
+
+def _governed_copy(
+    source: _Source, *, needs_approval: bool | ApprovalPredicate, metadata: dict[str, Any]
+) -> GovernedFunctionTool:
+    # Rebuild through the constructor from every FunctionTool field (private ones included, such
+    # as the agent-as-tool link and the failure formatter) so FunctionTool.__post_init__ binds
+    # the invoker's error handling to the new tool, exactly as dataclasses.replace would.
+    values = {
+        spec.name: getattr(source.tool, spec.name) for spec in fields(FunctionTool) if spec.init
+    }
+    values.update(name=source.name, description=source.description, needs_approval=needs_approval)
+    return GovernedFunctionTool(**values, eat_metadata=metadata)
+
+
+def _metadata_mapping(metadata: object, tool_name: str) -> Mapping[str, Any]:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping):
+        raise ToolAdapterError(
+            f"tool {tool_name!r}: metadata must be a mapping, not a {type(metadata).__name__}"
+        )
+    return metadata
+
+
+def _json_safe_metadata(metadata: object, *, tool_name: str) -> dict[str, Any]:
+    """A deep copy of ``metadata`` that survives a JSON round trip unchanged, or an error."""
+    mapping = _metadata_mapping(metadata, tool_name)
+    safe: dict[str, Any] = {}
+    for key, value in mapping.items():
+        if not isinstance(key, str):
+            raise ToolAdapterError(f"tool {tool_name!r}: metadata key {key!r} is not a string")
+        try:
+            copied = json.loads(json.dumps(value, allow_nan=False))
+        except (TypeError, ValueError) as error:
+            raise ToolAdapterError(
+                f"tool {tool_name!r}: metadata[{key!r}] is not JSON-safe: {error}"
+            ) from error
+        if copied != value:
+            raise ToolAdapterError(
+                f"tool {tool_name!r}: metadata[{key!r}] changes in a JSON round trip "
+                "(tuples or non-string keys?)"
+            )
+        safe[key] = copied
+    needs_approval = safe.get("needs_approval")
+    if needs_approval is not None and not isinstance(needs_approval, bool):
+        raise ToolAdapterError(f"tool {tool_name!r}: metadata['needs_approval'] must be a bool")
+    return safe
+
+
+def _checked_needs_approval(
+    needs_approval: object, tool_name: str
+) -> bool | ApprovalPredicate | None:
+    if needs_approval is None or isinstance(needs_approval, bool):
+        return needs_approval
+    if callable(needs_approval):
+        predicate: ApprovalPredicate = needs_approval
+        return predicate
+    raise ToolAdapterError(
+        f"tool {tool_name!r}: needs_approval must be a bool or an async callable, "
+        f"not a {type(needs_approval).__name__}"
+    )
+
+
+def _check_tool_name(name: str) -> None:
+    if not _TOOL_NAME_PATTERN.fullmatch(name):
+        raise ToolAdapterError(
+            f"tool name {name!r} is not valid for the OpenAI APIs: use 1-64 letters, digits, "
+            "'_' or '-' (pass name=)"
+        )
+
+
+def _is_high_risk(risk: object) -> bool:
+    if isinstance(risk, bool) or risk is None:
+        return False
+    if isinstance(risk, int | float):
+        # Written as "not below" so a NaN risk counts as high: unknown risk fails closed.
+        return not risk < _RISK_THRESHOLD
+    if isinstance(risk, str):
+        label = risk.strip().lower()
+        if label in _HIGH_RISK_LABELS:
+            return True
+        try:
+            return not float(label) < _RISK_THRESHOLD
+        except ValueError:
+            return False
+    return False
+
+
+def _label(value: object) -> str | None:
+    return value.strip().lower() if isinstance(value, str) else None
+
+
+def _describe(needs_approval: bool | ApprovalPredicate) -> str:
+    return str(needs_approval) if isinstance(needs_approval, bool) else "decided per call"
+
+
+def _reachable_agents(start: Agent[Any]) -> Iterator[Agent[Any]]:
+    """Each agent reachable by handoff or agent-as-tool, once, nearest first."""
+    queue: deque[Agent[Any]] = deque([start])
+    seen: set[int] = set()
+    while queue:
+        current = queue.popleft()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        for item in current.handoffs:
+            target = _handoff_target(item)
+            if target is not None:
+                queue.append(target)
+        for tool in current.tools:
+            nested = getattr(tool, "_agent_instance", None)  # set by Agent.as_tool
+            if isinstance(nested, Agent):
+                queue.append(nested)
+
+
+def _handoff_target(item: object) -> Agent[Any] | None:
+    if isinstance(item, Agent):
+        return item
+    # handoff() keeps a weak reference to its target; a Handoff built by hand only has a
+    # callback that produces the agent at run time, which cannot be followed here.
+    agent_ref = getattr(item, "_agent_ref", None)
+    target = agent_ref() if callable(agent_ref) else getattr(item, "agent", None)
+    if isinstance(target, Agent):
+        return target
+    logger.debug(
+        "handoff %r does not expose its target agent; its tools are not collected",
+        getattr(item, "tool_name", item),
+    )
+    return None
