@@ -1,0 +1,5 @@
+"""``python -m evolving_agents`` is the ``eat`` command."""
+
+from evolving_agents.cli.main import main
+
+main()
