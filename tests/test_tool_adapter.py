@@ -307,40 +307,6 @@ async def test_the_governed_tool_survives_the_sdk_copying_it() -> None:
     assert recorder.calls == [{"user_id": "carol", "reason": "r"}]
 
 
-async def test_a_decision_hook_decides_before_the_metadata_rule() -> None:
-    verdicts: list[str] = []
-
-    async def hook(ctx: RunContextWrapper[Any], args: dict[str, Any], call_id: str) -> bool:
-        verdicts.append(call_id)
-        return False
-
-    adapter = OpenAIToolAdapter(decision_hook=hook)
-    tool = adapter.adapt(transfer_funds, metadata=OKTA_HIGH)
-    explicit = adapter.adapt(transfer_funds, metadata=OKTA_HIGH, needs_approval=True)
-
-    assert callable(tool.needs_approval)
-    assert await tool.needs_approval(RunContextWrapper(context=None), {}, "call-9") is False
-    assert verdicts == ["call-9"]
-    assert explicit.needs_approval is True
-
-
-async def test_a_failing_decision_hook_fails_closed_and_logs_what_it_caught(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    async def broken(ctx: RunContextWrapper[Any], args: dict[str, Any], call_id: str) -> bool:
-        raise ConnectionError("decision service unreachable")
-
-    tool = OpenAIToolAdapter(decision_hook=broken).adapt(transfer_funds)
-
-    assert callable(tool.needs_approval)
-    with caplog.at_level(logging.ERROR):
-        verdict = await tool.needs_approval(RunContextWrapper(context=None), {}, "call-1")
-
-    assert verdict is True
-    assert "decision service unreachable" in caplog.text
-    assert "call-1" in caplog.text
-
-
 def test_collect_tool_metadata_walks_agent_tools_handoffs_and_cycles() -> None:
     adapter = OpenAIToolAdapter()
 

@@ -17,14 +17,16 @@ the EAT metadata (``system``, ``environment``, ``risk``, ...) that the provider 
 pending approval record; ``collect_tool_metadata(agent)`` finds it across the agent graph.
 
 The approval policy is chosen once, at adaptation, from the first of: the explicit
-``needs_approval=`` argument, ``metadata["needs_approval"]``, the adapter's ``decision_hook``
-(asked per call; an error or a non-bool verdict means approval), the metadata rule
+``needs_approval=`` argument, ``metadata["needs_approval"]``, the adapter's
+``decision_provider`` (asked per call, see ``decision_gate.py``; a ``block`` is refused by a
+tool input guardrail; an error means approval), the metadata rule
 (:func:`metadata_requires_approval`), the wrapped tool's own setting, else no approval.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import logging
 import re
@@ -36,6 +38,8 @@ from typing import Any, TypeAlias
 from agents import Agent, FunctionTool, RunContextWrapper, function_tool
 from agents.exceptions import UserError
 
+from evolving_agents.adapters.decision_gate import DecisionGate
+from evolving_agents.decisions.base import DecisionProvider, DecisionSignal
 from evolving_agents.errors import EvolvingAgentsError
 
 logger = logging.getLogger(__name__)
@@ -79,6 +83,7 @@ class GovernedFunctionTool(FunctionTool):
     """
 
     eat_metadata: dict[str, Any] = field(default_factory=dict, kw_only=True)
+    eat_gate: DecisionGate | None = field(default=None, kw_only=True, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # FunctionTool.__post_init__ binds the invoker to this instance and normalises the
@@ -139,23 +144,38 @@ def collect_tool_metadata(agent: Agent[Any]) -> dict[str, dict[str, Any]]:
     return found
 
 
+def recall_signal(agent: Agent[Any], call_id: str) -> DecisionSignal | None:
+    """The decision signal a governed tool reachable from ``agent`` got for ``call_id``."""
+    for current in _reachable_agents(agent):
+        for tool in current.tools:
+            gate = getattr(tool, "eat_gate", None)
+            if isinstance(gate, DecisionGate) and (signal := gate.recall(call_id)) is not None:
+                return signal
+    return None
+
+
 class OpenAIToolAdapter:
     """Builds :class:`GovernedFunctionTool` objects whose ``needs_approval`` follows EAT policy.
 
-    ``decision_hook`` is where a decision layer plugs in: when neither the caller nor the
-    metadata sets ``needs_approval`` explicitly, it decides each call instead of the metadata
-    rule. It sees what the SDK passes (run context, arguments, call id), not the tool; if it
-    raises or returns a non-bool, the call needs approval.
+    ``decision_provider`` is where the decision layer plugs in: when neither the caller nor
+    the metadata sets ``needs_approval`` explicitly, it scores each call (allow, needs
+    approval, or block) instead of the metadata rule, which it receives as the tool's own
+    setting. If it fails, the call needs approval.
     """
 
     def __init__(
         self,
         *,
         sensitive_systems: Iterable[str] = DEFAULT_SENSITIVE_SYSTEMS,
-        decision_hook: ApprovalPredicate | None = None,
+        decision_provider: DecisionProvider | None = None,
     ) -> None:
         self._sensitive_systems = frozenset(system.strip().lower() for system in sensitive_systems)
-        self._decision_hook = decision_hook
+        self._gate = None if decision_provider is None else DecisionGate(decision_provider)
+
+    @property
+    def gate(self) -> DecisionGate | None:
+        """The decision gate shared by every tool this adapter built (None without a provider)."""
+        return self._gate
 
     @property
     def sensitive_systems(self) -> frozenset[str]:
@@ -177,16 +197,28 @@ class OpenAIToolAdapter:
         safe_metadata = _json_safe_metadata(
             {**source.metadata, **_metadata_mapping(metadata, source.name)}, tool_name=source.name
         )
+        explicit = _checked_needs_approval(needs_approval, source.name)
         resolved = _resolve_needs_approval(
-            explicit=_checked_needs_approval(needs_approval, source.name),
+            explicit=explicit,
             metadata=safe_metadata,
-            decision_hook=self._decision_hook,
             sensitive_systems=self._sensitive_systems,
             inherited=source.tool.needs_approval,
-            tool_name=source.name,
         )
+        gate = None
+        if self._gate is not None and explicit is None and _declared(safe_metadata) is None:
+            gate = self._gate
+            own_setting = resolved if isinstance(resolved, bool) else True
+            resolved = gate.needs_approval(source.name, safe_metadata, own_setting)
+            guardrail = gate.guardrail(source.name, safe_metadata, own_setting)
+            source = dataclasses.replace(
+                source,
+                tool=dataclasses.replace(
+                    source.tool,
+                    tool_input_guardrails=[*(source.tool.tool_input_guardrails or []), guardrail],
+                ),
+            )
         logger.debug("adapted tool %r (needs_approval: %s)", source.name, _describe(resolved))
-        return _governed_copy(source, needs_approval=resolved, metadata=safe_metadata)
+        return _governed_copy(source, needs_approval=resolved, metadata=safe_metadata, gate=gate)
 
     def adapt_all(self, tools: Iterable[AdaptableTool]) -> list[GovernedFunctionTool]:
         """Adapt each tool; two tools ending up with the same name is an error."""
@@ -202,48 +234,24 @@ def _resolve_needs_approval(
     *,
     explicit: bool | ApprovalPredicate | None,
     metadata: Mapping[str, Any],
-    decision_hook: ApprovalPredicate | None,
     sensitive_systems: Iterable[str],
     inherited: bool | ApprovalPredicate,
-    tool_name: str,
 ) -> bool | ApprovalPredicate:
-    """The one place the approval policy of a tool is chosen; the first rule that speaks wins."""
+    """The tool's own approval policy; the first rule that speaks wins. A decision provider,
+    when the adapter has one, then replaces anything that was not set explicitly."""
     if explicit is not None:
         return explicit
-    declared = metadata.get("needs_approval")
-    if isinstance(declared, bool):
+    declared = _declared(metadata)
+    if declared is not None:
         return declared
-    if decision_hook is not None:
-        return _fail_closed(decision_hook, tool_name)
     if metadata_requires_approval(metadata, sensitive_systems):
         return True
     return inherited
 
 
-def _fail_closed(decision_hook: ApprovalPredicate, tool_name: str) -> ApprovalPredicate:
-    async def needs_approval(
-        ctx: RunContextWrapper[Any], arguments: dict[str, Any], call_id: str
-    ) -> bool:
-        try:
-            verdict = await decision_hook(ctx, arguments, call_id)
-        except Exception:
-            # Boundary that must fail closed: whatever broke in the decision layer, a person
-            # reviews the call rather than it running unchecked.
-            logger.exception(
-                "decision hook failed for tool %r call %s; requiring approval", tool_name, call_id
-            )
-            return True
-        if not isinstance(verdict, bool):
-            logger.warning(
-                "decision hook returned %s for tool %r call %s, not a bool; requiring approval",
-                type(verdict).__name__,
-                tool_name,
-                call_id,
-            )
-            return True
-        return verdict
-
-    return needs_approval
+def _declared(metadata: Mapping[str, Any]) -> bool | None:
+    declared = metadata.get("needs_approval")
+    return declared if isinstance(declared, bool) else None
 
 
 @dataclass(frozen=True)
@@ -334,7 +342,11 @@ def _source_of_record(
 
 
 def _governed_copy(
-    source: _Source, *, needs_approval: bool | ApprovalPredicate, metadata: dict[str, Any]
+    source: _Source,
+    *,
+    needs_approval: bool | ApprovalPredicate,
+    metadata: dict[str, Any],
+    gate: DecisionGate | None,
 ) -> GovernedFunctionTool:
     # Rebuild through the constructor from every FunctionTool field (private ones included, such
     # as the agent-as-tool link and the failure formatter) so FunctionTool.__post_init__ binds
@@ -343,7 +355,7 @@ def _governed_copy(
         spec.name: getattr(source.tool, spec.name) for spec in fields(FunctionTool) if spec.init
     }
     values.update(name=source.name, description=source.description, needs_approval=needs_approval)
-    return GovernedFunctionTool(**values, eat_metadata=metadata)
+    return GovernedFunctionTool(**values, eat_metadata=metadata, eat_gate=gate)
 
 
 def _metadata_mapping(metadata: object, tool_name: str) -> Mapping[str, Any]:

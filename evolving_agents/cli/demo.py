@@ -134,6 +134,10 @@ def _ask(call: PendingToolCall, verdict: Verdict | None, message: str) -> tuple[
 
 
 def _finish(run: AgentRunResult) -> None:
+    if run.tool_outputs:
+        console.print("\n[bold]What the tools returned:[/]")
+        for output in run.tool_outputs:
+            console.print(f"  {output.tool_name}: {output.output}", soft_wrap=True, highlight=False)
     if run.status is RunStatus.SUCCESS:
         console.print(Panel(str(run.final_output), title="The agent's final answer"))
     elif run.status is RunStatus.AWAITING_APPROVAL:

@@ -33,7 +33,11 @@ from agents.items import RunItem, ToolApprovalItem, ToolCallItem, ToolCallOutput
 from agents.stream_events import StreamEvent
 from pydantic_core import to_jsonable_python
 
-from evolving_agents.adapters.openai_tool_adapter import OpenAIToolAdapter, collect_tool_metadata
+from evolving_agents.adapters.openai_tool_adapter import (
+    OpenAIToolAdapter,
+    collect_tool_metadata,
+    recall_signal,
+)
 from evolving_agents.approvals.codec import StateCodec
 from evolving_agents.approvals.errors import StateIntegrityError
 from evolving_agents.approvals.models import (
@@ -310,7 +314,7 @@ class OpenAIAgentsProvider(FrameworkProvider):
             sequence += 1
         approval_id = new_approval_id()
         metadata = collect_tool_metadata(agent)
-        calls = [_call_record(item, metadata) for item in result.interruptions]
+        calls = [_call_record(item, metadata, agent) for item in result.interruptions]
         now = utcnow()
         record = PendingApproval(
             id=approval_id,
@@ -399,11 +403,16 @@ class OpenAIAgentsProvider(FrameworkProvider):
                 await task
 
 
-def _call_record(item: ToolApprovalItem, metadata: Mapping[str, dict[str, Any]]) -> ToolCallRecord:
+def _call_record(
+    item: ToolApprovalItem, metadata: Mapping[str, dict[str, Any]], agent: Agent[Any]
+) -> ToolCallRecord:
     arguments = _arguments(item)
     tool_name = item.qualified_name or item.name or "unknown"
+    call_id = item.call_id or ""
+    signal = recall_signal(agent, call_id)
     return ToolCallRecord(
-        call_id=item.call_id or "",
+        call_id=call_id,
+        signal=None if signal is None else signal.model_dump(mode="json"),
         tool_name=tool_name,
         agent_name=item.agent.name,
         arguments=arguments,

@@ -1,0 +1,146 @@
+"""Where a ``DecisionProvider`` meets an SDK tool: ``needs_approval`` and the block guardrail.
+
+::
+
+    adapter = OpenAIToolAdapter(decision_provider=LocalRulePolicy.from_file("rules.toml"))
+    tool = adapter.adapt(grant_okta_admin, metadata={"system": "okta"})
+    # allow -> runs; needs_approval -> the run pauses; block -> the model reads the reason
+
+The provider is asked once per call id; the signal is remembered so the block guardrail and
+the pending-approval record use the same verdict. In a process that did not see the call (a
+resume elsewhere) the guardrail asks again: rule policies are deterministic and BIGHUB
+deduplicates on the call id.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+from agents import RunContextWrapper
+from agents.tool_guardrails import (
+    ToolGuardrailFunctionOutput,
+    ToolInputGuardrail,
+    ToolInputGuardrailData,
+)
+
+from evolving_agents.decisions.base import (
+    DecisionContext,
+    DecisionProvider,
+    DecisionSignal,
+    DecisionVerdict,
+    ToolCallRequest,
+)
+
+logger = logging.getLogger(__name__)
+
+_CONTEXT_KEYS = ("actor", "run_id", "domain", "environment")
+
+
+class DecisionGate:
+    """Asks one decision provider per tool call and remembers the answer (bounded, LRU)."""
+
+    def __init__(self, provider: DecisionProvider, *, remember: int = 10_000) -> None:
+        self.provider = provider
+        self._remember = remember
+        self._signals: OrderedDict[str, DecisionSignal] = OrderedDict()
+
+    def recall(self, call_id: str) -> DecisionSignal | None:
+        return self._signals.get(call_id)
+
+    async def signal_for(
+        self, request: ToolCallRequest, context: DecisionContext
+    ) -> DecisionSignal:
+        known = self._signals.get(request.call_id)
+        if known is not None:
+            return known
+        try:
+            signal = await self.provider.decide(request, context)
+        except Exception as exc:
+            # Boundary that must fail closed: a broken provider sends the call to a person.
+            logger.exception(
+                "decision provider %s failed on %s call %s; requiring approval",
+                self.provider.name,
+                request.tool_name,
+                request.call_id,
+            )
+            signal = DecisionSignal.of(
+                DecisionVerdict.NEEDS_APPROVAL,
+                provider=self.provider.name,
+                reason="the decision provider failed; a person must review",
+                risk=1.0,
+                error=f"{type(exc).__name__}: {exc}",
+            )
+        self._signals[request.call_id] = signal
+        while len(self._signals) > self._remember:
+            self._signals.popitem(last=False)
+        return signal
+
+    def needs_approval(
+        self, tool_name: str, metadata: Mapping[str, Any], tool_requires_approval: bool
+    ) -> Any:
+        """The SDK ``needs_approval`` callable for one tool: True only for ``needs_approval``."""
+
+        async def needs_approval(
+            ctx: RunContextWrapper[Any], arguments: dict[str, Any], call_id: str
+        ) -> bool:
+            request = ToolCallRequest(
+                tool_name=tool_name,
+                arguments=arguments,
+                metadata=dict(metadata),
+                call_id=call_id,
+                tool_requires_approval=tool_requires_approval,
+            )
+            signal = await self.signal_for(request, context_of(ctx))
+            # A block does not pause: the guardrail refuses it with the reason, no review needed.
+            return signal.verdict is DecisionVerdict.NEEDS_APPROVAL
+
+        return needs_approval
+
+    def guardrail(
+        self, tool_name: str, metadata: Mapping[str, Any], tool_requires_approval: bool
+    ) -> ToolInputGuardrail[Any]:
+        """A tool input guardrail that refuses blocked calls, telling the model why."""
+
+        async def enforce_block(data: ToolInputGuardrailData) -> ToolGuardrailFunctionOutput:
+            call_id = data.context.tool_call_id
+            arguments = _parsed(data.context.tool_arguments)
+            request = ToolCallRequest(
+                tool_name=tool_name,
+                arguments=arguments,
+                metadata=dict(metadata),
+                call_id=call_id,
+                tool_requires_approval=tool_requires_approval,
+            )
+            signal = await self.signal_for(request, context_of(data.context))
+            if signal.verdict is not DecisionVerdict.BLOCK:
+                return ToolGuardrailFunctionOutput.allow(output_info=signal.model_dump(mode="json"))
+            message = f"Blocked by policy ({signal.provider}): {signal.reason}"
+            if signal.better_action:
+                message += f" Instead: {signal.better_action}"
+            return ToolGuardrailFunctionOutput.reject_content(
+                message, output_info=signal.model_dump(mode="json")
+            )
+
+        return ToolInputGuardrail(guardrail_function=enforce_block, name=f"eat_block_{tool_name}")
+
+
+def context_of(ctx: RunContextWrapper[Any]) -> DecisionContext:
+    """Who and where, read from a mapping run context when the app provides one."""
+    context = ctx.context
+    if not isinstance(context, Mapping):
+        return DecisionContext()
+    values = {key: context[key] for key in _CONTEXT_KEYS if isinstance(context.get(key), str)}
+    return DecisionContext(**values)
+
+
+def _parsed(raw: str) -> dict[str, Any]:
+    import json
+
+    try:
+        value = json.loads(raw) if raw else {}
+    except ValueError:
+        return {"_raw": raw}
+    return value if isinstance(value, dict) else {"_value": value}

@@ -1,0 +1,246 @@
+"""``LocalRulePolicy``: the offline decision provider, rules from a dict or a TOML/YAML file.
+
+::
+
+    policy = LocalRulePolicy.from_file("rules.toml")
+    # rules.toml
+    # [[rules]]
+    # name = "long-okta-grants"
+    # tools = ["grant_*"]                       # globs on the tool name
+    # match = { system = "okta" }               # tool metadata, equal (or one of a list)
+    # when = [{ arg = "duration_hours", op = ">", value = 24 }]
+    # verdict = "needs_approval"
+    # risk = 0.8
+    # reason = "Okta admin for more than 24h"
+    # better_action = "grant for 2h instead of 48h"
+
+Every condition of a rule must hold for it to match. The strictest matching rule wins
+(block > needs_approval > allow, then the higher risk); no match means the tool's own setting.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import time
+import tomllib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from evolving_agents.decisions.base import (
+    DecisionContext,
+    DecisionMode,
+    DecisionSignal,
+    DecisionVerdict,
+    ToolCallRequest,
+)
+from evolving_agents.errors import ConfigurationError
+
+Operator = Literal[
+    ">", ">=", "<", "<=", "==", "!=", "in", "not_in", "contains", "matches", "exists", "missing"
+]
+_MISSING = object()
+
+
+class ArgumentPredicate(BaseModel):
+    """One test on an argument, addressed by a dotted path (``target.environment``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    arg: str
+    op: Operator = "=="
+    value: Any = None
+
+    @field_validator("value")
+    @classmethod
+    def _compile_check(cls, value: Any, info: Any) -> Any:
+        if info.data.get("op") == "matches":
+            try:
+                re.compile(str(value))
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {value!r}: {exc}") from exc
+        return value
+
+    def holds(self, arguments: Mapping[str, Any]) -> bool:
+        actual = _lookup(arguments, self.arg)
+        if self.op == "exists":
+            return actual is not _MISSING
+        if self.op == "missing":
+            return actual is _MISSING
+        if actual is _MISSING:
+            return False
+        return _compare(self.op, actual, self.value)
+
+
+class Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    tools: list[str] = Field(default_factory=lambda: ["*"])
+    match: dict[str, Any] = Field(default_factory=dict)
+    when: list[ArgumentPredicate] = Field(default_factory=list)
+    verdict: DecisionVerdict
+    mode: DecisionMode | None = None
+    risk: float = Field(default=0.5, ge=0.0, le=1.0)
+    reason: str = ""
+    better_action: str | None = None
+
+    def matches(self, call: ToolCallRequest) -> bool:
+        if not any(fnmatch.fnmatchcase(call.tool_name, pattern) for pattern in self.tools):
+            return False
+        for key, expected in self.match.items():
+            if not _metadata_matches(call.metadata.get(key, _MISSING), expected):
+                return False
+        return all(predicate.holds(call.arguments) for predicate in self.when)
+
+
+class LocalRulePolicy:
+    """Decides from local rules, offline and deterministically. Safe to share across tasks."""
+
+    name = "local-rules"
+
+    def __init__(self, rules: Sequence[Rule | Mapping[str, Any]] = ()) -> None:
+        self.rules = [_rule(item, index) for index, item in enumerate(rules)]
+
+    @classmethod
+    def from_dict(cls, config: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> LocalRulePolicy:
+        rules = config.get("rules", []) if isinstance(config, Mapping) else config
+        if not isinstance(rules, Sequence) or isinstance(rules, str | bytes):
+            raise ConfigurationError("rules must be a list of tables")
+        return cls(rules)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> LocalRulePolicy:
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigurationError(f"cannot read rules file {path}: {exc}") from exc
+        if path.suffix == ".toml":
+            try:
+                data: Any = tomllib.loads(text)
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigurationError(f"rules file {path}: {exc}") from exc
+        elif path.suffix in {".yaml", ".yml"}:
+            data = _load_yaml(path, text)
+        else:
+            raise ConfigurationError(f"rules file {path}: use a .toml, .yaml or .yml file")
+        try:
+            return cls.from_dict(data)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"rules file {path}: {exc}") from exc
+
+    async def decide(self, tool_call: ToolCallRequest, context: DecisionContext) -> DecisionSignal:
+        started = time.perf_counter()
+        matched = [rule for rule in self.rules if rule.matches(tool_call)]
+        if not matched:
+            own = tool_call.tool_requires_approval
+            return DecisionSignal.of(
+                DecisionVerdict.NEEDS_APPROVAL if own else DecisionVerdict.ALLOW,
+                provider=self.name,
+                reason="no rule matched; the tool's own setting applies",
+                risk=0.5 if own else 0.0,
+                latency_ms=(time.perf_counter() - started) * 1000,
+            )
+        winner = max(matched, key=lambda rule: (rule.verdict.strictness, rule.risk))
+        return DecisionSignal.of(
+            winner.verdict,
+            provider=self.name,
+            mode=winner.mode,
+            reason=winner.reason or f"rule {winner.name!r} matched",
+            risk=winner.risk,
+            better_action=winner.better_action,
+            request_id=winner.name,
+            latency_ms=(time.perf_counter() - started) * 1000,
+        )
+
+
+def _rule(item: Rule | Mapping[str, Any], index: int) -> Rule:
+    if isinstance(item, Rule):
+        return item
+    if not isinstance(item, Mapping):
+        raise ConfigurationError(f"rule #{index + 1} must be a table, got {type(item).__name__}")
+    try:
+        return Rule.model_validate({"name": f"rule-{index + 1}", **item})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}" for error in exc.errors()
+        )
+        raise ConfigurationError(
+            f"rule #{index + 1} ({item.get('name', '?')}): {problems}"
+        ) from None
+
+
+def _load_yaml(path: Path, text: str) -> Any:
+    try:
+        import yaml  # type: ignore[import-untyped]
+    except ImportError:
+        raise ConfigurationError(
+            f"rules file {path}: YAML needs PyYAML (pip install pyyaml), or use TOML"
+        ) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigurationError(f"rules file {path}: {exc}") from exc
+
+
+def _lookup(arguments: Mapping[str, Any], path: str) -> Any:
+    current: Any = arguments
+    for part in path.split("."):
+        if not isinstance(current, Mapping) or part not in current:
+            return _MISSING
+        current = current[part]
+    return current
+
+
+def _metadata_matches(actual: Any, expected: Any) -> bool:
+    if actual is _MISSING:
+        return False
+    if isinstance(expected, list):
+        return any(_same(actual, option) for option in expected)
+    return _same(actual, expected)
+
+
+def _same(actual: Any, expected: Any) -> bool:
+    if isinstance(actual, str) and isinstance(expected, str):
+        return actual.lower() == expected.lower()
+    return bool(actual == expected)
+
+
+def _compare(op: str, actual: Any, expected: Any) -> bool:
+    if op in {">", ">=", "<", "<="}:
+        left, right = _number(actual), _number(expected)
+        if left is None or right is None:
+            return False
+        return {">": left > right, ">=": left >= right, "<": left < right, "<=": left <= right}[op]
+    if op == "==":
+        return _same(actual, expected)
+    if op == "!=":
+        return not _same(actual, expected)
+    if op in {"in", "not_in"}:
+        options = expected if isinstance(expected, list) else [expected]
+        found = any(_same(actual, option) for option in options)
+        return found if op == "in" else not found
+    if op == "contains":
+        if isinstance(actual, str):
+            return str(expected).lower() in actual.lower()
+        return isinstance(actual, list) and any(_same(item, expected) for item in actual)
+    if op == "matches":
+        return isinstance(actual, str) and re.search(str(expected), actual) is not None
+    raise ConfigurationError(f"unknown operator {op!r}")
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
