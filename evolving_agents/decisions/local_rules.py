@@ -115,6 +115,8 @@ class LocalRulePolicy:
     @classmethod
     def from_file(cls, path: str | Path) -> LocalRulePolicy:
         path = Path(path)
+        if path.suffix not in {".toml", ".yaml", ".yml"}:
+            raise ConfigurationError(f"rules file {path}: use a .toml, .yaml or .yml file")
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
@@ -124,10 +126,8 @@ class LocalRulePolicy:
                 data: Any = tomllib.loads(text)
             except tomllib.TOMLDecodeError as exc:
                 raise ConfigurationError(f"rules file {path}: {exc}") from exc
-        elif path.suffix in {".yaml", ".yml"}:
-            data = _load_yaml(path, text)
         else:
-            raise ConfigurationError(f"rules file {path}: use a .toml, .yaml or .yml file")
+            data = _load_yaml(path, text)
         try:
             return cls.from_dict(data)
         except ConfigurationError as exc:
