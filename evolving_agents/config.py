@@ -35,6 +35,7 @@ class Settings(BaseSettings):
         default_factory=list, validation_alias="INTENT_REVIEW_LEVELS"
     )
 
+    reviewer: str = Field(default="human", validation_alias="EAT_REVIEWER")
     env: str = Field(default="development", validation_alias="EAT_ENV")
     state_secret: str | None = Field(default=None, validation_alias="EAT_STATE_SECRET")
     openai_api_key: str | None = Field(default=None, validation_alias="OPENAI_API_KEY")

@@ -2,10 +2,9 @@
 
 ::
 
-    signal = await policy.decide(ToolCallRequest(tool_name="grant_okta_admin",
-                                                 arguments={"duration_hours": 48},
-                                                 metadata={"system": "okta"},
-                                                 call_id="call_1"), DecisionContext())
+    request = ToolCallRequest(tool_name="grant_okta_admin", arguments={"duration_hours": 48},
+                              metadata={"system": "okta"}, call_id="call_1")
+    signal = await policy.decide(request, DecisionContext())
     if signal.verdict is DecisionVerdict.BLOCK:
         ...                                     # the tool never runs; signal.reason goes to the model
 

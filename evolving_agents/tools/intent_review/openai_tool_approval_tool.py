@@ -1,0 +1,226 @@
+"""``OpenAIToolApprovalTool``: one EAT tool to list, show, approve, reject, review and resume.
+
+::
+
+    tool = OpenAIToolApprovalTool(provider=provider, reviewer=IntentReviewAgent(model=m))
+    out = await tool.run(ApprovalToolInput(action="show", approval_id=approval_id))
+    out.approval.tool_calls[0].arguments
+    await tool.run(ApprovalToolInput(action="approve", approval_id=approval_id, reviewer="alice"))
+    agent = Agent(name="system", tools=[tool.as_function_tool()])   # an agent may call it too
+
+Inputs and outputs are Pydantic models and JSON-safe. ``show`` never loads the run state.
+Errors come back as ``ok=False`` with the reason, so an agent calling the tool reads them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, Literal
+
+from agents import FunctionTool, RunContextWrapper
+from pydantic import BaseModel, Field, ValidationError
+
+from evolving_agents.approvals.models import (
+    AgentRunResult,
+    ApprovalStatus,
+    AuditEntry,
+    PendingApproval,
+    ReviewerKind,
+    ToolCallRecord,
+    Verdict,
+)
+from evolving_agents.errors import EvolvingAgentsError
+
+if TYPE_CHECKING:
+    from evolving_agents.agents.intent_review_agent import IntentReviewAgent
+    from evolving_agents.providers.openai_agents_provider import OpenAIAgentsProvider
+
+Action = Literal["list", "show", "approve", "reject", "review", "resume"]
+
+
+class ApprovalToolInput(BaseModel):
+    action: Action
+    approval_id: str | None = None
+    call_id: str | None = Field(
+        default=None, description="One call of the record; omitted means every undecided call."
+    )
+    reviewer: str | None = None
+    message: str | None = Field(default=None, description="What the model reads on a rejection.")
+    status: ApprovalStatus | None = ApprovalStatus.PENDING
+    limit: int = Field(default=20, ge=1, le=200)
+
+
+class ApprovalSummary(BaseModel):
+    approval_id: str
+    status: ApprovalStatus
+    agent_name: str
+    tools: list[str]
+    undecided: int
+    created_at: str
+
+
+class ApprovalView(BaseModel):
+    """What a reviewer needs to decide, without the state blob."""
+
+    approval_id: str
+    status: ApprovalStatus
+    run_id: str
+    sequence: int
+    agent_name: str
+    actor: str | None
+    input_preview: str
+    tool_calls: list[ToolCallRecord]
+    plan_id: str | None
+    expires_at: str | None
+    audit: list[AuditEntry]
+
+
+class ApprovalToolOutput(BaseModel):
+    ok: bool
+    action: Action
+    message: str = ""
+    approvals: list[ApprovalSummary] = Field(default_factory=list)
+    approval: ApprovalView | None = None
+    result: AgentRunResult | None = None
+    review: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class OpenAIToolApprovalTool:
+    """Reviewer actions on paused runs, as one tool for people, agents and the SystemAgent."""
+
+    name = "OpenAIToolApprovalTool"
+    description = (
+        "Work with OpenAI agent runs paused for tool approval: list them, show one, approve or "
+        "reject a call, hand a record to the AI reviewer, or resume a decided run."
+    )
+
+    def __init__(
+        self,
+        *,
+        provider: OpenAIAgentsProvider,
+        reviewer: IntentReviewAgent | None = None,
+        reviewer_kind: ReviewerKind = ReviewerKind.HUMAN,
+        default_reviewer: str = "eat",
+    ) -> None:
+        self._provider = provider
+        self._ai_reviewer = reviewer
+        self._reviewer_kind = reviewer_kind
+        self._default_reviewer = default_reviewer
+
+    async def run(self, request: ApprovalToolInput) -> ApprovalToolOutput:
+        try:
+            return await self._dispatch(request)
+        except (EvolvingAgentsError, ValueError) as exc:
+            return ApprovalToolOutput(ok=False, action=request.action, message=str(exc))
+
+    async def _dispatch(self, request: ApprovalToolInput) -> ApprovalToolOutput:
+        store = self._provider.store
+        if request.action == "list":
+            page = await store.list(status=request.status, limit=request.limit)
+            return ApprovalToolOutput(
+                ok=True,
+                action="list",
+                message=f"{len(page.items)} approval(s)",
+                approvals=[_summary(record) for record in page.items],
+            )
+        approval_id = _required(request.approval_id, "approval_id", request.action)
+        if request.action == "show":
+            record = await store.get(approval_id)
+            return ApprovalToolOutput(ok=True, action="show", approval=_view(record))
+        if request.action in ("approve", "reject"):
+            verdict = Verdict.APPROVED if request.action == "approve" else Verdict.REJECTED
+            record = await store.decide(
+                approval_id,
+                call_id=request.call_id,
+                verdict=verdict,
+                reviewer=request.reviewer or self._default_reviewer,
+                reviewer_kind=self._reviewer_kind,
+                message=request.message,
+            )
+            return ApprovalToolOutput(
+                ok=True,
+                action=request.action,
+                message=f"{verdict.value}; record is {record.status.value}",
+                approval=_view(record),
+            )
+        if request.action == "review":
+            return await self._review(approval_id)
+        result = await self._provider.resume_agent(approval_id)
+        return ApprovalToolOutput(ok=True, action="resume", message=result.status, result=result)
+
+    async def _review(self, approval_id: str) -> ApprovalToolOutput:
+        if self._ai_reviewer is None:
+            return ApprovalToolOutput(
+                ok=False, action="review", message="no reviewer is configured for this tool"
+            )
+        decisions = await self._ai_reviewer.review_and_decide(self._provider.store, approval_id)
+        record = await self._provider.store.get(approval_id)
+        return ApprovalToolOutput(
+            ok=True,
+            action="review",
+            message=f"reviewed {len(decisions)} call(s); record is {record.status.value}",
+            approval=_view(record),
+            review=[decision.model_dump(mode="json") for decision in decisions],
+        )
+
+    def as_function_tool(self) -> FunctionTool:
+        """The same tool for an SDK agent; its decisions are recorded as this tool's kind."""
+        schema = ApprovalToolInput.model_json_schema()
+
+        async def invoke(ctx: RunContextWrapper[Any], raw: str) -> str:
+            try:
+                request = ApprovalToolInput.model_validate_json(raw or "{}")
+            except ValidationError as exc:
+                return json.dumps({"ok": False, "message": f"invalid input: {exc.errors()}"})
+            output = await self.run(request)
+            return output.model_dump_json()
+
+        return FunctionTool(
+            name="openai_tool_approval",
+            description=self.description,
+            params_json_schema=schema,
+            on_invoke_tool=invoke,
+            strict_json_schema=False,
+        )
+
+
+def _required(value: str | None, name: str, action: str) -> str:
+    if not value:
+        raise ValueError(f"action {action!r} needs {name}")
+    return value
+
+
+def _summary(record: PendingApproval) -> ApprovalSummary:
+    return ApprovalSummary(
+        approval_id=record.id,
+        status=record.status,
+        agent_name=record.agent_name,
+        tools=[call.tool_name for call in record.tool_calls],
+        undecided=len(record.undecided_calls()),
+        created_at=record.created_at.isoformat(),
+    )
+
+
+def _view(record: PendingApproval) -> ApprovalView:
+    return ApprovalView(
+        approval_id=record.id,
+        status=record.status,
+        run_id=record.run_id,
+        sequence=record.sequence,
+        agent_name=record.agent_name,
+        actor=record.actor,
+        input_preview=record.input_preview,
+        tool_calls=record.tool_calls,
+        plan_id=record.plan_id,
+        expires_at=None if record.expires_at is None else record.expires_at.isoformat(),
+        audit=record.audit,
+    )
+
+
+__all__ = [
+    "ApprovalSummary",
+    "ApprovalToolInput",
+    "ApprovalToolOutput",
+    "ApprovalView",
+    "OpenAIToolApprovalTool",
+]
