@@ -205,13 +205,13 @@ def test_rules_load_from_toml_and_report_mistakes_by_rule(tmp_path: Path) -> Non
     bad.write_text('[[rules]]\nname = "oops"\nverdict = "maybe"\n')
     with pytest.raises(ConfigurationError, match=r"bad\.toml: rule #1 \(oops\): verdict"):
         LocalRulePolicy.from_file(bad)
-    with pytest.raises(ConfigurationError, match="operator|op"):
+    with pytest.raises(ConfigurationError, match=r"when\.0\.op"):
         LocalRulePolicy.from_dict([{"verdict": "allow", "when": [{"arg": "a", "op": "~"}]}])
     with pytest.raises(ConfigurationError, match="invalid regular expression"):
         LocalRulePolicy.from_dict(
             [{"verdict": "block", "when": [{"arg": "a", "op": "matches", "value": "("}]}]
         )
-    with pytest.raises(ConfigurationError, match="use a .toml"):
+    with pytest.raises(ConfigurationError, match=r"use a \.toml"):
         LocalRulePolicy.from_file(tmp_path / "rules.json")
     with pytest.raises(ConfigurationError, match="cannot read"):
         LocalRulePolicy.from_file(tmp_path / "missing.toml")

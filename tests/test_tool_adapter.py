@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import logging
 from collections.abc import Iterator
 from typing import Any
 

@@ -159,10 +159,13 @@ class SystemAgent:
                 ApprovalToolInput(action="resume", approval_id=result.approval_id)
             )
             if resumed.result is None:
-                raise ConfigurationError(f"resume of {result.approval_id} failed: {resumed.message}")
+                raise ConfigurationError(
+                    f"resume of {result.approval_id} failed: {resumed.message}"
+                )
             outcome.result = resumed.result
-        logger.warning("run %s still paused after %d review rounds", outcome.result.run_id,
-                       self._max_rounds)
+        logger.warning(
+            "run %s still paused after %d review rounds", outcome.result.run_id, self._max_rounds
+        )
         outcome.waiting_on = "person"
         return outcome
 

@@ -6,7 +6,7 @@
                               metadata={"system": "okta"}, call_id="call_1")
     signal = await policy.decide(request, DecisionContext())
     if signal.verdict is DecisionVerdict.BLOCK:
-        ...                                     # the tool never runs; signal.reason goes to the model
+        ...  # the tool never runs; signal.reason goes to the model
 
 Signals are plain data: they are stored on the call's record and shown to reviewers.
 """

@@ -103,8 +103,11 @@ class ApprovePlanTool:
         wanted = {intent.intent_id for intent in pending}
         for verdict in verdicts.verdicts:
             if verdict.intent_id not in wanted:
-                logger.warning("plan %s: ignoring a verdict for unknown intent %s",
-                               plan.plan_id, verdict.intent_id)
+                logger.warning(
+                    "plan %s: ignoring a verdict for unknown intent %s",
+                    plan.plan_id,
+                    verdict.intent_id,
+                )
                 continue
             wanted.discard(verdict.intent_id)
             await self._apply(plan, verdict, verdicts, review)
@@ -186,6 +189,13 @@ def agent_decider(reviewer: IntentReviewAgent, *, approvals: PendingApprovalStor
     return decide
 
 
+_POLICY_OUTCOME: dict[DecisionVerdict, IntentVerdictValue] = {
+    DecisionVerdict.ALLOW: "approve",
+    DecisionVerdict.BLOCK: "reject",
+    DecisionVerdict.NEEDS_APPROVAL: "escalate",
+}
+
+
 def policy_decider(policy: DecisionProvider) -> PlanDecider:
     """A decision provider as reviewer: allow approves, block rejects, the rest goes to a person."""
 
@@ -203,15 +213,13 @@ def policy_decider(policy: DecisionProvider) -> PlanDecider:
                 ),
                 DecisionContext(),
             )
-            outcome: IntentVerdictValue = {
-                DecisionVerdict.ALLOW: "approve",
-                DecisionVerdict.BLOCK: "reject",
-                DecisionVerdict.NEEDS_APPROVAL: "escalate",
-            }[signal.verdict]
+            outcome = _POLICY_OUTCOME[signal.verdict]
             reason = signal.reason
             if signal.better_action:
                 reason = f"{reason} Instead: {signal.better_action}".strip()
-            verdicts.append(IntentVerdict(intent_id=intent.intent_id, verdict=outcome, reason=reason))
+            verdicts.append(
+                IntentVerdict(intent_id=intent.intent_id, verdict=outcome, reason=reason)
+            )
         return PlanVerdicts(
             verdicts=verdicts, reviewer=f"policy:{policy.name}", reviewer_kind=ReviewerKind.POLICY
         )
