@@ -25,7 +25,7 @@ import secrets
 import socket
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from agents import Agent, RunConfig, Runner, RunState, set_tracing_disabled
 from agents.exceptions import AgentsException
@@ -91,6 +91,7 @@ class OpenAIAgentsProvider(FrameworkProvider):
         run_config: RunConfig | None = None,
         settings: Settings | None = None,
         worker_id: str | None = None,
+        outcome_reporter: OutcomeReporter | None = None,
     ) -> None:
         self._settings = Settings() if settings is None else settings
         self._mongodb = (
@@ -107,11 +108,18 @@ class OpenAIAgentsProvider(FrameworkProvider):
         self._codec = StateCodec.from_settings(self._settings) if codec is None else codec
         self._adapter = OpenAIToolAdapter() if tool_adapter is None else tool_adapter
         self._run_config = run_config
+        self._outcome_reporter = outcome_reporter
+        self._background: set[asyncio.Task[None]] = set()
         self.worker_id = worker_id or default_worker_id()
         self.lease_seconds = self._settings.lease_seconds
         if not self._settings.openai_api_key:
             # Offline: nothing can receive traces, and the SDK would say so on every run.
             set_tracing_disabled(True)
+
+    async def aclose(self) -> None:
+        """Wait for best-effort background work (outcome reports) to finish."""
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
 
     @property
     def store(self) -> PendingApprovalStore:
@@ -250,6 +258,7 @@ class OpenAIAgentsProvider(FrameworkProvider):
                 # Boundary: a resumed run that raises must end `failed`, never stay `resuming`.
                 logger.exception("resumed run %s (%s) failed", record.run_id, approval_id)
                 await self._store.fail(approval_id, worker, _describe(exc))
+                self._report_outcomes(record, failed=True)
                 return AgentRunResult(
                     status=RunStatus.ERROR,
                     run_id=record.run_id,
@@ -272,11 +281,34 @@ class OpenAIAgentsProvider(FrameworkProvider):
                 approval_id,
                 worker,
                 final_output=outcome.final_output,
-                next_approval_id=outcome.approval_id,
+                next_approval_id=outcome.approval_id
+                if outcome.status is RunStatus.AWAITING_APPROVAL
+                else None,
             )
+        self._report_outcomes(record, failed=False)
         return outcome
 
     # -- internals -----------------------------------------------------------------------
+
+    def _report_outcomes(self, record: PendingApproval, *, failed: bool) -> None:
+        """Tell the decision service what became of the calls it scored, without waiting."""
+        reporter = self._outcome_reporter
+        if reporter is None:
+            return
+        for call in record.tool_calls:
+            request_id = (call.signal or {}).get("request_id")
+            if call.decision is None or not isinstance(request_id, str):
+                continue
+            if call.decision.verdict is Verdict.REJECTED:
+                outcome = "rejected"
+            else:
+                outcome = "failure" if failed else "success"
+            details = {"reviewer_kind": call.decision.reviewer_kind.value, "run_id": record.run_id}
+            task = asyncio.create_task(
+                _report(reporter, outcome, request_id, call.call_id, details)
+            )
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     def _starting_agent(self, agent_or_name: Agent[Any] | str) -> Agent[Any]:
         if isinstance(agent_or_name, str):
@@ -401,6 +433,31 @@ class OpenAIAgentsProvider(FrameworkProvider):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+class OutcomeReporter(Protocol):
+    """Receives what happened to decided calls, e.g. ``BighubDecisionProvider``."""
+
+    async def report_outcome(
+        self,
+        *,
+        outcome: Any,
+        request_id: str | None = None,
+        call_id: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> bool: ...
+
+
+async def _report(
+    reporter: OutcomeReporter, outcome: str, request_id: str, call_id: str, details: dict[str, Any]
+) -> None:
+    try:
+        await reporter.report_outcome(
+            outcome=outcome, request_id=request_id, call_id=call_id, details=details
+        )
+    except Exception:
+        # Best effort by contract: a reporting failure never reaches the run's caller.
+        logger.exception("reporting the outcome of call %s failed", call_id)
 
 
 def _call_record(

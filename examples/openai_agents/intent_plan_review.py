@@ -35,8 +35,13 @@ def review(plan: IntentPlan) -> PlanVerdicts:
         if intent.params.get("command") == "plan":
             verdicts.append(IntentVerdict(intent_id=intent.intent_id, verdict="approve"))
         else:
-            verdicts.append(IntentVerdict(intent_id=intent.intent_id, verdict="reject",
-                                          reason="apply needs a reviewed plan output first"))
+            verdicts.append(
+                IntentVerdict(
+                    intent_id=intent.intent_id,
+                    verdict="reject",
+                    reason="apply needs a reviewed plan output first",
+                )
+            )
     return PlanVerdicts(verdicts=verdicts, reviewer="platform-lead")
 
 
@@ -44,10 +49,12 @@ async def main() -> None:
     model = ScriptedModel(
         [
             [
-                function_call("terraform", {"command": "plan", "workspace": "prod"},
-                              call_id="call_plan"),
-                function_call("terraform", {"command": "apply", "workspace": "prod"},
-                              call_id="call_apply"),
+                function_call(
+                    "terraform", {"command": "plan", "workspace": "prod"}, call_id="call_plan"
+                ),
+                function_call(
+                    "terraform", {"command": "apply", "workspace": "prod"}, call_id="call_apply"
+                ),
             ],
             [assistant_message("Plan ran; apply was refused, waiting for review of the plan.")],
         ]

@@ -32,11 +32,19 @@ def promote_release(version: str, environment: str) -> str:
 
 def _respond(call: ModelCall) -> list[TResponseOutputItem]:
     items = call.input if isinstance(call.input, list) else []
-    outputs = [i.get("output") for i in items if isinstance(i, dict)
-               and i.get("type") == "function_call_output"]
+    outputs = [
+        i.get("output")
+        for i in items
+        if isinstance(i, dict) and i.get("type") == "function_call_output"
+    ]
     if not outputs:
-        return [function_call("promote_release", {"version": "v5.2.0", "environment": "prod"},
-                              call_id=f"call_{secrets.token_hex(4)}")]
+        return [
+            function_call(
+                "promote_release",
+                {"version": "v5.2.0", "environment": "prod"},
+                call_id=f"call_{secrets.token_hex(4)}",
+            )
+        ]
     return [assistant_message(f"Release step finished: {outputs[0]}")]
 
 
@@ -83,8 +91,13 @@ async def main(resume: str | None, reject: bool) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("--resume", nargs="?", const="oldest", default=None,
-                        help="resume an approval id (default: the oldest pending one)")
+    parser.add_argument(
+        "--resume",
+        nargs="?",
+        const="oldest",
+        default=None,
+        help="resume an approval id (default: the oldest pending one)",
+    )
     parser.add_argument("--reject", action="store_true")
     args = parser.parse_args()
     asyncio.run(main(args.resume, args.reject))

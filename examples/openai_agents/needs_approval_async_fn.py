@@ -37,8 +37,9 @@ async def main() -> None:
             [assistant_message("Both refunds are done.")],
         ]
     )
-    tool = OpenAIToolAdapter().adapt(refund, needs_approval=over_limit,
-                                     metadata={"system": "payments"})
+    tool = OpenAIToolAdapter().adapt(
+        refund, needs_approval=over_limit, metadata={"system": "payments"}
+    )
     agent = Agent(name="support-agent", tools=[tool], model=model)
     registry = AgentRegistry()
     registry.register(agent)
@@ -47,8 +48,10 @@ async def main() -> None:
     print("offline: the model is an agents.testing.ScriptedModel script")
 
     run = await provider.execute_agent("support-agent", "Refund A-1 (25) and B-2 (900)")
-    print(f"paused: {run.status}; waiting on "
-          + ", ".join(f"{c.call_id} {c.arguments}" for c in run.pending_tool_calls))
+    print(
+        f"paused: {run.status}; waiting on "
+        + ", ".join(f"{c.call_id} {c.arguments}" for c in run.pending_tool_calls)
+    )
     assert run.approval_id is not None
     await provider.store.decide(run.approval_id, verdict="approved", reviewer="finance-lead")
     done = await provider.resume_agent(run.approval_id)

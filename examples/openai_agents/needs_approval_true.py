@@ -27,13 +27,22 @@ def restart_service(service: str, environment: str) -> str:
 async def main(reject: bool) -> None:
     model = ScriptedModel(
         [
-            [function_call("restart_service", {"service": "checkout", "environment": "prod"},
-                           call_id="call_restart_1")],
+            [
+                function_call(
+                    "restart_service",
+                    {"service": "checkout", "environment": "prod"},
+                    call_id="call_restart_1",
+                )
+            ],
             [assistant_message("Checkout handled; see the tool result above.")],
         ]
     )
-    agent = Agent(name="sre-agent", instructions="Keep services healthy.",
-                  tools=[restart_service], model=model)
+    agent = Agent(
+        name="sre-agent",
+        instructions="Keep services healthy.",
+        tools=[restart_service],
+        model=model,
+    )
     registry = AgentRegistry()
     registry.register(agent)
     client = MongoDBClient()
