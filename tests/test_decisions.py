@@ -349,3 +349,23 @@ async def test_an_explicit_setting_is_not_overridden_by_the_provider() -> None:
     )
     result = await Runner.run(Agent(name="a", tools=[tool], model=model), "go")
     assert result.final_output == "ok" and executed == ["a"]
+
+
+async def test_rules_load_from_yaml(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "rules:\n"
+        "  - name: big-payments\n"
+        "    tools: ['pay_*']\n"
+        "    when: [{arg: amount, op: '>', value: 1000}]\n"
+        "    verdict: needs_approval\n"
+        "    better_action: split the payment\n"
+    )
+    policy = LocalRulePolicy.from_file(rules)
+    signal = await policy.decide(call("pay_vendor", {"amount": 5000}), DecisionContext())
+    assert signal.verdict is DecisionVerdict.NEEDS_APPROVAL
+    assert signal.better_action == "split the payment"
+    broken = tmp_path / "broken.yml"
+    broken.write_text("rules: [unclosed\n")
+    with pytest.raises(ConfigurationError, match=r"broken\.yml"):
+        LocalRulePolicy.from_file(broken)

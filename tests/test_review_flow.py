@@ -360,3 +360,86 @@ async def test_system_agent_passes_other_providers_through_untouched() -> None:
         "echo", "hello", framework="beeai"
     )
     assert outcome.result.final_output == "hello" and outcome.reviews == []
+
+
+def _reviewer(reviews: list[dict[str, Any]]) -> Any:
+    from evolving_agents.agents import IntentReviewAgent
+
+    return IntentReviewAgent(
+        model=ScriptedModel([[assistant_message(json.dumps({"reviews": reviews}))]])
+    )
+
+
+AI_REVIEWS = [
+    {"call_id": "c1", "verdict": "approve", "risk": 0.1, "reason": "looks fine"},
+    {"call_id": "c2", "verdict": "approve", "risk": 0.1, "reason": "staging deploy"},
+]
+
+
+async def test_approval_tool_review_hands_the_record_to_the_ai_reviewer(
+    mongo: MongoDBClient,
+) -> None:
+    ops = Ops(mongo)
+    approval_id = await ops.pause()
+    tool = OpenAIToolApprovalTool(provider=ops.provider, reviewer=_reviewer(AI_REVIEWS))
+    out = await tool.run(ApprovalToolInput(action="review", approval_id=approval_id))
+    assert out.ok and [r["verdict"] for r in out.review] == ["escalate", "approve"]
+    record = await ops.provider.store.get(approval_id)
+    c1, c2 = record.tool_calls
+    assert c1.decision is None, "okta/high is not open to AI approval"
+    assert c2.decision is not None and c2.decision.reviewer_kind == "ai"
+    no_reviewer = OpenAIToolApprovalTool(provider=ops.provider)
+    refused = await no_reviewer.run(ApprovalToolInput(action="review", approval_id=approval_id))
+    assert not refused.ok and "no reviewer" in refused.message
+
+
+async def test_system_agent_ai_mode_approves_what_it_may_and_waits_for_the_rest(
+    mongo: MongoDBClient,
+) -> None:
+    ops = Ops(mongo)
+    system = _system(ops, reviewer="ai", ai_reviewer=_reviewer(AI_REVIEWS))
+    outcome = await system.run_task("ops-agent", "go")
+    assert outcome.result.status is RunStatus.AWAITING_APPROVAL
+    assert outcome.waiting_on == "person"
+    assert outcome.reviews[0].applied == ["c2"] and outcome.reviews[0].escalated == ["c1"]
+    approval_id = outcome.result.approval_id
+    assert approval_id is not None
+    await ops.provider.store.decide(approval_id, call_id="c1", verdict="approved", reviewer="frank")
+    done = await system.continue_run(approval_id)
+    assert done.result.status is RunStatus.SUCCESS
+    assert ops.executed == ["grant:alice:48", "deploy:api:staging"]
+
+
+async def test_system_agent_none_mode_returns_the_run_for_later(mongo: MongoDBClient) -> None:
+    ops = Ops(mongo)
+    outcome = await _system(ops, reviewer="none").run_task("ops-agent", "go")
+    assert outcome.result.status is RunStatus.AWAITING_APPROVAL
+    assert outcome.waiting_on == "person" and outcome.plan_ids == [] and ops.executed == []
+
+
+async def test_console_decider_asks_per_intent(mongo: MongoDBClient) -> None:
+    from io import StringIO
+
+    from rich.console import Console
+
+    from evolving_agents.cli.plan_review import console_decider
+
+    ops = Ops(mongo)
+    approval_id = await ops.pause()
+    answers = iter(["r", "needs a ticket", "a"])
+    screen = StringIO()
+    decider = console_decider(
+        reviewer="gina",
+        console=Console(file=screen, width=100),
+        ask=lambda question, choices, default: next(answers),
+    )
+    review = await ApprovePlanTool(
+        approvals=ops.provider.store, plans=ops.plans, decider=decider
+    ).review(approval_id=approval_id)
+    assert sorted(review.applied) == ["c1", "c2"]
+    record = await ops.provider.store.get(approval_id)
+    c1 = record.call("c1")
+    assert c1 is not None and c1.decision is not None
+    assert c1.decision.verdict == "rejected" and c1.decision.message == "needs a ticket"
+    assert c1.decision.reviewer == "gina"
+    assert "grant_access" in screen.getvalue() and '"hours": 48' in screen.getvalue()

@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from evolving_agents.decisions.base import (
@@ -175,12 +176,6 @@ def _rule(item: Rule | Mapping[str, Any], index: int) -> Rule:
 
 
 def _load_yaml(path: Path, text: str) -> Any:
-    try:
-        import yaml  # type: ignore[import-untyped]
-    except ImportError:
-        raise ConfigurationError(
-            f"rules file {path}: YAML needs PyYAML (pip install pyyaml), or use TOML"
-        ) from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
