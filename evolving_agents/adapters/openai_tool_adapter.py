@@ -39,6 +39,7 @@ from agents import Agent, FunctionTool, RunContextWrapper, function_tool
 from agents.exceptions import UserError
 
 from evolving_agents.adapters.decision_gate import DecisionGate
+from evolving_agents.adapters.ledgered_invoker import ledgered
 from evolving_agents.decisions.base import DecisionProvider, DecisionSignal
 from evolving_agents.errors import EvolvingAgentsError
 
@@ -355,7 +356,9 @@ def _governed_copy(
         spec.name: getattr(source.tool, spec.name) for spec in fields(FunctionTool) if spec.init
     }
     values.update(name=source.name, description=source.description, needs_approval=needs_approval)
-    return GovernedFunctionTool(**values, eat_metadata=metadata, eat_gate=gate)
+    tool = GovernedFunctionTool(**values, eat_metadata=metadata, eat_gate=gate)
+    tool.on_invoke_tool = ledgered(tool.on_invoke_tool)
+    return tool
 
 
 def _metadata_mapping(metadata: object, tool_name: str) -> Mapping[str, Any]:

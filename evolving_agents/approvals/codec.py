@@ -82,22 +82,27 @@ class StateCodec:
         settings = Settings() if settings is None else settings
         return cls(load_state_secret(settings))
 
-    def encode(self, approval_id: str, state_json: Mapping[str, Any]) -> StoredState:
+    def encode(
+        self, approval_id: str, state_json: Mapping[str, Any], *, run_id: str | None = None
+    ) -> StoredState:
         schema_version = state_json.get("$schemaVersion")
         if not isinstance(schema_version, str):
             raise StateIntegrityError(approval_id, "the run state has no $schemaVersion")
         raw = json.dumps(state_json, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         data = zlib.compress(raw, _ZLIB_LEVEL)
         if len(data) > MAX_STATE_BYTES:
+            run = f" of run {run_id}" if run_id else ""
             raise StateTooLarge(
                 approval_id,
-                f"the run state is {len(data) / 1_048_576:.1f} MiB compressed, over the "
-                f"{MAX_STATE_BYTES // 1_048_576} MiB limit of one MongoDB document",
+                f"the run state{run} is {len(data) / 1_048_576:.1f} MiB compressed, over the "
+                f"{MAX_STATE_BYTES // 1_048_576} MiB limit this store keeps under MongoDB's "
+                "16 MiB document limit; shorten the run's history before it pauses",
             )
         if len(data) > WARN_STATE_BYTES:
             logger.warning(
-                "approval %s: run state is %.1f MiB compressed; MongoDB's limit is 16 MiB",
+                "approval %s (run %s): run state is %.1f MiB compressed; MongoDB's limit is 16 MiB",
                 approval_id,
+                run_id,
                 len(data) / 1_048_576,
             )
         digest = hashlib.sha256(data).hexdigest()

@@ -23,7 +23,7 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -39,7 +39,9 @@ from evolving_agents.adapters.openai_tool_adapter import (
     recall_signal,
 )
 from evolving_agents.approvals.codec import StateCodec
+from evolving_agents.approvals.edits import apply_edits, check_edited_arguments
 from evolving_agents.approvals.errors import StateIntegrityError
+from evolving_agents.approvals.ledger import LedgerScope, ToolExecutionLedger, current_scope
 from evolving_agents.approvals.models import (
     AgentRunResult,
     PendingApproval,
@@ -92,6 +94,7 @@ class OpenAIAgentsProvider(FrameworkProvider):
         settings: Settings | None = None,
         worker_id: str | None = None,
         outcome_reporter: OutcomeReporter | None = None,
+        ledger: ToolExecutionLedger | None = None,
     ) -> None:
         self._settings = Settings() if settings is None else settings
         self._mongodb = (
@@ -109,6 +112,7 @@ class OpenAIAgentsProvider(FrameworkProvider):
         self._adapter = OpenAIToolAdapter() if tool_adapter is None else tool_adapter
         self._run_config = run_config
         self._outcome_reporter = outcome_reporter
+        self._ledger = ToolExecutionLedger(self._mongodb) if ledger is None else ledger
         self._background: set[asyncio.Task[None]] = set()
         self.worker_id = worker_id or default_worker_id()
         self.lease_seconds = self._settings.lease_seconds
@@ -179,9 +183,10 @@ class OpenAIAgentsProvider(FrameworkProvider):
         agent = self._starting_agent(agent_or_name)
         run_id = secrets.token_hex(12)
         try:
-            result = await Runner.run(
-                agent, input, context=context, max_turns=max_turns, run_config=self._run_config
-            )
+            with self._ledger_scope(run_id, None, self.worker_id):
+                result = await Runner.run(
+                    agent, input, context=context, max_turns=max_turns, run_config=self._run_config
+                )
         except AgentsException as exc:
             logger.warning("run %s of %s failed: %s", run_id, agent.name, exc)
             return AgentRunResult(
@@ -210,9 +215,11 @@ class OpenAIAgentsProvider(FrameworkProvider):
         """Yield the SDK's stream events, then the same ``AgentRunResult`` as ``execute_agent``."""
         agent = self._starting_agent(agent_or_name)
         run_id = secrets.token_hex(12)
-        streamed = Runner.run_streamed(
-            agent, input, context=context, max_turns=max_turns, run_config=self._run_config
-        )
+        with self._ledger_scope(run_id, None, self.worker_id):
+            # The streamed run's tasks copy this context when they start, inside the scope.
+            streamed = Runner.run_streamed(
+                agent, input, context=context, max_turns=max_turns, run_config=self._run_config
+            )
         try:
             async for event in streamed.stream_events():
                 yield event
@@ -253,7 +260,8 @@ class OpenAIAgentsProvider(FrameworkProvider):
             raise
         async with self._holding_lease(approval_id, worker):
             try:
-                result = await Runner.run(agent, state, run_config=self._run_config)
+                with self._ledger_scope(record.run_id, approval_id, worker):
+                    result = await Runner.run(agent, state, run_config=self._run_config)
             except Exception as exc:
                 # Boundary: a resumed run that raises must end `failed`, never stay `resuming`.
                 logger.exception("resumed run %s (%s) failed", record.run_id, approval_id)
@@ -310,6 +318,23 @@ class OpenAIAgentsProvider(FrameworkProvider):
             self._background.add(task)
             task.add_done_callback(self._background.discard)
 
+    async def check_edit(
+        self, record: PendingApproval, call: ToolCallRecord, edited: dict[str, Any]
+    ) -> None:
+        """Refuse edited arguments the tool's schema or the decision layer would not accept."""
+        agent = self._registry.get(record.agent_name)
+        await check_edited_arguments(agent, call, edited)
+
+    @contextlib.contextmanager
+    def _ledger_scope(
+        self, run_id: str, approval_id: str | None, worker_id: str
+    ) -> Iterator[None]:
+        token = current_scope.set(LedgerScope(self._ledger, run_id, approval_id, worker_id))
+        try:
+            yield
+        finally:
+            current_scope.reset(token)
+
     def _starting_agent(self, agent_or_name: Agent[Any] | str) -> Agent[Any]:
         if isinstance(agent_or_name, str):
             return self._registry.get(agent_or_name)
@@ -357,7 +382,7 @@ class OpenAIAgentsProvider(FrameworkProvider):
             domain=domain,
             input_preview=input_preview,
             tool_calls=calls,
-            state=self._codec.encode(approval_id, result.to_state().to_json()),
+            state=self._codec.encode(approval_id, result.to_state().to_json(), run_id=run_id),
             previous_approval_id=previous_approval_id,
             created_at=now,
             updated_at=now,
@@ -384,6 +409,7 @@ class OpenAIAgentsProvider(FrameworkProvider):
 
     async def _load_state(self, record: PendingApproval, agent: Agent[Any]) -> RunState[Any, Any]:
         state_json = self._codec.decode(record.id, record.state)
+        reviewed = apply_edits(state_json, record)
         state: RunState[Any, Any] = await RunState.from_json(agent, state_json)
         interruptions = state.get_interruptions()
         seen: set[str] = set()
@@ -394,7 +420,7 @@ class OpenAIAgentsProvider(FrameworkProvider):
                 raise StateIntegrityError(
                     record.id, f"the state waits on call {call_id!r}, which has no decision"
                 )
-            if arguments_digest(_arguments(item)) != call.arguments_sha256:
+            if arguments_digest(_arguments(item)) != reviewed.get(call_id, call.arguments_sha256):
                 raise StateIntegrityError(
                     record.id, f"call {call_id}: state arguments differ from the reviewed ones"
                 )

@@ -1,0 +1,79 @@
+"""Wraps a governed tool's invoker so its body runs at most once per call (see ledger.py).
+
+The wrapper sits outside the SDK's failure handling: an ``outcome unknown`` must stop the run
+for a person, not become a message the model reads and works around.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from agents.tool_context import ToolContext
+from pydantic_core import to_jsonable_python
+
+from evolving_agents.approvals.ledger import (
+    ExecutionStatus,
+    ToolOutcomeUnknown,
+    current_scope,
+    running_call,
+)
+from evolving_agents.approvals.models import arguments_digest
+
+logger = logging.getLogger(__name__)
+
+Invoker = Callable[[ToolContext[Any], str], Awaitable[Any]]
+_BIND = "__agents_bind_function_tool__"
+_MARK = "__eat_ledgered__"
+
+
+def ledgered(invoker: Invoker) -> Invoker:
+    """The invoker, recording each execution in the ledger of the run in scope (if any)."""
+
+    async def invoke(ctx: ToolContext[Any], raw_arguments: str) -> Any:
+        scope = current_scope.get()
+        call_id = ctx.tool_call_id
+        if scope is None:
+            # Outside a provider run (a plain Runner.run) there is no ledger to consult.
+            with running_call(call_id):
+                return await invoker(ctx, raw_arguments)
+        earlier = await scope.ledger.begin(
+            scope.run_id,
+            call_id,
+            tool_name=ctx.tool_name,
+            arguments_sha256=_digest(raw_arguments),
+            approval_id=scope.approval_id,
+            worker_id=scope.worker_id,
+        )
+        if earlier is not None:
+            if earlier.status is ExecutionStatus.FINISHED:
+                logger.info("call %s already ran; returning its recorded output", call_id)
+                return earlier.output
+            raise ToolOutcomeUnknown(earlier)
+        try:
+            with running_call(call_id):
+                output = await invoker(ctx, raw_arguments)
+        except BaseException as exc:
+            await scope.ledger.raised(scope.run_id, call_id, f"{type(exc).__name__}: {exc}")
+            raise
+        await scope.ledger.finish(scope.run_id, call_id, to_jsonable_python(output, fallback=str))
+        return output
+
+    if getattr(invoker, _MARK, False):
+        return invoker
+    bind = getattr(invoker, _BIND, None)
+    if callable(bind):
+        # Copies of the tool rebind the SDK's invoker to themselves; keep the wrapper on top.
+        setattr(invoke, _BIND, lambda tool: ledgered(bind(tool)))
+    setattr(invoke, _MARK, True)
+    return invoke
+
+
+def _digest(raw_arguments: str) -> str:
+    import json
+
+    try:
+        return arguments_digest(json.loads(raw_arguments or "{}"))
+    except ValueError:
+        return arguments_digest(raw_arguments)

@@ -1,0 +1,113 @@
+"""Approving with edited arguments: checking an edit, and applying it to the stored state.
+
+::
+
+    await check_edited_arguments(agent, call, {"duration_hours": 2, "user": "alice"})
+    reviewed = apply_edits(state_json, record)   # call id -> the hash the tool must now see
+
+An edit keeps the tool: only the arguments change. It must validate against the tool's JSON
+schema and pass the decision layer again (a ``block`` refuses it). When applied, every copy of
+the call in the state (the model's response, the generated items, the pending interruption) gets
+the edited arguments, so the tool runs with them and the model's history shows them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import jsonschema
+from agents import Agent
+
+from evolving_agents.approvals.errors import InvalidDecision
+from evolving_agents.approvals.models import PendingApproval, ToolCallRecord, arguments_digest
+from evolving_agents.decisions.base import DecisionContext, DecisionVerdict, ToolCallRequest
+
+
+def _find_tool(agent: Agent[Any], tool_name: str, seen: set[int] | None = None) -> Any:
+    seen = set() if seen is None else seen
+    if id(agent) in seen:
+        return None
+    seen.add(id(agent))
+    for tool in agent.tools:
+        if getattr(tool, "name", None) == tool_name:
+            return tool
+        nested = getattr(tool, "_agent_instance", None)
+        if isinstance(nested, Agent) and (found := _find_tool(nested, tool_name, seen)):
+            return found
+    for handoff in agent.handoffs:
+        if isinstance(handoff, Agent) and (found := _find_tool(handoff, tool_name, seen)):
+            return found
+    return None
+
+
+async def check_edited_arguments(
+    agent: Agent[Any], call: ToolCallRecord, edited: dict[str, Any]
+) -> None:
+    """Raise ``InvalidDecision`` unless ``edited`` fits the tool's schema and its policy."""
+    approval = f"call {call.call_id}"
+    tool = _find_tool(agent, call.tool_name)
+    schema = getattr(tool, "params_json_schema", None)
+    if not isinstance(schema, dict):
+        raise InvalidDecision(approval, f"tool {call.tool_name} has no schema to check edits on")
+    try:
+        jsonschema.validate(edited, schema)
+    except jsonschema.ValidationError as exc:
+        where = "/".join(str(part) for part in exc.absolute_path) or "(arguments)"
+        raise InvalidDecision(
+            approval, f"edited arguments do not fit {call.tool_name}: {where}: {exc.message}"
+        ) from None
+    gate = getattr(tool, "eat_gate", None)
+    if gate is None:
+        return
+    request = ToolCallRequest(
+        tool_name=call.tool_name,
+        arguments=edited,
+        metadata=call.metadata,
+        # A distinct id: the original call's cached signal must not answer for the edit.
+        call_id=f"{call.call_id}#edit-{arguments_digest(edited)[:12]}",
+        agent_name=call.agent_name,
+        tool_requires_approval=True,
+    )
+    signal = await gate.signal_for(request, DecisionContext())
+    if signal.verdict is DecisionVerdict.BLOCK:
+        raise InvalidDecision(
+            approval,
+            f"the edited arguments are blocked by policy ({signal.provider}): {signal.reason}",
+        )
+
+
+def apply_edits(state_json: dict[str, Any], record: PendingApproval) -> dict[str, str]:
+    """Rewrite edited calls inside ``state_json`` in place; return call id -> edited hash."""
+    edits: dict[str, dict[str, Any]] = {}
+    for call in record.tool_calls:
+        edited = getattr(call.decision, "edited_arguments", None) if call.decision else None
+        if isinstance(edited, dict):
+            edits[call.call_id] = edited
+    if not edits:
+        return {}
+    encoded = {call_id: json.dumps(args) for call_id, args in edits.items()}
+    _rewrite(state_json, encoded)
+    invocations = state_json.get("context", {}).get("tool_invocations")
+    if isinstance(invocations, dict):
+        # The SDK fingerprints each call's arguments; the edited call is registered afresh.
+        for call_id in edits:
+            invocations.pop(call_id, None)
+    return {call_id: arguments_digest(args) for call_id, args in edits.items()}
+
+
+def _rewrite(node: Any, encoded: dict[str, str]) -> None:
+    if isinstance(node, dict):
+        call_id = node.get("call_id")
+        if (
+            isinstance(call_id, str)
+            and call_id in encoded
+            and node.get("type") == "function_call"
+            and isinstance(node.get("arguments"), str)
+        ):
+            node["arguments"] = encoded[call_id]
+        for value in node.values():
+            _rewrite(value, encoded)
+    elif isinstance(node, list):
+        for value in node:
+            _rewrite(value, encoded)

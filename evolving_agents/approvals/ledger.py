@@ -1,0 +1,185 @@
+"""The tool-execution ledger: a governed tool body runs at most once per call.
+
+::
+
+    ledger = ToolExecutionLedger(client)
+    owned = await ledger.begin(run_id, call_id, tool_name="grant", arguments_sha256=digest)
+    if owned is None:              # first attempt: run the body, then record what it returned
+        output = body()
+        await ledger.finish(run_id, call_id, output)
+    elif owned.status is ExecutionStatus.FINISHED:
+        output = owned.output      # a retry: the stored output, the body is not run again
+    else:
+        raise ToolOutcomeUnknown(...)  # it started and never finished: a person must look
+
+Inside a body, ``idempotency_key()`` is the call id, to pass on to the system acted upon.
+The provider opens a ``LedgerScope`` around each run; governed tools consult it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pymongo import ASCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from evolving_agents.approvals.models import UtcDatetime, bson_ready, utcnow
+from evolving_agents.core.mongodb_client import MongoDBClient
+from evolving_agents.errors import EvolvingAgentsError
+
+COLLECTION_NAME = "eat_openai_tool_executions"
+
+
+class ExecutionStatus(StrEnum):
+    STARTED = "started"
+    FINISHED = "finished"
+    RAISED = "raised"
+
+
+class ToolExecution(BaseModel):
+    """One call's execution. ``_id`` is ``run_id:call_id``; ``(run_id, call_id)`` is unique."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str = Field(alias="_id")
+    run_id: str
+    call_id: str
+    tool_name: str
+    arguments_sha256: str | None = None
+    approval_id: str | None = None
+    worker_id: str | None = None
+    status: ExecutionStatus
+    output: Any = None
+    error: str | None = None
+    started_at: UtcDatetime
+    finished_at: UtcDatetime | None = None
+
+
+class ToolOutcomeUnknown(EvolvingAgentsError):
+    """A tool body started for this call and never recorded an end (its process died, or it
+    raised). Running it again could act twice, so the run stops here for a person."""
+
+    def __init__(self, execution: ToolExecution) -> None:
+        super().__init__(
+            f"outcome unknown: tool {execution.tool_name} call {execution.call_id} started at "
+            f"{execution.started_at:%Y-%m-%d %H:%M:%S}Z (worker {execution.worker_id}) and never "
+            "finished; check the target system before starting a new run"
+        )
+        self.execution = execution
+
+
+class ToolExecutionLedger:
+    """The ``eat_openai_tool_executions`` collection.
+
+    ``begin`` is one insert on a unique key, so of any number of concurrent attempts at the
+    same call exactly one gets to run the body; the others see its entry.
+    """
+
+    def __init__(self, client: MongoDBClient, *, collection_name: str = COLLECTION_NAME) -> None:
+        self._client = client
+        self._collection_name = collection_name
+        self._indexes_ready = False
+
+    @property
+    def collection(self) -> Any:
+        return self._client.collection(self._collection_name)
+
+    async def ensure_indexes(self) -> None:
+        if self._indexes_ready:
+            return
+        await self.collection.create_index(
+            [("run_id", ASCENDING), ("call_id", ASCENDING)], name="run_call", unique=True
+        )
+        await self.collection.create_index([("approval_id", ASCENDING)], name="approval")
+        self._indexes_ready = True
+
+    async def begin(
+        self,
+        run_id: str,
+        call_id: str,
+        *,
+        tool_name: str,
+        arguments_sha256: str | None = None,
+        approval_id: str | None = None,
+        worker_id: str | None = None,
+    ) -> ToolExecution | None:
+        """Claim the execution of this call: None if it is ours to run, else the earlier entry."""
+        await self.ensure_indexes()
+        entry = ToolExecution(
+            id=_key(run_id, call_id),
+            run_id=run_id,
+            call_id=call_id,
+            tool_name=tool_name,
+            arguments_sha256=arguments_sha256,
+            approval_id=approval_id,
+            worker_id=worker_id,
+            status=ExecutionStatus.STARTED,
+            started_at=utcnow(),
+        )
+        try:
+            await self.collection.insert_one(bson_ready(entry.model_dump(by_alias=True)))
+        except DuplicateKeyError:
+            return await self.get(run_id, call_id)
+        return None
+
+    async def finish(self, run_id: str, call_id: str, output: Any) -> None:
+        await self._end(run_id, call_id, ExecutionStatus.FINISHED, output=output)
+
+    async def raised(self, run_id: str, call_id: str, error: str) -> None:
+        await self._end(run_id, call_id, ExecutionStatus.RAISED, error=error)
+
+    async def get(self, run_id: str, call_id: str) -> ToolExecution | None:
+        document = await self.collection.find_one({"_id": _key(run_id, call_id)})
+        return None if document is None else ToolExecution.model_validate(document)
+
+    async def _end(self, run_id: str, call_id: str, status: ExecutionStatus, **fields: Any) -> None:
+        # Only a started entry may end, once: a late writer cannot overwrite a stored output.
+        await self.collection.find_one_and_update(
+            {"_id": _key(run_id, call_id), "status": ExecutionStatus.STARTED.value},
+            {"$set": {"status": status.value, "finished_at": utcnow(), **fields}},
+            return_document=ReturnDocument.AFTER,
+        )
+
+
+def _key(run_id: str, call_id: str) -> str:
+    return f"{run_id}:{call_id}"
+
+
+@dataclass(frozen=True)
+class LedgerScope:
+    """What a governed tool needs to record its execution: set by the provider per run."""
+
+    ledger: ToolExecutionLedger
+    run_id: str
+    approval_id: str | None
+    worker_id: str | None
+
+
+current_scope: contextvars.ContextVar[LedgerScope | None] = contextvars.ContextVar(
+    "eat_ledger_scope", default=None
+)
+_current_call_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "eat_call_id", default=None
+)
+
+
+def idempotency_key() -> str | None:
+    """The call id of the governed tool call running now: pass it to the system acted upon,
+    so a retry on its side is recognised as the same request."""
+    return _current_call_id.get()
+
+
+@contextlib.contextmanager
+def running_call(call_id: str) -> Iterator[None]:
+    """Make ``idempotency_key()`` return ``call_id`` while a tool body runs."""
+    token = _current_call_id.set(call_id)
+    try:
+        yield
+    finally:
+        _current_call_id.reset(token)
