@@ -40,16 +40,21 @@ GATED_CALL = function_call(
 )
 
 
-async def paused_state(turns: int) -> tuple[Agent[Any], dict[str, Any]]:
-    """Run ``turns - 1`` ungated lookups, then pause on one gated call; return its state JSON."""
-    set_tracing_disabled(True)
+def scripted_agent(turns: int) -> Agent[Any]:
+    """An agent scripted to make ``turns - 1`` ungated lookups, then one gated call."""
     steps: list[Any] = [
         [function_call("lookup_ticket", {"number": 1000 + i}, call_id=f"call_lookup_{i}")]
         for i in range(turns - 1)
     ]
     steps.append([GATED_CALL])
     steps.append([assistant_message("done")])
-    agent = _agent(steps)
+    return _agent(steps)
+
+
+async def paused_state(turns: int) -> tuple[Agent[Any], dict[str, Any]]:
+    """Run ``turns - 1`` ungated lookups, then pause on one gated call; return its state JSON."""
+    set_tracing_disabled(True)
+    agent = scripted_agent(turns)
     result = await Runner.run(agent, "Grant Alice Okta admin for 48h", max_turns=turns + 5)
     assert result.interruptions, "the gated call must pause the run"
     return agent, result.to_state().to_json()

@@ -26,7 +26,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from evolving_agents.approvals.models import UtcDatetime, bson_ready, utcnow
@@ -75,29 +75,20 @@ class ToolOutcomeUnknown(EvolvingAgentsError):
 
 
 class ToolExecutionLedger:
-    """The ``eat_openai_tool_executions`` collection.
+    """The ``eat_openai_tool_executions`` collection, keyed ``_id = "run_id:call_id"``.
 
-    ``begin`` is one insert on a unique key, so of any number of concurrent attempts at the
-    same call exactly one gets to run the body; the others see its entry.
+    ``begin`` is one insert on that key, unique by construction, so of any number of concurrent
+    attempts at the same call exactly one gets to run the body; the others see its entry. No
+    secondary index: every write pays for each index, and the ledger is only read by key.
     """
 
     def __init__(self, client: MongoDBClient, *, collection_name: str = COLLECTION_NAME) -> None:
         self._client = client
         self._collection_name = collection_name
-        self._indexes_ready = False
 
     @property
     def collection(self) -> Any:
         return self._client.collection(self._collection_name)
-
-    async def ensure_indexes(self) -> None:
-        if self._indexes_ready:
-            return
-        await self.collection.create_index(
-            [("run_id", ASCENDING), ("call_id", ASCENDING)], name="run_call", unique=True
-        )
-        await self.collection.create_index([("approval_id", ASCENDING)], name="approval")
-        self._indexes_ready = True
 
     async def begin(
         self,
@@ -110,7 +101,6 @@ class ToolExecutionLedger:
         worker_id: str | None = None,
     ) -> ToolExecution | None:
         """Claim the execution of this call: None if it is ours to run, else the earlier entry."""
-        await self.ensure_indexes()
         entry = ToolExecution(
             id=_key(run_id, call_id),
             run_id=run_id,

@@ -1,0 +1,209 @@
+"""W worker processes drain R decided runs: ``python -m bench.load --workers 8 --runs 2000``.
+
+Creates R runs of ``tests.apps.worker_app`` (each paused on one gated call, then approved),
+starts W ``python -m tests.apps.worker_app --drain`` processes against the same database, waits
+for them, then counts: records by status, tool bodies that ran (from the tool's log), duplicates
+(a call id whose body ran more than once), lost records (an approved run with no record) and
+stuck ones (still pending, decided or resuming). Prints one JSON object.
+
+Uses MONGODB_URI when set; otherwise starts a SecantusDB server on a free loopback port, in
+memory, and stops it at the end. ``tests/test_load.py`` runs it small in CI and full on demand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+from pymongo import MongoClient
+from pymongo.errors import PyMongoError
+
+from evolving_agents import MongoDBClient, OpenAIAgentsProvider
+from tests.apps.worker_app import build_registry, pause_decided_runs, tool_executions
+
+ROOT = Path(__file__).resolve().parent.parent
+_STUCK = ("pending", "decided", "resuming")
+
+
+class LoadReport(BaseModel):
+    runs: int
+    workers: int
+    concurrency: int
+    completed: int
+    failed: int
+    stuck: int
+    lost: int
+    executions: int
+    duplicates: int
+    conflicts: int
+    setup_seconds: float
+    seconds: float
+    runs_per_second: float
+    statuses: dict[str, int]
+    per_worker_completed: list[int]
+
+
+async def run_load(
+    uri: str,
+    *,
+    workers: int,
+    runs: int,
+    concurrency: int = 4,
+    db_name: str | None = None,
+    timeout: float = 1800,
+) -> LoadReport:
+    """Create ``runs`` decided runs, drain them with ``workers`` processes, count what happened."""
+    db_name = db_name or f"eat_load_{secrets.token_hex(4)}"
+    env = dict(os.environ)
+    env.setdefault("EAT_STATE_SECRET", secrets.token_hex(32))
+    with tempfile.TemporaryDirectory(prefix="eat-load-") as scratch:
+        log = Path(scratch) / "tools.jsonl"
+        env |= {
+            "MONGODB_URI": uri,
+            "MONGODB_DATABASE_NAME": db_name,
+            "EAT_TEST_TOOL_LOG": str(log),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
+        }
+        # The runs are created here, with the same secret the workers verify them with.
+        os.environ["EAT_STATE_SECRET"] = env["EAT_STATE_SECRET"]
+        async with MongoDBClient(uri, db_name) as client:
+            provider = OpenAIAgentsProvider(mongodb_client=client, registry=build_registry())
+            started = time.monotonic()
+            approval_ids = await pause_decided_runs(provider, runs)
+            setup_seconds = time.monotonic() - started
+
+            started = time.monotonic()
+            outputs = await asyncio.gather(
+                *(_drain_worker(env, concurrency, timeout) for _ in range(workers))
+            )
+            seconds = time.monotonic() - started
+
+            statuses = await _statuses(provider)
+            found = await client.collection(provider.store.collection.name).count_documents(
+                {"_id": {"$in": approval_ids}}
+            )
+            await client.client.drop_database(db_name)
+        executions = tool_executions(log)
+    stats = [json.loads(out) for out in outputs]
+    return LoadReport(
+        runs=runs,
+        workers=workers,
+        concurrency=concurrency,
+        completed=statuses.get("completed", 0),
+        failed=statuses.get("failed", 0) + statuses.get("cancelled", 0),
+        stuck=sum(statuses.get(status, 0) for status in _STUCK),
+        lost=runs - found,
+        executions=sum(executions.values()),
+        duplicates=sum(count - 1 for count in executions.values() if count > 1),
+        conflicts=sum(int(s["conflicts"]) for s in stats),
+        setup_seconds=round(setup_seconds, 2),
+        seconds=round(seconds, 2),
+        runs_per_second=round(runs / seconds, 1),
+        statuses=statuses,
+        per_worker_completed=[int(s["completed"]) for s in stats],
+    )
+
+
+async def _drain_worker(env: dict[str, str], concurrency: int, timeout: float) -> str:
+    command = [
+        sys.executable,
+        "-m",
+        "tests.apps.worker_app",
+        "--drain",
+        "--concurrency",
+        str(concurrency),
+    ]
+    process = await asyncio.create_subprocess_exec(
+        *command,
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), timeout)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    if process.returncode != 0:
+        raise RuntimeError(f"worker exited {process.returncode}: {err.decode()[-2000:]}")
+    return out.decode().strip().splitlines()[-1]
+
+
+async def _statuses(provider: OpenAIAgentsProvider) -> dict[str, int]:
+    pipeline = [{"$group": {"_id": "$status", "n": {"$sum": 1}}}]
+    cursor = await provider.store.collection.aggregate(pipeline)
+    counts: Counter[str] = Counter()
+    async for row in cursor:
+        counts[str(row["_id"])] += int(row["n"])
+    return dict(counts)
+
+
+@contextlib.contextmanager
+def local_server() -> Iterator[str]:
+    """A throwaway SecantusDB server in memory on a free loopback port; yields its URI."""
+    executable = shutil.which("secantusd-py") or str(Path(sys.executable).parent / "secantusd-py")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    process = subprocess.Popen(
+        [executable, "--host", "127.0.0.1", "--port", str(port), "--storage-path", ":memory:"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    uri = f"mongodb://127.0.0.1:{port}/?directConnection=true"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with MongoClient(uri, serverSelectionTimeoutMS=500) as probe:
+                    probe.admin.command("ping")
+                break
+            except PyMongoError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("SecantusDB did not start") from None
+                time.sleep(0.1)
+        yield uri
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__)
+    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--runs", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=4, help="runs at once per worker")
+    args = parser.parse_args(argv)
+    uri = os.environ.get("MONGODB_URI")
+    with contextlib.ExitStack() as stack:
+        if not uri or not uri.startswith("mongodb"):
+            uri = stack.enter_context(local_server())
+        report = asyncio.run(
+            run_load(uri, workers=args.workers, runs=args.runs, concurrency=args.concurrency)
+        )
+    return report.model_dump()
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(), indent=2))
