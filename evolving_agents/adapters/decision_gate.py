@@ -14,6 +14,7 @@ deduplicates on the call id.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -86,13 +87,7 @@ class DecisionGate:
         async def needs_approval(
             ctx: RunContextWrapper[Any], arguments: dict[str, Any], call_id: str
         ) -> bool:
-            request = ToolCallRequest(
-                tool_name=tool_name,
-                arguments=arguments,
-                metadata=dict(metadata),
-                call_id=call_id,
-                tool_requires_approval=tool_requires_approval,
-            )
+            request = _request(tool_name, arguments, metadata, call_id, tool_requires_approval)
             signal = await self.signal_for(request, context_of(ctx))
             # A block does not pause: the guardrail refuses it with the reason, no review needed.
             return signal.verdict is DecisionVerdict.NEEDS_APPROVAL
@@ -107,13 +102,7 @@ class DecisionGate:
         async def enforce_block(data: ToolInputGuardrailData) -> ToolGuardrailFunctionOutput:
             call_id = data.context.tool_call_id
             arguments = _parsed(data.context.tool_arguments)
-            request = ToolCallRequest(
-                tool_name=tool_name,
-                arguments=arguments,
-                metadata=dict(metadata),
-                call_id=call_id,
-                tool_requires_approval=tool_requires_approval,
-            )
+            request = _request(tool_name, arguments, metadata, call_id, tool_requires_approval)
             signal = await self.signal_for(request, context_of(data.context))
             if signal.verdict is not DecisionVerdict.BLOCK:
                 return ToolGuardrailFunctionOutput.allow(output_info=signal.model_dump(mode="json"))
@@ -136,9 +125,23 @@ def context_of(ctx: RunContextWrapper[Any]) -> DecisionContext:
     return DecisionContext(**values)
 
 
-def _parsed(raw: str) -> dict[str, Any]:
-    import json
+def _request(
+    tool_name: str,
+    arguments: dict[str, Any],
+    metadata: Mapping[str, Any],
+    call_id: str,
+    tool_requires_approval: bool,
+) -> ToolCallRequest:
+    return ToolCallRequest(
+        tool_name=tool_name,
+        arguments=arguments,
+        metadata=dict(metadata),
+        call_id=call_id,
+        tool_requires_approval=tool_requires_approval,
+    )
 
+
+def _parsed(raw: str) -> dict[str, Any]:
     try:
         value = json.loads(raw) if raw else {}
     except ValueError:
