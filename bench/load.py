@@ -34,6 +34,7 @@ from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
 from evolving_agents import MongoDBClient, OpenAIAgentsProvider
+from evolving_agents.config import Settings
 from tests.apps.worker_app import build_registry, pause_decided_runs, tool_executions
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,6 +67,7 @@ async def run_load(
     concurrency: int = 4,
     db_name: str | None = None,
     timeout: float = 1800,
+    change_stream: bool = True,
 ) -> LoadReport:
     """Create ``runs`` decided runs, drain them with ``workers`` processes, count what happened."""
     db_name = db_name or f"eat_load_{secrets.token_hex(4)}"
@@ -79,24 +81,24 @@ async def run_load(
             "EAT_TEST_TOOL_LOG": str(log),
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
         }
-        # The runs are created here, with the same secret the workers verify them with.
-        os.environ["EAT_STATE_SECRET"] = env["EAT_STATE_SECRET"]
-        async with MongoDBClient(uri, db_name) as client:
-            provider = OpenAIAgentsProvider(mongodb_client=client, registry=build_registry())
+        # The runs are signed here with the secret the workers verify them with.
+        settings = Settings(state_secret=env["EAT_STATE_SECRET"])
+        async with MongoDBClient(uri, db_name, settings=settings) as client:
+            provider = OpenAIAgentsProvider(
+                mongodb_client=client, registry=build_registry(), settings=settings
+            )
             started = time.monotonic()
             approval_ids = await pause_decided_runs(provider, runs)
             setup_seconds = time.monotonic() - started
 
             started = time.monotonic()
             outputs = await asyncio.gather(
-                *(_drain_worker(env, concurrency, timeout) for _ in range(workers))
+                *(_drain_worker(env, concurrency, timeout, change_stream) for _ in range(workers))
             )
             seconds = time.monotonic() - started
 
             statuses = await _statuses(provider)
-            found = await client.collection(provider.store.collection.name).count_documents(
-                {"_id": {"$in": approval_ids}}
-            )
+            found = await provider.store.collection.count_documents({"_id": {"$in": approval_ids}})
             await client.client.drop_database(db_name)
         executions = tool_executions(log)
     stats = [json.loads(out) for out in outputs]
@@ -119,7 +121,9 @@ async def run_load(
     )
 
 
-async def _drain_worker(env: dict[str, str], concurrency: int, timeout: float) -> str:
+async def _drain_worker(
+    env: dict[str, str], concurrency: int, timeout: float, change_stream: bool
+) -> str:
     command = [
         sys.executable,
         "-m",
@@ -128,6 +132,8 @@ async def _drain_worker(env: dict[str, str], concurrency: int, timeout: float) -
         "--concurrency",
         str(concurrency),
     ]
+    if not change_stream:
+        command.append("--no-change-stream")
     process = await asyncio.create_subprocess_exec(
         *command,
         cwd=ROOT,
@@ -194,13 +200,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--runs", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=4, help="runs at once per worker")
+    parser.add_argument("--no-change-stream", action="store_true", help="workers poll instead")
     args = parser.parse_args(argv)
     uri = os.environ.get("MONGODB_URI")
     with contextlib.ExitStack() as stack:
         if not uri or not uri.startswith("mongodb"):
             uri = stack.enter_context(local_server())
         report = asyncio.run(
-            run_load(uri, workers=args.workers, runs=args.runs, concurrency=args.concurrency)
+            run_load(
+                uri,
+                workers=args.workers,
+                runs=args.runs,
+                concurrency=args.concurrency,
+                change_stream=not args.no_change_stream,
+            )
         )
     return report.model_dump()
 

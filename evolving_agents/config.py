@@ -12,6 +12,7 @@ EAT's own names are kept (``MONGODB_URI``, ``MONGODB_DATABASE_NAME``, ``INTENT_R
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -46,12 +47,26 @@ class Settings(BaseSettings):
     purge_after_days: float = Field(
         default=30.0, gt=0, validation_alias=AliasChoices("EAT_PURGE_AFTER_DAYS")
     )
+    # "24h", "30m", "90s", "2d" or seconds; "0" or "never": calls wait for a decision forever.
+    approval_timeout: timedelta | None = Field(
+        default=timedelta(hours=24), validation_alias="EAT_APPROVAL_TIMEOUT"
+    )
 
     @field_validator("intent_review_levels", mode="before")
     @classmethod
     def _split_levels(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("approval_timeout", mode="before")
+    @classmethod
+    def _parse_timeout(cls, value: object) -> object:
+        # Imported here: the approvals package imports this module, not the other way round.
+        from evolving_agents.approvals.models import parse_duration
+
+        if isinstance(value, str | int | float | timedelta) and not isinstance(value, bool):
+            return parse_duration(value)
         return value
 
     @property

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -33,7 +34,10 @@ def make_record(
     agent_name: str = "ops-agent",
     tool_name: str = "grant_okta_admin",
     created_at: datetime | None = None,
+    metadata: dict[str, Any] | None = None,
+    actor: str | None = None,
 ) -> PendingApproval:
+    """A paused run; ``metadata`` is added to every call's tool metadata."""
     now = created_at or utcnow()
     tool_calls = [
         ToolCallRecord(
@@ -42,7 +46,7 @@ def make_record(
             agent_name=agent_name,
             arguments={"user": "alice", "hours": 48},
             arguments_sha256=arguments_digest({"user": "alice", "hours": 48}),
-            metadata={"system": "okta"},
+            metadata={"system": "okta", **(metadata or {})},
         )
         for call_id in calls
     ]
@@ -51,6 +55,7 @@ def make_record(
         run_id=run_id or f"run-{approval_id}",
         sequence=sequence,
         agent_name=agent_name,
+        actor=actor,
         tool_calls=tool_calls,
         state=CODEC.encode(approval_id, {"$schemaVersion": "1.21"}),
         created_at=now,
@@ -307,3 +312,25 @@ async def test_indexes_are_created_once_and_idempotently(mongo: MongoDBClient) -
     )
     assert indexes["run_sequence"]["unique"] is True
     assert indexes["purge_ttl"]["expireAfterSeconds"] == 0
+
+
+async def test_an_unreachable_database_fails_typed_and_says_nothing_was_written() -> None:
+    from pymongo import AsyncMongoClient
+
+    from evolving_agents.approvals.errors import ApprovalStoreError
+
+    client: Any = AsyncMongoClient(
+        "mongodb://127.0.0.1:1/?directConnection=true&serverSelectionTimeoutMS=100"
+    )
+    store = PendingApprovalStore(MongoDBClient(client=client, db_name="nowhere"))
+    try:
+        with pytest.raises(ApprovalStoreError, match="approval a1: create failed") as created:
+            await store.create(make_record("a1"))
+        with pytest.raises(ApprovalStoreError, match="approval a1: decide failed") as decided:
+            await store.decide("a1", verdict="approved", reviewer="alice")
+        with pytest.raises(ApprovalStoreError, match="approval store: list failed"):
+            await store.list()
+    finally:
+        await client.close()
+    assert created.value.operation == "create"
+    assert not created.value.outcome_unknown and not decided.value.outcome_unknown

@@ -5,8 +5,10 @@ from evolving_agents.approvals.errors import (
     ApprovalConflict,
     ApprovalError,
     ApprovalNotFound,
+    ApprovalStoreError,
     IncompatibleStateVersion,
     InvalidDecision,
+    NotAuthorized,
     StateIntegrityError,
     StateTooLarge,
 )
@@ -20,7 +22,10 @@ from evolving_agents.approvals.models import (
     ToolCallRecord,
     ToolDecision,
     Verdict,
+    Vote,
+    parse_duration,
 )
+from evolving_agents.approvals.reviewers import ApprovalRules, EditChecker, Reviewer
 from evolving_agents.approvals.store import ApprovalPage, PendingApprovalStore
 
 __all__ = [
@@ -29,12 +34,17 @@ __all__ = [
     "ApprovalError",
     "ApprovalNotFound",
     "ApprovalPage",
+    "ApprovalRules",
     "ApprovalStatus",
+    "ApprovalStoreError",
+    "EditChecker",
     "IncompatibleStateVersion",
     "InvalidDecision",
+    "NotAuthorized",
     "PendingApproval",
     "PendingApprovalStore",
     "PendingToolCall",
+    "Reviewer",
     "ReviewerKind",
     "RunStatus",
     "StateCodec",
@@ -43,4 +53,6 @@ __all__ = [
     "ToolCallRecord",
     "ToolDecision",
     "Verdict",
+    "Vote",
+    "parse_duration",
 ]

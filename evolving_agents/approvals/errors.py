@@ -53,3 +53,42 @@ class IncompatibleStateVersion(ApprovalError):
 
 class StateTooLarge(ApprovalError):
     """The encoded run state does not fit in one MongoDB document."""
+
+
+class NotAuthorized(ApprovalError):
+    """The reviewer may not cast this vote: a missing role, or the run's actor approving itself.
+
+    Raised before anything is written; ``reviewer`` and ``call_id`` say who and where.
+    """
+
+    def __init__(
+        self, approval_id: str, reason: str, *, reviewer: str, call_id: str | None = None
+    ) -> None:
+        super().__init__(approval_id, reason)
+        self.reviewer = reviewer
+        self.call_id = call_id
+
+
+class ApprovalStoreError(ApprovalError):
+    """The database failed an operation of the store (after the driver's own retry, if any).
+
+    ``outcome_unknown`` is True when the write may have been applied anyway (the connection
+    dropped, or the server reported a write-concern error after writing): read the record
+    again before deciding what to do. Otherwise nothing was written.
+    """
+
+    def __init__(
+        self, approval_id: str | None, operation: str, detail: str, *, outcome_unknown: bool
+    ) -> None:
+        reason = f"{operation} failed in the database: {detail}"
+        if outcome_unknown:
+            reason += "; the write may have been applied, read the record before retrying"
+        if approval_id is None:
+            # A query over many records (list, the expiry sweep) concerns no single approval.
+            EvolvingAgentsError.__init__(self, f"approval store: {reason}")
+            self.approval_id = ""
+            self.reason = reason
+        else:
+            super().__init__(approval_id, reason)
+        self.operation = operation
+        self.outcome_unknown = outcome_unknown

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime
+import math
+import re
+from datetime import UTC, datetime, timedelta
 from enum import Enum, StrEnum
 from typing import Annotated, Any
 
@@ -94,12 +96,85 @@ def arguments_digest(arguments: Any) -> str:
     return hashlib.sha256(canonical_json(arguments).encode("utf-8")).hexdigest()
 
 
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(d|h|m|s)", re.IGNORECASE)
+_DURATION_UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
+_NEVER = frozenset({"0", "never", "none", "off"})
+
+
+def parse_duration(value: str | float | timedelta) -> timedelta | None:
+    """``"24h"``, ``"30m"``, ``"90s"``, ``"2d"``, ``"1h30m"`` or seconds; ``None`` means never.
+
+    ``"0"``, ``"never"``, ``0`` and a zero ``timedelta`` all mean "never expires". Anything else
+    that is not a positive duration raises ``ValueError`` naming the value.
+    """
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, bool):
+        # bool is an int: True would silently mean one second.
+        raise ValueError(f"invalid duration {value!r}: use e.g. '24h', '30m', '90s' or 'never'")
+    elif isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        text = value.strip().lower()
+        if text in _NEVER:
+            return None
+        try:
+            seconds = float(text)
+        except ValueError:
+            parts = _DURATION_PART.findall(text)
+            if not parts or _DURATION_PART.sub("", text).strip():
+                raise ValueError(
+                    f"invalid duration {value!r}: use e.g. '24h', '30m', '90s', '2d' or 'never'"
+                ) from None
+            seconds = sum(float(number) * _DURATION_UNITS[unit] for number, unit in parts)
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"invalid duration {value!r}: it must be a finite, positive duration")
+    return None if seconds == 0 else timedelta(seconds=seconds)
+
+
+def format_duration(value: timedelta) -> str:
+    """The short human spelling: ``24h``, ``30m``, ``1h30m``, ``2d``, ``90s`` -> ``1m30s``."""
+    seconds = max(round(value.total_seconds()), 0)
+    days, rest = divmod(seconds, 86400)
+    if days < 2:
+        # "24h" and "36h" read better than "1d" and "1d12h" for the usual approval windows.
+        days, rest = 0, seconds
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [(days, "d"), (hours, "h"), (minutes, "m"), (secs, "s")]
+    text = "".join(f"{amount}{unit}" for amount, unit in parts if amount)
+    return text or "0s"
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore", use_enum_values=False)
 
 
+class Vote(_Model):
+    """One reviewer's vote on one call: who, in which roles, from where, and what they said.
+
+    ``edited_arguments_sha256`` is set when the reviewer approved edited arguments; every
+    approving vote on a call must carry the same one.
+    """
+
+    reviewer: str
+    roles: list[str] = Field(default_factory=list)
+    reviewer_kind: ReviewerKind = ReviewerKind.HUMAN
+    verdict: Verdict
+    message: str | None = None
+    at: UtcDatetime
+    surface: str = "api"
+    edited_arguments_sha256: str | None = None
+
+
 class ToolDecision(_Model):
-    """What a reviewer decided for one call. Never changes once written."""
+    """What was decided for one call. Never changes once written.
+
+    ``reviewer`` is whoever settled it: the rejecting reviewer, or the approver whose vote
+    reached the tool's ``min_approvals``; ``votes`` keeps every vote cast on the call.
+    ``edited_arguments``, when set, replace the call's arguments for the run (the call keeps its
+    original ``arguments`` and ``arguments_sha256``).
+    """
 
     verdict: Verdict
     reviewer: str
@@ -107,6 +182,10 @@ class ToolDecision(_Model):
     message: str | None = None
     always: bool = False
     at: UtcDatetime
+    surface: str = "api"
+    votes: list[Vote] = Field(default_factory=list)
+    edited_arguments: dict[str, Any] | None = None
+    edited_arguments_sha256: str | None = None
 
 
 class ToolCallRecord(_Model):
@@ -120,6 +199,8 @@ class ToolCallRecord(_Model):
     metadata: dict[str, Any] = Field(default_factory=dict)
     signal: dict[str, Any] | None = None
     decision: ToolDecision | None = None
+    votes: list[Vote] = Field(default_factory=list)
+    expires_at: UtcDatetime | None = None
 
 
 class StoredState(_Model):
@@ -189,6 +270,27 @@ class PendingApproval(_Model):
 
     def undecided_calls(self) -> list[ToolCallRecord]:
         return [c for c in self.tool_calls if c.decision is None]
+
+    def call_deadline(self, call: ToolCallRecord) -> datetime | None:
+        """When ``call`` expires undecided, or None if it never does.
+
+        Records written before calls carried their own expiry share the record's.
+        """
+        if call.expires_at is not None:
+            return call.expires_at
+        if all(other.expires_at is None for other in self.tool_calls):
+            return self.expires_at
+        return None
+
+    def overdue_calls(self, now: datetime) -> list[int]:
+        """Indexes of undecided calls whose deadline is at or before ``now``."""
+        return [
+            index
+            for index, call in enumerate(self.tool_calls)
+            if call.decision is None
+            and (deadline := self.call_deadline(call)) is not None
+            and deadline <= now
+        ]
 
     def to_document(self) -> dict[str, Any]:
         """The BSON-ready document: dates stay datetimes, enums become their values."""

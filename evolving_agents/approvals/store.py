@@ -4,9 +4,13 @@
 
     store = PendingApprovalStore(MongoDBClient())
     page = await store.list(status="pending", limit=50)
-    await store.decide(approval_id, call_id=call_id, verdict="approved", reviewer="alice")
+    alice = Reviewer(name="alice", roles=frozenset({"sre"}))
+    await store.decide(approval_id, call_id=call_id, verdict="approved", reviewer=alice)
     record = await store.claim_for_resume(approval_id, worker_id="w1", lease_seconds=300)
     await store.complete(approval_id, worker_id="w1", final_output="done")
+    await store.expire_overdue()              # the worker's sweep: timed-out calls -> rejected
+
+Who may vote and how votes settle a call is in ``reviewers.py``; this module does the I/O.
 """
 
 from __future__ import annotations
@@ -14,19 +18,27 @@ from __future__ import annotations
 import asyncio
 import base64
 import builtins
+import contextlib
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import (
+    ConnectionFailure,
+    DuplicateKeyError,
+    PyMongoError,
+    ServerSelectionTimeoutError,
+    WriteConcernError,
+)
 
 from evolving_agents.approvals.errors import (
     ApprovalConflict,
     ApprovalNotFound,
+    ApprovalStoreError,
     InvalidDecision,
 )
 from evolving_agents.approvals.models import (
@@ -36,9 +48,23 @@ from evolving_agents.approvals.models import (
     ReviewerKind,
     ToolDecision,
     Verdict,
+    arguments_digest,
     bson_ready,
+    format_duration,
+    parse_duration,
     utcnow,
 )
+from evolving_agents.approvals.reviewers import (
+    Ballot,
+    CallVote,
+    EditChecker,
+    Reviewer,
+    decision_targets,
+    normalise_edit,
+    plan_votes,
+    rules_of,
+)
+from evolving_agents.config import Settings
 
 if TYPE_CHECKING:
     from evolving_agents.core.mongodb_client import MongoDBClient
@@ -46,9 +72,14 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 COLLECTION_NAME = "eat_openai_pending_approvals"
+TIMEOUT_REVIEWER = "eat-timeout"
 _NO_STATE = {"state": 0}
-# Optimistic retries for decide(): each retry means another reviewer's vote landed first.
-_DECIDE_ATTEMPTS = 16
+# Optimistic retries of a read-then-conditional-write: each retry means another writer's
+# update landed between our read and our write.
+_WRITE_ATTEMPTS = 16
+# Overdue records a list() expires before answering; the worker's sweep handles the rest.
+_EXPIRE_ON_READ = 1000
+_EXPIRY_CHANGES = (ApprovalStatus.PENDING.value, ApprovalStatus.DECIDED.value)
 
 
 class ApprovalPage(BaseModel):
@@ -64,10 +95,19 @@ class PendingApprovalStore:
     Layout: see ``PendingApproval``; dates are BSON dates, ``state`` is the signed blob from
     ``codec.py`` and is only written by ``create``.
 
-    Concurrency: every status transition is one conditional update on the current status (and,
-    for decisions, the record's ``version``), so two reviewers deciding the same call, or two
-    workers claiming the same run, can never both win; the loser gets ``ApprovalConflict``.
-    Safe across tasks, processes and machines sharing the database.
+    Concurrency: every transition is one conditional update on the current status (and, for
+    votes and expiry, the record's ``version``), so two reviewers voting on the same call, or
+    two workers claiming the same run, can never both win; the loser gets ``ApprovalConflict``.
+    Safe across tasks, processes and machines sharing the database. Driver failures surface
+    as ``ApprovalStoreError`` after PyMongo's own single retry of retryable writes and reads.
+
+    Expiry: each call gets a deadline at ``create`` (its tool's ``expires_in``, else
+    ``approval_timeout``, else ``EAT_APPROVAL_TIMEOUT``); ``expire`` turns overdue undecided
+    calls into timeout rejections, and every read does so first, so no reader sees a pending
+    call past its deadline. ``clock`` is the one source of "now".
+
+    ``edit_checker`` validates approvals with edited arguments (``OpenAIAgentsProvider`` passes
+    one that checks the tool's schema and policy); without it such approvals are refused.
     """
 
     def __init__(
@@ -77,11 +117,18 @@ class PendingApprovalStore:
         collection_name: str = COLLECTION_NAME,
         purge_after: timedelta = timedelta(days=30),
         clock: Callable[[], datetime] = utcnow,
+        approval_timeout: timedelta | str | None = None,
+        edit_checker: EditChecker | None = None,
     ) -> None:
         self._client = client
         self._collection_name = collection_name
         self._purge_after = purge_after
         self._clock = clock
+        self._edit_checker = edit_checker
+        if approval_timeout is None:
+            self._approval_timeout = Settings().approval_timeout
+        else:
+            self._approval_timeout = parse_duration(approval_timeout)
         self._indexes_ready = False
         self._index_lock = asyncio.Lock()
 
@@ -89,48 +136,57 @@ class PendingApprovalStore:
     def collection(self) -> Any:
         return self._client.collection(self._collection_name)
 
+    @property
+    def approval_timeout(self) -> timedelta | None:
+        """How long a call may wait for a decision when its tool says nothing; None: forever."""
+        return self._approval_timeout
+
     async def ensure_indexes(self) -> None:
         """Create the indexes once per store; ``create_index`` is idempotent server-side too."""
+        with _driver_errors("ensure_indexes", None):
+            await self._ensure_indexes()
+
+    async def _ensure_indexes(self) -> None:
         if self._indexes_ready:
             return
         async with self._index_lock:
-            if self._indexes_ready:
-                return
-            collection = self.collection
-            await collection.create_index(
-                [("status", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)],
-                name="status_created",
-            )
-            await collection.create_index(
-                [("run_id", ASCENDING), ("sequence", ASCENDING)], name="run_sequence", unique=True
-            )
-            await collection.create_index(
-                [("tool_calls.tool_name", ASCENDING), ("status", ASCENDING)], name="tool_status"
-            )
-            await collection.create_index(
-                [("agent_name", ASCENDING), ("status", ASCENDING)], name="agent_status"
-            )
-            await collection.create_index(
-                [("expires_at", ASCENDING)],
-                name="pending_expiry",
-                partialFilterExpression={"status": ApprovalStatus.PENDING.value},
-            )
-            await collection.create_index([("claim.lease_until", ASCENDING)], name="claim_lease")
-            # TTL only on purge_at, which is set when a record is finished: live state never
-            # expires behind a reviewer's back.
-            await collection.create_index(
-                [("purge_at", ASCENDING)], name="purge_ttl", expireAfterSeconds=0
-            )
-            self._indexes_ready = True
+            if not self._indexes_ready:
+                await self._create_indexes()
+                self._indexes_ready = True
 
-    # -- reads ---------------------------------------------------------------------------
+    async def _create_indexes(self) -> None:
+        collection = self.collection
+        await collection.create_index(
+            [("status", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)],
+            name="status_created",
+        )
+        await collection.create_index(
+            [("run_id", ASCENDING), ("sequence", ASCENDING)], name="run_sequence", unique=True
+        )
+        await collection.create_index(
+            [("tool_calls.tool_name", ASCENDING), ("status", ASCENDING)], name="tool_status"
+        )
+        await collection.create_index(
+            [("agent_name", ASCENDING), ("status", ASCENDING)], name="agent_status"
+        )
+        await collection.create_index(
+            [("expires_at", ASCENDING)],
+            name="pending_expiry",
+            partialFilterExpression={"status": ApprovalStatus.PENDING.value},
+        )
+        await collection.create_index([("claim.lease_until", ASCENDING)], name="claim_lease")
+        # TTL only on purge_at, which is set when a record is finished: live state never
+        # expires behind a reviewer's back.
+        await collection.create_index(
+            [("purge_at", ASCENDING)], name="purge_ttl", expireAfterSeconds=0
+        )
+
+    # -- reads ---------------------------------------------------------------------------------
 
     async def get(self, approval_id: str, *, include_state: bool = False) -> PendingApproval:
-        projection = None if include_state else _NO_STATE
-        document = await self.collection.find_one({"_id": approval_id}, projection)
-        if document is None:
-            raise ApprovalNotFound(approval_id)
-        return PendingApproval.model_validate(document)
+        """One record; a pending one past its deadline is expired first."""
+        with _driver_errors("get", approval_id):
+            return await self._load(approval_id, include_state=include_state)
 
     async def list(
         self,
@@ -143,7 +199,10 @@ class PendingApprovalStore:
         limit: int = 50,
         cursor: str | None = None,
     ) -> ApprovalPage:
-        """Records in creation order (oldest first unless ``newest_first``), ``limit`` a page."""
+        """Records in creation order (oldest first unless ``newest_first``), ``limit`` a page.
+
+        Overdue pending records among those asked for are expired before the page is read.
+        """
         if limit < 1 or limit > 1000:
             raise ValueError(f"limit must be between 1 and 1000, got {limit}")
         query: dict[str, Any] = {}
@@ -163,13 +222,18 @@ class PendingApprovalStore:
                 {"created_at": after_created, "_id": {op: after_id}},
             ]
         direction = DESCENDING if newest_first else ASCENDING
-        documents = (
-            await self.collection.find(query, _NO_STATE)
-            .sort([("created_at", direction), ("_id", direction)])
-            .limit(limit + 1)
-            .to_list(None)
-        )
-        items = [PendingApproval.model_validate(doc) for doc in documents[:limit]]
+        with _driver_errors("list", None):
+            now = self._clock()
+            # Expiry moves records from pending to decided: both kinds of page must reflect it.
+            if query.get("status") in (None, *_EXPIRY_CHANGES):
+                await self._expire_matching(query, now)
+            documents = (
+                await self.collection.find(query, _NO_STATE)
+                .sort([("created_at", direction), ("_id", direction)])
+                .limit(limit + 1)
+                .to_list(None)
+            )
+            items = [await self._current(doc, now) for doc in documents[:limit]]
         next_cursor = None
         if len(documents) > limit:
             last = items[-1]
@@ -178,22 +242,48 @@ class PendingApprovalStore:
 
     async def run_history(self, run_id: str) -> builtins.list[PendingApproval]:
         """Every record of one run, in sequence order."""
-        documents = (
-            await self.collection.find({"run_id": run_id}, _NO_STATE)
-            .sort([("run_id", ASCENDING), ("sequence", ASCENDING)])
-            .to_list(None)
-        )
-        return [PendingApproval.model_validate(doc) for doc in documents]
+        with _driver_errors("run_history", None):
+            now = self._clock()
+            documents = (
+                await self.collection.find({"run_id": run_id}, _NO_STATE)
+                .sort([("run_id", ASCENDING), ("sequence", ASCENDING)])
+                .to_list(None)
+            )
+            return [await self._current(doc, now) for doc in documents]
 
-    # -- transitions ---------------------------------------------------------------------
+    async def _load(self, approval_id: str, *, include_state: bool = False) -> PendingApproval:
+        projection = None if include_state else _NO_STATE
+        document = await self.collection.find_one({"_id": approval_id}, projection)
+        if document is None:
+            raise ApprovalNotFound(approval_id)
+        record = PendingApproval.model_validate(document)
+        now = self._clock()
+        if _is_overdue(record, now):
+            record, _ = await self._expire(approval_id, now, projection)
+        return record
+
+    async def _current(self, document: Mapping[str, Any], now: datetime) -> PendingApproval:
+        """A listed record, expired first if it became overdue since the list's own sweep."""
+        record = PendingApproval.model_validate(document)
+        if _is_overdue(record, now):
+            record, _ = await self._expire(record.id, now, _NO_STATE)
+        return record
+
+    # -- creating ------------------------------------------------------------------------------
 
     async def create(self, record: PendingApproval) -> PendingApproval:
-        """Insert a new paused run; its ``(run_id, sequence)`` must be new."""
-        await self.ensure_indexes()
+        """Insert a new paused run; its ``(run_id, sequence)`` must be new.
+
+        Each call gets its deadline here (see the class docstring); a caller-set
+        ``record.expires_at`` caps every call's, and the record's ``expires_at`` becomes the
+        earliest deadline of its calls. Malformed approval rules in a tool's metadata
+        (``approver_roles``, ``min_approvals``, ``expires_in``) are refused.
+        """
         if record.status is not ApprovalStatus.PENDING:
             raise ApprovalConflict(record.id, "a new record must be pending", status=record.status)
         if not record.tool_calls:
             raise InvalidDecision(record.id, "a pending approval needs at least one tool call")
+        record = self._with_deadlines(record)
         audit = AuditEntry(
             at=record.created_at,
             action="created",
@@ -201,14 +291,42 @@ class PendingApprovalStore:
             detail={"calls": [call.call_id for call in record.tool_calls]},
         )
         record = record.model_copy(update={"audit": [*record.audit, audit]})
-        try:
-            await self.collection.insert_one(record.to_document())
-        except DuplicateKeyError as exc:
-            raise ApprovalConflict(
-                record.id,
-                f"run {record.run_id} already has a record with sequence {record.sequence}",
-            ) from exc
+        with _driver_errors("create", record.id):
+            await self._ensure_indexes()
+            try:
+                await self.collection.insert_one(record.to_document())
+            except DuplicateKeyError as exc:
+                raise ApprovalConflict(
+                    record.id,
+                    f"run {record.run_id} already has a record with sequence {record.sequence}",
+                ) from exc
         return record
+
+    def _with_deadlines(self, record: PendingApproval) -> PendingApproval:
+        cap = record.expires_at
+        calls = []
+        for call in record.tool_calls:
+            rules = rules_of(record.id, call)
+            if call.expires_at is not None:
+                own: datetime | None = call.expires_at
+            elif rules.expires_in == "never":
+                own = None
+            elif rules.expires_in is not None:
+                own = record.created_at + rules.expires_in
+            elif cap is not None:
+                own = cap
+            elif self._approval_timeout is not None:
+                own = record.created_at + self._approval_timeout
+            else:
+                own = None
+            deadline = _earliest(own, cap)
+            calls.append(call.model_copy(update={"expires_at": _bson_ms(deadline)}))
+        deadlines = [call.expires_at for call in calls if call.expires_at is not None]
+        return record.model_copy(
+            update={"tool_calls": calls, "expires_at": min(deadlines) if deadlines else None}
+        )
+
+    # -- votes ---------------------------------------------------------------------------------
 
     async def decide(
         self,
@@ -216,66 +334,142 @@ class PendingApprovalStore:
         *,
         call_id: str | None = None,
         verdict: Verdict | str,
-        reviewer: str,
+        reviewer: str | Reviewer,
         reviewer_kind: ReviewerKind | str = ReviewerKind.HUMAN,
         message: str | None = None,
         always: bool = False,
         arguments_sha256: str | None = None,
+        edited_arguments: dict[str, Any] | None = None,
+        surface: str = "api",
     ) -> PendingApproval:
-        """Record a decision on one call, or on every undecided call when ``call_id`` is None.
+        """Cast a vote on one call, or on every undecided call when ``call_id`` is None.
 
-        When the last call gets its decision the record becomes ``decided`` in the same update.
-        ``arguments_sha256``, when given, must match the call's: the reviewer approves exactly
-        the arguments they were shown. Raises ``ApprovalConflict`` if the call (or the record)
-        was decided first by someone else.
+        A rejection decides the call at once; an approval decides it when the tool's
+        ``min_approvals`` distinct reviewers approved. When the last call gets its decision the
+        record becomes ``decided`` in the same update. ``arguments_sha256``, when given, must
+        match the call's: the reviewer approves exactly the arguments they were shown.
+        ``edited_arguments`` (an approval of one call only) replace the call's arguments for
+        the run once the store's ``edit_checker`` accepts them. With ``call_id=None`` every
+        call must accept the vote, or none is recorded.
+
+        Raises ``NotAuthorized`` (a missing role, the run's actor approving its own call),
+        ``ApprovalConflict`` (decided first by someone else, or this reviewer already voted),
+        ``InvalidDecision`` (a malformed decision or a refused edit); nothing is written then.
         """
-        decision = _make_decision(
-            approval_id, verdict, reviewer, reviewer_kind, message, always, at=self._clock()
-        )
-        for _ in range(_DECIDE_ATTEMPTS):
-            record = await self.get(approval_id)
-            indexes = _decision_targets(record, call_id, arguments_sha256)
-            update = self._decision_update(record, indexes, decision)
-            query: dict[str, Any] = {
-                "_id": approval_id,
-                "status": ApprovalStatus.PENDING.value,
-                "version": record.version,
-            }
-            query.update({f"tool_calls.{index}.decision": None for index in indexes})
+        with _driver_errors("decide", approval_id):
+            ballot = Ballot.make(
+                approval_id, verdict, reviewer, reviewer_kind, message, always, surface
+            )
+            checker = self._edit_checker
+            edit = None
+            if edited_arguments is not None:
+                edit = normalise_edit(approval_id, ballot, call_id, edited_arguments, checker)
+            edit_accepted = False
+            for _ in range(_WRITE_ATTEMPTS):
+                record = await self._load(approval_id)
+                indexes = decision_targets(record, call_id, arguments_sha256)
+                if edit is not None and arguments_digest(edit) == (
+                    record.tool_calls[indexes[0]].arguments_sha256
+                ):
+                    # "Edited" to exactly what the model asked for: a plain approval.
+                    edit = None
+                now = self._clock()
+                plan = plan_votes(record, indexes, ballot, edit, now)
+                if edit is not None and checker is not None and not edit_accepted:
+                    # Checked after the vote rules, so a refused reviewer learns nothing
+                    # about the checker; once, since neither the call nor the edit changes.
+                    await checker(record, record.tool_calls[indexes[0]], dict(edit))
+                    edit_accepted = True
+                document = await self.collection.find_one_and_update(
+                    _unchanged_since(record, indexes),
+                    _vote_update(record, plan, ballot, edit, now),
+                    projection=_NO_STATE,
+                    return_document=ReturnDocument.AFTER,
+                )
+                if document is not None:
+                    return PendingApproval.model_validate(document)
+                # Someone else's update landed between our read and write; read again and
+                # re-check everything (the call may be decided, the reviewer may have voted).
+            raise ApprovalConflict(approval_id, "too many concurrent decisions; try again")
+
+    # -- expiry --------------------------------------------------------------------------------
+
+    async def expire(self, approval_id: str, *, now: datetime | None = None) -> PendingApproval:
+        """Reject every undecided call past its deadline, as ``eat-timeout``, in one update.
+
+        The record becomes ``decided`` when no call is left undecided. A record that is not
+        pending, or has nothing overdue, is returned as it is.
+        """
+        with _driver_errors("expire", approval_id):
+            record, _ = await self._expire(approval_id, now or self._clock(), _NO_STATE)
+            return record
+
+    async def expire_overdue(self, *, limit: int = 100) -> builtins.list[str]:
+        """Expire up to ``limit`` pending records past their deadline; their ids, oldest first.
+
+        The query runs on the ``pending_expiry`` partial index. Records another writer settles
+        during the sweep are skipped.
+        """
+        with _driver_errors("expire_overdue", None):
+            now = self._clock()
+            overdue = await _ids(
+                self.collection.find(
+                    {"status": ApprovalStatus.PENDING.value, "expires_at": {"$lte": now}},
+                    {"_id": 1},
+                )
+                .sort([("expires_at", ASCENDING)])
+                .limit(limit)
+            )
+            expired = []
+            for approval_id in overdue:
+                try:
+                    _, count = await self._expire(approval_id, now, _NO_STATE)
+                except (ApprovalNotFound, ApprovalConflict) as exc:
+                    logger.info("expiry of %s skipped: %s", approval_id, exc)
+                    continue
+                if count:
+                    expired.append(approval_id)
+            return expired
+
+    async def _expire_matching(self, query: Mapping[str, Any], now: datetime) -> None:
+        overdue_query = {
+            **{field: value for field, value in query.items() if field != "status"},
+            "status": ApprovalStatus.PENDING.value,
+            "expires_at": {"$lte": now},
+        }
+        overdue = await _ids(self.collection.find(overdue_query, {"_id": 1}).limit(_EXPIRE_ON_READ))
+        for approval_id in overdue:
+            with contextlib.suppress(ApprovalNotFound):
+                await self._expire(approval_id, now, _NO_STATE)
+
+    async def _expire(
+        self, approval_id: str, now: datetime, projection: Mapping[str, Any] | None
+    ) -> tuple[PendingApproval, int]:
+        """The record after expiring what is overdue at ``now``, and how many calls expired."""
+        for _ in range(_WRITE_ATTEMPTS):
+            document = await self.collection.find_one({"_id": approval_id}, projection)
+            if document is None:
+                raise ApprovalNotFound(approval_id)
+            record = PendingApproval.model_validate(document)
+            if record.status is not ApprovalStatus.PENDING:
+                return record, 0
+            overdue = record.overdue_calls(now)
+            update = _expiry_update(record, overdue, now)
+            if update is None:
+                return record, 0
             document = await self.collection.find_one_and_update(
-                query, update, projection=_NO_STATE, return_document=ReturnDocument.AFTER
+                _unchanged_since(record, overdue),
+                update,
+                projection=projection,
+                return_document=ReturnDocument.AFTER,
             )
             if document is not None:
-                return PendingApproval.model_validate(document)
-            # Someone else's update landed between our read and write; read again and re-check.
-        raise ApprovalConflict(approval_id, "too many concurrent decisions; try again")
+                if overdue:
+                    logger.info("approval %s: %d call(s) expired", approval_id, len(overdue))
+                return PendingApproval.model_validate(document), len(overdue)
+        raise ApprovalConflict(approval_id, "too many concurrent changes while expiring")
 
-    def _decision_update(
-        self, record: PendingApproval, indexes: builtins.list[int], decision: ToolDecision
-    ) -> dict[str, Any]:
-        stored = bson_ready(decision.model_dump(mode="python"))
-        now = decision.at
-        sets: dict[str, Any] = {f"tool_calls.{index}.decision": stored for index in indexes}
-        sets["updated_at"] = now
-        if len(record.undecided_calls()) == len(indexes):
-            sets["status"] = ApprovalStatus.DECIDED.value
-        audit = [
-            bson_ready(
-                AuditEntry(
-                    at=now,
-                    action=f"decision.{decision.verdict.value}",
-                    actor=decision.reviewer,
-                    call_id=record.tool_calls[index].call_id,
-                    detail={
-                        "reviewer_kind": decision.reviewer_kind.value,
-                        "message": decision.message,
-                        "arguments_sha256": record.tool_calls[index].arguments_sha256,
-                    },
-                ).model_dump(mode="python")
-            )
-            for index in indexes
-        ]
-        return {"$set": sets, "$inc": {"version": 1}, "$push": {"audit": {"$each": audit}}}
+    # -- resuming ------------------------------------------------------------------------------
 
     async def claim_for_resume(
         self, approval_id: str, worker_id: str, lease_seconds: float
@@ -287,33 +481,34 @@ class PendingApprovalStore:
         """
         if lease_seconds <= 0:
             raise ValueError("lease_seconds must be positive")
-        now = self._clock()
-        query = {
-            "_id": approval_id,
-            "$or": [
-                {"status": ApprovalStatus.DECIDED.value},
-                {"status": ApprovalStatus.RESUMING.value, "claim.lease_until": {"$lt": now}},
-            ],
-        }
-        update = {
-            "$set": {
-                "status": ApprovalStatus.RESUMING.value,
-                "claim.worker_id": worker_id,
-                "claim.lease_until": now + timedelta(seconds=lease_seconds),
-                "updated_at": now,
-            },
-            "$inc": {"claim.attempts": 1, "version": 1},
-            "$push": {"audit": _audit(now, "claimed", worker_id)},
-        }
-        document = await self.collection.find_one_and_update(
-            query, update, return_document=ReturnDocument.AFTER
-        )
-        if document is None:
-            raise await self._claim_conflict(approval_id)
-        return PendingApproval.model_validate(document)
+        with _driver_errors("claim_for_resume", approval_id):
+            now = self._clock()
+            query = {
+                "_id": approval_id,
+                "$or": [
+                    {"status": ApprovalStatus.DECIDED.value},
+                    {"status": ApprovalStatus.RESUMING.value, "claim.lease_until": {"$lt": now}},
+                ],
+            }
+            update = {
+                "$set": {
+                    "status": ApprovalStatus.RESUMING.value,
+                    "claim.worker_id": worker_id,
+                    "claim.lease_until": now + timedelta(seconds=lease_seconds),
+                    "updated_at": now,
+                },
+                "$inc": {"claim.attempts": 1, "version": 1},
+                "$push": {"audit": _audit(now, "claimed", worker_id)},
+            }
+            document = await self.collection.find_one_and_update(
+                query, update, return_document=ReturnDocument.AFTER
+            )
+            if document is None:
+                raise await self._claim_conflict(approval_id)
+            return PendingApproval.model_validate(document)
 
     async def _claim_conflict(self, approval_id: str) -> ApprovalConflict:
-        record = await self.get(approval_id)
+        record = await self._load(approval_id)
         status = record.status
         if status is ApprovalStatus.PENDING:
             waiting = len(record.undecided_calls())
@@ -329,11 +524,12 @@ class PendingApprovalStore:
 
     async def renew_lease(self, approval_id: str, worker_id: str, lease_seconds: float) -> None:
         """Extend the lease of a run this worker is resuming."""
-        now = self._clock()
-        result = await self.collection.update_one(
-            self._held_by(approval_id, worker_id),
-            {"$set": {"claim.lease_until": now + timedelta(seconds=lease_seconds)}},
-        )
+        with _driver_errors("renew_lease", approval_id):
+            now = self._clock()
+            result = await self.collection.update_one(
+                self._held_by(approval_id, worker_id),
+                {"$set": {"claim.lease_until": now + timedelta(seconds=lease_seconds)}},
+            )
         if result.matched_count == 0:
             raise ApprovalConflict(approval_id, f"worker {worker_id} no longer holds the lease")
 
@@ -341,6 +537,7 @@ class PendingApprovalStore:
         """Give a claimed record back (``resuming`` -> ``decided``) without running it."""
         now = self._clock()
         return await self._finish_transition(
+            "release",
             approval_id,
             worker_id,
             {
@@ -363,6 +560,7 @@ class PendingApprovalStore:
         """The resumed run ended (or paused again into ``next_approval_id``): ``completed``."""
         now = self._clock()
         return await self._finish_transition(
+            "complete",
             approval_id,
             worker_id,
             {
@@ -379,6 +577,7 @@ class PendingApprovalStore:
         """The resumed run raised: ``failed`` with the error kept for the reviewer."""
         now = self._clock()
         return await self._finish_transition(
+            "fail",
             approval_id,
             worker_id,
             {
@@ -394,56 +593,59 @@ class PendingApprovalStore:
         self, approval_id: str, *, by: str | None = None, reason: str | None = None
     ) -> PendingApproval:
         """Withdraw a run that has not started resuming: pending or decided -> cancelled."""
-        now = self._clock()
-        document = await self.collection.find_one_and_update(
-            {
-                "_id": approval_id,
-                "status": {"$in": [ApprovalStatus.PENDING.value, ApprovalStatus.DECIDED.value]},
-            },
-            {
-                "$set": {
-                    "status": ApprovalStatus.CANCELLED.value,
-                    "result.error": reason,
-                    "updated_at": now,
-                    "purge_at": now + self._purge_after,
+        with _driver_errors("cancel", approval_id):
+            now = self._clock()
+            document = await self.collection.find_one_and_update(
+                {
+                    "_id": approval_id,
+                    "status": {"$in": [ApprovalStatus.PENDING.value, ApprovalStatus.DECIDED.value]},
                 },
-                "$inc": {"version": 1},
-                "$push": {"audit": _audit(now, "cancelled", by, reason=reason)},
-            },
-            projection=_NO_STATE,
-            return_document=ReturnDocument.AFTER,
-        )
-        if document is None:
-            record = await self.get(approval_id)
-            raise ApprovalConflict(
-                approval_id,
-                f"cannot cancel: the record is {record.status.value}",
-                status=record.status.value,
+                {
+                    "$set": {
+                        "status": ApprovalStatus.CANCELLED.value,
+                        "result.error": reason,
+                        "updated_at": now,
+                        "purge_at": now + self._purge_after,
+                    },
+                    "$inc": {"version": 1},
+                    "$push": {"audit": _audit(now, "cancelled", by, reason=reason)},
+                },
+                projection=_NO_STATE,
+                return_document=ReturnDocument.AFTER,
             )
-        return PendingApproval.model_validate(document)
+            if document is None:
+                record = await self._load(approval_id)
+                raise ApprovalConflict(
+                    approval_id,
+                    f"cannot cancel: the record is {record.status.value}",
+                    status=record.status.value,
+                )
+            return PendingApproval.model_validate(document)
 
     async def _finish_transition(
         self,
+        operation: str,
         approval_id: str,
         worker_id: str,
         sets: Mapping[str, Any],
         audit: dict[str, Any],
     ) -> PendingApproval:
-        document = await self.collection.find_one_and_update(
-            self._held_by(approval_id, worker_id),
-            {"$set": dict(sets), "$inc": {"version": 1}, "$push": {"audit": audit}},
-            projection=_NO_STATE,
-            return_document=ReturnDocument.AFTER,
-        )
-        if document is None:
-            record = await self.get(approval_id)
-            raise ApprovalConflict(
-                approval_id,
-                f"worker {worker_id} does not hold this record "
-                f"(status {record.status.value}, held by {record.claim.worker_id})",
-                status=record.status.value,
+        with _driver_errors(operation, approval_id):
+            document = await self.collection.find_one_and_update(
+                self._held_by(approval_id, worker_id),
+                {"$set": dict(sets), "$inc": {"version": 1}, "$push": {"audit": audit}},
+                projection=_NO_STATE,
+                return_document=ReturnDocument.AFTER,
             )
-        return PendingApproval.model_validate(document)
+            if document is None:
+                record = await self._load(approval_id)
+                raise ApprovalConflict(
+                    approval_id,
+                    f"worker {worker_id} does not hold this record "
+                    f"(status {record.status.value}, held by {record.claim.worker_id})",
+                    status=record.status.value,
+                )
+            return PendingApproval.model_validate(document)
 
     @staticmethod
     def _held_by(approval_id: str, worker_id: str) -> dict[str, Any]:
@@ -454,83 +656,186 @@ class PendingApprovalStore:
         }
 
 
-def _make_decision(
-    approval_id: str,
-    verdict: Verdict | str,
-    reviewer: str,
-    reviewer_kind: ReviewerKind | str,
-    message: str | None,
-    always: bool,
-    *,
-    at: datetime,
-) -> ToolDecision:
-    try:
-        verdict = Verdict(verdict)
-    except ValueError:
-        raise InvalidDecision(
-            approval_id, f"unknown verdict {verdict!r}; use 'approved' or 'rejected'"
-        ) from None
-    try:
-        reviewer_kind = ReviewerKind(reviewer_kind)
-    except ValueError:
-        kinds = ", ".join(kind.value for kind in ReviewerKind)
-        raise InvalidDecision(
-            approval_id, f"unknown reviewer_kind {reviewer_kind!r}; use one of {kinds}"
-        ) from None
-    if not reviewer or not reviewer.strip():
-        raise InvalidDecision(approval_id, "a decision needs the reviewer's name")
-    return ToolDecision(
-        verdict=verdict,
-        reviewer=reviewer,
-        reviewer_kind=reviewer_kind,
-        message=message,
-        always=always,
-        at=at,
-    )
+# -- driver errors -----------------------------------------------------------------------------
 
 
-def _decision_targets(
-    record: PendingApproval, call_id: str | None, arguments_sha256: str | None
-) -> list[int]:
-    """Indexes of the calls a decision applies to, after checking it may apply at all."""
-    if record.status is not ApprovalStatus.PENDING:
-        if call_id is not None and (call := record.call(call_id)) is not None and call.decision:
-            raise _already_decided(record.id, call_id, call.decision)
-        raise ApprovalConflict(
-            record.id,
-            f"cannot decide: the record is {record.status.value}",
-            status=record.status.value,
+@contextlib.contextmanager
+def _driver_errors(operation: str, approval_id: str | None) -> Iterator[None]:
+    """Driver failures, after PyMongo's own retry, as ``ApprovalStoreError``.
+
+    Nothing here retries again: a retry policy that hides faults would also hide a database
+    that is gone. ``DuplicateKeyError`` is handled where it has a meaning (``create``).
+    """
+    try:
+        yield
+    except PyMongoError as exc:
+        # A dropped connection or a write-concern error may follow a write that was applied;
+        # no server to send to (even on the retry, where PyMongo re-raises the first error)
+        # means nothing was sent.
+        unknown = isinstance(exc, ConnectionFailure | WriteConcernError) and not isinstance(
+            exc, ServerSelectionTimeoutError
         )
-    if call_id is None:
-        if arguments_sha256 is not None:
-            raise InvalidDecision(record.id, "arguments_sha256 needs a call_id")
-        return [i for i, call in enumerate(record.tool_calls) if call.decision is None]
-    for index, call in enumerate(record.tool_calls):
-        if call.call_id != call_id:
-            continue
-        if call.decision is not None:
-            raise _already_decided(record.id, call_id, call.decision)
-        if arguments_sha256 is not None and arguments_sha256 != call.arguments_sha256:
-            raise InvalidDecision(
-                record.id, f"call {call_id}: the arguments shown differ from the stored ones"
+        logger.warning("approval store: %s of %s failed: %r", operation, approval_id or "-", exc)
+        raise ApprovalStoreError(
+            approval_id, operation, f"{type(exc).__name__}: {exc}", outcome_unknown=unknown
+        ) from exc
+
+
+# -- votes -------------------------------------------------------------------------------------
+
+
+def _vote_update(
+    record: PendingApproval,
+    plan: builtins.list[CallVote],
+    ballot: Ballot,
+    edit: dict[str, Any] | None,
+    now: datetime,
+) -> dict[str, Any]:
+    sets: dict[str, Any] = {"updated_at": now}
+    audit = []
+    settled = 0
+    for index, votes, decision, quorum in plan:
+        call = record.tool_calls[index]
+        sets[f"tool_calls.{index}.votes"] = [_bson(vote) for vote in votes]
+        if decision is not None:
+            sets[f"tool_calls.{index}.decision"] = _bson(decision)
+            settled += 1
+        approvals = len({v.reviewer for v in votes if v.verdict is Verdict.APPROVED})
+        detail: dict[str, Any] = {
+            "reviewer_kind": ballot.reviewer_kind.value,
+            "roles": sorted(ballot.reviewer.roles),
+            "surface": ballot.surface,
+            "message": ballot.message,
+            "arguments_sha256": call.arguments_sha256,
+            "approvals": approvals,
+            "min_approvals": quorum,
+        }
+        if edit is not None:
+            detail.update(
+                arguments=call.arguments,
+                edited_arguments=edit,
+                edited_arguments_sha256=arguments_digest(edit),
             )
-        return [index]
-    known = ", ".join(call.call_id for call in record.tool_calls)
-    raise InvalidDecision(record.id, f"no call {call_id!r} in this record (calls: {known})")
+        # "decision.*" when this vote settled the call, "vote.*" when it awaits more approvals.
+        action = "decision" if decision is not None else "vote"
+        audit.append(
+            _audit(
+                now,
+                f"{action}.{ballot.verdict.value}",
+                ballot.reviewer.name,
+                call_id=call.call_id,
+                **detail,
+            )
+        )
+    if len(record.undecided_calls()) == settled:
+        sets["status"] = ApprovalStatus.DECIDED.value
+    return {"$set": sets, "$inc": {"version": 1}, "$push": {"audit": {"$each": audit}}}
 
 
-def _already_decided(approval_id: str, call_id: str, decision: ToolDecision) -> ApprovalConflict:
-    return ApprovalConflict(
-        approval_id,
-        f"call {call_id} was already {decision.verdict.value} by {decision.reviewer}",
-        status=ApprovalStatus.PENDING.value,
-    )
+def _expiry_update(
+    record: PendingApproval, overdue: builtins.list[int], now: datetime
+) -> dict[str, Any] | None:
+    """Timeout rejections for ``overdue`` calls and the record's next deadline; None: no-op."""
+    sets: dict[str, Any] = {}
+    audit = []
+    for index in overdue:
+        call = record.tool_calls[index]
+        deadline = record.call_deadline(call)
+        assert deadline is not None  # overdue_calls only returns calls with a deadline
+        window = format_duration(deadline - record.created_at)
+        decision = ToolDecision(
+            verdict=Verdict.REJECTED,
+            reviewer=TIMEOUT_REVIEWER,
+            reviewer_kind=ReviewerKind.TIMEOUT,
+            message=f"Not approved within {window}; do not retry without a new request.",
+            at=now,
+            surface="expiry",
+            votes=call.votes,
+        )
+        sets[f"tool_calls.{index}.decision"] = _bson(decision)
+        audit.append(
+            _audit(
+                now,
+                "decision.rejected",
+                TIMEOUT_REVIEWER,
+                call_id=call.call_id,
+                reviewer_kind=ReviewerKind.TIMEOUT.value,
+                surface="expiry",
+                message=decision.message,
+                arguments_sha256=call.arguments_sha256,
+                deadline=deadline,
+                votes=len(call.votes),
+            )
+        )
+    waiting = [
+        call
+        for index, call in enumerate(record.tool_calls)
+        if call.decision is None and index not in overdue
+    ]
+    if not waiting:
+        sets["status"] = ApprovalStatus.DECIDED.value
+    else:
+        # The record's expires_at is the sweep's key: the next deadline still ahead.
+        deadlines = [d for call in waiting if (d := record.call_deadline(call)) is not None]
+        next_deadline = min(deadlines) if deadlines else None
+        if next_deadline != record.expires_at:
+            sets["expires_at"] = next_deadline
+    if not sets:
+        return None
+    sets["updated_at"] = now
+    update: dict[str, Any] = {"$set": sets, "$inc": {"version": 1}}
+    if audit:
+        update["$push"] = {"audit": {"$each": audit}}
+    return update
+
+
+def _unchanged_since(record: PendingApproval, indexes: builtins.list[int]) -> dict[str, Any]:
+    """Match the record only as it was read: still pending, same version, targets undecided."""
+    query: dict[str, Any] = {
+        "_id": record.id,
+        "status": ApprovalStatus.PENDING.value,
+        "version": record.version,
+    }
+    query.update({f"tool_calls.{index}.decision": None for index in indexes})
+    return query
+
+
+# -- small helpers -----------------------------------------------------------------------------
+
+
+def _is_overdue(record: PendingApproval, now: datetime) -> bool:
+    if record.status is not ApprovalStatus.PENDING:
+        return False
+    if record.expires_at is not None and record.expires_at <= now:
+        return True
+    return bool(record.overdue_calls(now))
+
+
+def _earliest(*moments: datetime | None) -> datetime | None:
+    known = [moment for moment in moments if moment is not None]
+    return min(known) if known else None
+
+
+def _bson_ms(moment: datetime | None) -> datetime | None:
+    # BSON keeps milliseconds; truncating here makes the returned record equal the stored one.
+    if moment is None:
+        return None
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def _bson(model: BaseModel) -> dict[str, Any]:
+    document: dict[str, Any] = bson_ready(model.model_dump(mode="python"))
+    return document
+
+
+async def _ids(cursor: Any) -> builtins.list[str]:
+    return [str(document["_id"]) for document in await cursor.to_list(None)]
 
 
 def _audit(at: datetime, action: str, actor: str | None, **detail: Any) -> dict[str, Any]:
-    entry = AuditEntry(at=at, action=action, actor=actor, detail=detail)
-    document: dict[str, Any] = bson_ready(entry.model_dump(mode="python"))
-    return document
+    call_id = detail.pop("call_id", None)
+    entry = AuditEntry(at=at, action=action, actor=actor, call_id=call_id, detail=detail)
+    return _bson(entry)
 
 
 def _encode_cursor(created_at: datetime, approval_id: str) -> str:

@@ -103,7 +103,10 @@ class OpenAIAgentsProvider(FrameworkProvider):
         self._registry = AgentRegistry() if registry is None else registry
         self._store = (
             PendingApprovalStore(
-                self._mongodb, purge_after=timedelta(days=self._settings.purge_after_days)
+                self._mongodb,
+                purge_after=timedelta(days=self._settings.purge_after_days),
+                approval_timeout=self._settings.approval_timeout,
+                edit_checker=self.check_edit,
             )
             if store is None
             else store

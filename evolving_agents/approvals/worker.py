@@ -1,0 +1,530 @@
+"""Resume decided runs as they appear, exactly once, from any number of worker processes.
+
+::
+
+    provider = OpenAIAgentsProvider(mongodb_client=MongoDBClient(), registry=registry)
+    worker = ResumeWorker(provider, concurrency=4)
+    install_signal_handlers(worker)          # SIGTERM/SIGINT: finish what runs, then return
+    stats = await worker.run()               # or run(drain=True): return when nothing is left
+    print(stats.completed, stats.conflicts)
+
+``eat worker --app myapp.agents:registry`` runs the same loop from the command line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import math
+import os
+import random
+import secrets
+import signal
+import socket
+import time
+from collections.abc import Callable, Sized
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel
+from pymongo import ASCENDING
+from pymongo.errors import OperationFailure, PyMongoError
+
+from evolving_agents.approvals.errors import (
+    ApprovalConflict,
+    ApprovalNotFound,
+    ApprovalStoreError,
+)
+from evolving_agents.approvals.models import (
+    AgentRunResult,
+    ApprovalStatus,
+    RunStatus,
+    utcnow,
+)
+from evolving_agents.approvals.store import PendingApprovalStore
+from evolving_agents.errors import EvolvingAgentsError
+
+logger = logging.getLogger(__name__)
+
+# The change-stream filter: a record became decided (a last decision, an expiry, a release),
+# or a record was inserted. Everything else (claims, lease renewals, completions) is noise.
+_WAKE_PIPELINE: list[dict[str, Any]] = [
+    {
+        "$match": {
+            "$or": [
+                {"operationType": {"$in": ["insert", "replace"]}},
+                {
+                    "operationType": "update",
+                    "updateDescription.updatedFields.status": ApprovalStatus.DECIDED.value,
+                },
+            ]
+        }
+    }
+]
+# One query reads a batch of the oldest decided ids (at least this many); the worker then takes
+# them in random order as slots free up. Fewer queries, since on some servers a query reads
+# every matching entry, and workers sharing a queue do not all race for the oldest record.
+_MIN_BATCH = 32
+_MAX_REFRESHES = 3
+_EXPIRE_BATCH = 100
+
+
+class RunResumer(Protocol):
+    """What the worker needs from a provider: its store and a claiming ``resume_agent``."""
+
+    @property
+    def store(self) -> PendingApprovalStore: ...
+
+    async def resume_agent(
+        self, approval_id: str, *, worker_id: str | None = None
+    ) -> AgentRunResult: ...
+
+
+class WorkerStats(BaseModel):
+    """What one worker did. Every resume it attempts ends in exactly one of the outcome counts.
+
+    ``claimed``: runs this worker took over (each then ends ``completed``, ``failed`` or
+    ``released``, or after an unexpected error is left to its lease). ``conflicts``: another
+    worker got there first. ``refused``: records left untouched because they cannot be resumed
+    here (tampered state, unknown agent); this worker skips them from then on. ``expired``:
+    overdue approvals this worker turned into timeout rejections. ``errors``: anything else,
+    logged, with the last one kept in ``last_error``.
+    """
+
+    worker_id: str
+    wakeup: Literal["change_stream", "polling", "starting"] = "starting"
+    claimed: int = 0
+    completed: int = 0
+    failed: int = 0
+    conflicts: int = 0
+    released: int = 0
+    expired: int = 0
+    refused: int = 0
+    errors: int = 0
+    last_error: str | None = None
+    seconds: float = 0.0
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+class ResumeWorker:
+    """Claims and resumes ``decided`` records, at most ``concurrency`` at a time.
+
+    Work is a ``decided`` record, or a ``resuming`` one whose lease ran out (its worker died),
+    found oldest first with indexed queries. Each is resumed through
+    ``provider.resume_agent(id, worker_id=...)``, which claims it with one conditional update
+    and renews the lease while the run goes on; when two workers pick the same record one of
+    them gets ``ApprovalConflict`` and moves on. So any number of workers, in one process or
+    many, can share a collection and every run is resumed once.
+
+    Waking up: a change stream on the collection where the server offers one (MongoDB replica
+    sets and Atlas, SecantusDB), else polling that backs off from ``poll_interval`` to
+    ``max_poll_interval`` and starts over when work is found. Both paths then run the same
+    query-and-claim code; with a change stream the query still runs every
+    ``max_poll_interval``, because an expiring lease produces no change event.
+
+    Stopping: ``request_stop()`` (what SIGTERM/SIGINT do after ``install_signal_handlers``)
+    takes no new work and lets the runs in flight finish. ``request_stop(force=True)`` (a second
+    signal) cancels them and releases their claims, so another worker can resume them at once.
+    A worker killed hard keeps its claims until their leases run out (``EAT_LEASE_SECONDS``);
+    then any other worker takes them over.
+    """
+
+    def __init__(
+        self,
+        provider: RunResumer,
+        *,
+        concurrency: int = 4,
+        worker_id: str | None = None,
+        poll_interval: float = 0.5,
+        max_poll_interval: float = 5.0,
+        use_change_stream: bool = True,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+        if poll_interval <= 0 or max_poll_interval < poll_interval:
+            raise ValueError("need 0 < poll_interval <= max_poll_interval")
+        self._provider = provider
+        self._store = provider.store
+        self.concurrency = concurrency
+        self.worker_id = worker_id or default_worker_id()
+        self.poll_interval = poll_interval
+        self.max_poll_interval = max_poll_interval
+        self.use_change_stream = use_change_stream
+        self._stats = WorkerStats(worker_id=self.worker_id)
+        self._stop = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._force = False
+        self._running: dict[str, asyncio.Task[None]] = {}
+        # approval id -> monotonic time before which this worker does not try it again.
+        self._skip_until: dict[str, float] = {}
+        self._next_expiry = 0.0
+        self._batch = max(_MIN_BATCH, concurrency * 4)
+        self._candidates: list[str] = []
+        self._candidates_until = 0.0
+        self._next_abandoned_check = 0.0
+        # Whether the last search found nothing at all (what ``drain`` waits for).
+        self._queue_empty = False
+
+    @property
+    def stats(self) -> WorkerStats:
+        """A snapshot of the counts so far."""
+        return self._stats.model_copy()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._running)
+
+    def request_stop(self, *, force: bool = False) -> None:
+        """Take no new work; with ``force``, also cancel the runs in flight and release them."""
+        self._stop.set()
+        if force and not self._force:
+            self._force = True
+            for task in self._running.values():
+                task.cancel()
+
+    async def run(self, *, stop: asyncio.Event | None = None, drain: bool = False) -> WorkerStats:
+        """Resume runs until stopped (``request_stop`` or ``stop`` set) and return the counts.
+
+        ``drain=True`` returns once nothing is left to take and nothing is in flight: for
+        scripts, tests and batch jobs.
+        """
+        started = time.monotonic()
+        helpers: list[asyncio.Task[None]] = []
+        stream = await self._open_change_stream()
+        if stream is not None:
+            helpers.append(asyncio.create_task(self._watch(stream)))
+        if stop is not None:
+            helpers.append(asyncio.create_task(_forward(stop, self._stop)))
+        try:
+            await self._loop(drain)
+            if self._running:
+                await asyncio.wait(self._running.values())
+        finally:
+            # Only reached with runs still going when run() itself was cancelled.
+            pending = [*self._running.values(), *helpers]
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            self._stats.seconds = round(time.monotonic() - started, 3)
+        return self.stats
+
+    # -- the loop ------------------------------------------------------------------------
+
+    async def _loop(self, drain: bool) -> None:
+        interval = self.poll_interval
+        while not self._stop.is_set():
+            self._wake.clear()
+            started = await self._take_work()
+            if drain and self._queue_empty and not self._running:
+                return
+            if started:
+                interval = self.poll_interval
+            if self._free_slots() == 0:
+                # Full: the next useful moment is when a run ends (or a stop arrives).
+                await self._wait(None, wake=False)
+                continue
+            streaming = self._stats.wakeup == "change_stream"
+            woke = await self._wait(self.max_poll_interval if streaming else interval)
+            if not woke and not started:
+                interval = min(interval * 2, self.max_poll_interval)
+
+    async def _wait(self, timeout: float | None, *, wake: bool = True) -> bool:
+        """Sleep until a run ends, a change arrives (if ``wake``), a stop, or ``timeout``.
+
+        Returns whether anything but the timeout ended the wait.
+        """
+        waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._stop.wait())]
+        if wake:
+            waiters.append(asyncio.ensure_future(self._wake.wait()))
+        waiters.extend(self._running.values())
+        done, _ = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waiters[: 2 if wake else 1]:
+            waiter.cancel()
+        return bool(done)
+
+    def _free_slots(self) -> int:
+        return self.concurrency - len(self._running)
+
+    async def _take_work(self) -> int:
+        """Expire what is overdue, find claimable records, start a resume for each."""
+        self._queue_empty = False
+        await self._expire_overdue()
+        free = self._free_slots()
+        if free <= 0 or self._stop.is_set():
+            return 0
+        try:
+            candidates = await self._find_work(free)
+        except PyMongoError as exc:
+            # The database is unreachable or failing: log, back off, try again next cycle.
+            logger.warning("worker %s could not look for work: %s", self.worker_id, exc)
+            return 0
+        for approval_id in candidates:
+            task = asyncio.create_task(self._resume(approval_id), name=f"resume {approval_id}")
+            self._running[approval_id] = task
+            task.add_done_callback(self._forget)
+        return len(candidates)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        for approval_id, running in list(self._running.items()):
+            if running is task:
+                del self._running[approval_id]
+
+    async def _find_work(self, free: int) -> list[str]:
+        """Ids to resume, at most ``free``: runs of dead workers first, then decided ones."""
+        now = time.monotonic()
+        self._skip_until = {key: until for key, until in self._skip_until.items() if until > now}
+        # Leases run for minutes, so looking for lapsed ones once per poll interval is plenty
+        # (the lease index also holds every finished record, which makes the query cost grow).
+        checked_abandoned = now >= self._next_abandoned_check or not self._candidates
+        chosen = await self._abandoned(free) if checked_abandoned else []
+        refreshes = 0
+        while len(chosen) < free:
+            if not self._candidates or time.monotonic() > self._candidates_until:
+                if refreshes == _MAX_REFRESHES:
+                    break  # others keep taking what we find; the next cycle tries again
+                refreshes += 1
+                self._candidates = await self._oldest_decided()
+                self._candidates_until = time.monotonic() + self.max_poll_interval
+                if not self._candidates:
+                    if not checked_abandoned:
+                        checked_abandoned = True
+                        chosen.extend(await self._abandoned(free - len(chosen)))
+                    self._queue_empty = not chosen
+                    break
+                random.shuffle(self._candidates)
+            approval_id = self._candidates.pop()
+            if approval_id in self._running or approval_id in self._skip_until:
+                continue
+            if approval_id not in chosen and await self._still_decided(approval_id):
+                chosen.append(approval_id)
+        return chosen
+
+    def _excluded(self) -> list[str]:
+        return [*self._running, *self._skip_until]
+
+    async def _abandoned(self, limit: int) -> list[str]:
+        """``resuming`` records whose lease ran out: their worker died or lost the database."""
+        self._next_abandoned_check = time.monotonic() + self.poll_interval
+        cursor = (
+            self._store.collection.find(
+                {
+                    "status": ApprovalStatus.RESUMING.value,
+                    "claim.lease_until": {"$lt": utcnow()},
+                    "_id": {"$nin": self._excluded()},
+                },
+                {"_id": 1},
+            )
+            .sort([("claim.lease_until", ASCENDING)])
+            .limit(limit)
+        )
+        return await _ids(cursor)
+
+    async def _oldest_decided(self) -> list[str]:
+        cursor = (
+            self._store.collection.find(
+                {"status": ApprovalStatus.DECIDED.value, "_id": {"$nin": self._excluded()}},
+                {"_id": 1},
+            )
+            .sort([("status", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)])
+            .limit(self._batch)
+        )
+        return await _ids(cursor)
+
+    async def _still_decided(self, approval_id: str) -> bool:
+        # A point read by _id: far cheaper than a claim that loses (state read, verify, update).
+        found = await self._store.collection.find_one(
+            {"_id": approval_id, "status": ApprovalStatus.DECIDED.value}, {"_id": 1}
+        )
+        return found is not None
+
+    async def _expire_overdue(self) -> None:
+        # Until the store offers expiry there is nothing to do; afterwards, at most once per
+        # poll interval, since approval timeouts are counted in minutes or hours.
+        expire = getattr(self._store, "expire_overdue", None)
+        if expire is None or time.monotonic() < self._next_expiry:
+            return
+        self._next_expiry = time.monotonic() + self.poll_interval
+        try:
+            expired = await expire(limit=_EXPIRE_BATCH)
+        except (PyMongoError, EvolvingAgentsError) as exc:
+            # Expiry is retried next cycle; it must not stop the resumes.
+            logger.warning("worker %s could not expire overdue approvals: %s", self.worker_id, exc)
+            return
+        count = _count(expired)
+        if count:
+            self._stats.expired += count
+            logger.info("worker %s expired %d overdue approval(s)", self.worker_id, count)
+
+    # -- one resume ----------------------------------------------------------------------
+
+    async def _resume(self, approval_id: str) -> None:
+        stats = self._stats
+        try:
+            result = await self._provider.resume_agent(approval_id, worker_id=self.worker_id)
+        except (ApprovalConflict, ApprovalNotFound) as exc:
+            stats.conflicts += 1
+            logger.debug("worker %s skipped %s: %s", self.worker_id, approval_id, exc)
+            return
+        except asyncio.CancelledError:
+            await self._release_after_cancel(approval_id)
+            raise
+        except (ApprovalStoreError, PyMongoError) as exc:
+            # The database failed us; it may answer again soon, so retry after a pause.
+            logger.warning("worker %s could not resume %s: %s", self.worker_id, approval_id, exc)
+            await self._after_error(approval_id, exc)
+            return
+        except EvolvingAgentsError as exc:
+            # The record was left as it was (bad signature, unknown agent, unreadable state):
+            # retrying in this process cannot help, and a person must look at it.
+            stats.refused += 1
+            self._skip_until[approval_id] = math.inf
+            logger.error("worker %s refused %s: %s", self.worker_id, approval_id, exc)
+            return
+        except Exception as exc:
+            # Boundary: one run's unexpected failure must not stop the worker; it is counted,
+            # kept in ``last_error`` and logged with its traceback.
+            logger.exception("worker %s failed to resume %s", self.worker_id, approval_id)
+            await self._after_error(approval_id, exc)
+            return
+        stats.claimed += 1
+        if result.status is RunStatus.ERROR:
+            stats.failed += 1
+        else:
+            stats.completed += 1
+
+    async def _after_error(self, approval_id: str, exc: Exception) -> None:
+        stats = self._stats
+        stats.errors += 1
+        stats.last_error = f"{approval_id}: {type(exc).__name__}: {exc}"
+        # If we held the claim, the record keeps its lease and is taken over (by any worker,
+        # this one included) once the lease runs out; until then, nobody resumes it twice.
+        self._skip_until[approval_id] = time.monotonic() + self.max_poll_interval
+        if await self._holds(approval_id):
+            stats.claimed += 1
+
+    async def _release_after_cancel(self, approval_id: str) -> None:
+        try:
+            await self._store.release(approval_id, self.worker_id, reason="worker stopped")
+        except (ApprovalConflict, ApprovalNotFound):
+            return  # cancelled before the claim, or after the run had ended: nothing held
+        except (ApprovalStoreError, PyMongoError) as exc:
+            logger.warning(
+                "worker %s could not release %s; its lease will run out: %s",
+                self.worker_id,
+                approval_id,
+                exc,
+            )
+            return
+        self._stats.claimed += 1
+        self._stats.released += 1
+        logger.info("worker %s released %s on a forced stop", self.worker_id, approval_id)
+
+    async def _holds(self, approval_id: str) -> bool:
+        try:
+            record = await self._store.get(approval_id)
+        except (ApprovalNotFound, ApprovalStoreError, PyMongoError):
+            return False
+        return record.status is ApprovalStatus.RESUMING and record.claim.worker_id == self.worker_id
+
+    # -- change stream -------------------------------------------------------------------
+
+    async def _open_change_stream(self) -> Any:
+        """A change stream of new work, or None where the backend has none (then: polling)."""
+        if not self.use_change_stream:
+            self._stats.wakeup = "polling"
+            return None
+        collection = self._store.collection
+        # mongomock answers any attribute with a sub-collection, so ask the type, not the object.
+        if not callable(getattr(type(collection), "watch", None)):
+            self._set_wakeup("polling", "the backend has no change streams")
+            return None
+        try:
+            stream = collection.watch(_WAKE_PIPELINE, max_await_time_ms=1000)
+            if inspect.isawaitable(stream):  # PyMongo's async client; Motor returns it directly
+                stream = await stream
+        except OperationFailure as exc:
+            # A standalone mongod refuses $changeStream (it needs a replica set's oplog).
+            self._set_wakeup("polling", f"the server refused a change stream: {exc}")
+            return None
+        except PyMongoError as exc:
+            self._set_wakeup("polling", f"could not open a change stream: {exc}")
+            return None
+        self._set_wakeup("change_stream", "watching for decided records")
+        return stream
+
+    async def _watch(self, stream: Any) -> None:
+        while True:
+            try:
+                async with stream:
+                    async for _change in stream:
+                        self._wake.set()
+            except PyMongoError as exc:
+                # The stream broke (failover, network): poll meanwhile and reopen after a pause.
+                self._set_wakeup("polling", f"change stream lost: {exc}")
+            await asyncio.sleep(self.max_poll_interval)
+            reopened = await self._open_change_stream()
+            if reopened is None:
+                return
+            stream = reopened
+            self._wake.set()  # anything that landed while the stream was down
+
+    def _set_wakeup(self, mode: Literal["change_stream", "polling"], why: str) -> None:
+        if self._stats.wakeup != mode:
+            logger.info("worker %s: %s (%s)", self.worker_id, mode.replace("_", " "), why)
+        self._stats.wakeup = mode
+
+
+def _count(expired: object) -> int:
+    """The store's answer to ``expire_overdue``: a count, or the records it expired."""
+    if isinstance(expired, int):
+        return expired
+    return len(expired) if isinstance(expired, Sized) else 0
+
+
+async def _ids(cursor: Any) -> list[str]:
+    return [str(document["_id"]) for document in await cursor.to_list(None)]
+
+
+async def _forward(source: asyncio.Event, target: asyncio.Event) -> None:
+    await source.wait()
+    target.set()
+
+
+def install_signal_handlers(worker: ResumeWorker) -> Callable[[], None]:
+    """SIGTERM/SIGINT stop ``worker`` gracefully; a second signal forces it. Returns an undo.
+
+    Call from inside the running event loop (before ``await worker.run()``).
+    """
+    loop = asyncio.get_running_loop()
+    received = 0
+
+    def on_signal(signum: int) -> None:
+        nonlocal received
+        received += 1
+        force = received > 1
+        logger.warning(
+            "worker %s got %s: %s",
+            worker.worker_id,
+            signal.Signals(signum).name,
+            "cancelling and releasing the runs in flight"
+            if force
+            else f"finishing {worker.in_flight} run(s) in flight, taking no new work",
+        )
+        worker.request_stop(force=force)
+
+    signals = (signal.SIGTERM, signal.SIGINT)
+    installed: list[signal.Signals] = []
+    for signum in signals:
+        with contextlib.suppress(NotImplementedError):  # no add_signal_handler on Windows
+            loop.add_signal_handler(signum, on_signal, signum)
+            installed.append(signum)
+
+    def undo() -> None:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+
+    return undo

@@ -1,0 +1,368 @@
+"""``eat approvals``: see the queue, decide, resume and cancel paused runs from a terminal.
+
+::
+
+    eat approvals list [--status pending|decided|...|all] [--agent A] [--tool T] [--limit N]
+    eat approvals show ID
+    eat approvals approve ID [--call CALL] --as NAME [--role ROLE ...] [--comment TEXT]
+    eat approvals reject ID [--call CALL] --as NAME [--role ROLE ...] --message TEXT
+    eat approvals resume ID --app module:attr      # or: resume --all-decided --app ...
+    eat approvals cancel ID [--as NAME] [--reason TEXT]
+
+Every command takes ``--json`` (data on stdout, nothing else). Exit codes: 0 ok, 1 error,
+2 bad input, 3 not found, 4 conflict (already decided, claimed or finished), 5 configuration,
+7 not allowed (missing role, own run).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from evolving_agents.approvals.errors import ApprovalConflict, ApprovalError
+from evolving_agents.approvals.models import (
+    AgentRunResult,
+    ApprovalStatus,
+    PendingApproval,
+    RunStatus,
+    Verdict,
+    utcnow,
+)
+from evolving_agents.approvals.store import PendingApprovalStore
+from evolving_agents.cli.approval_views import (
+    queue_table,
+    report_decision,
+    report_outcome,
+    resume_summary,
+    show_record,
+)
+from evolving_agents.cli.common import (
+    ExitCode,
+    console,
+    database,
+    err_console,
+    fail,
+    print_json,
+    provider_from_app,
+    run_async,
+)
+from evolving_agents.config import Settings
+from evolving_agents.core.mongodb_client import MongoDBClient
+from evolving_agents.errors import EvolvingAgentsError
+from evolving_agents.providers.openai_agents_provider import OpenAIAgentsProvider
+from evolving_agents.reviewer_auth import (
+    ReviewerIdentity,
+    decide_as,
+    why_cannot_decide,
+)
+from evolving_agents.web.present import ApprovalRow
+
+approvals_app = typer.Typer(help="See, decide, resume or cancel paused runs.", no_args_is_help=True)
+
+JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON.")
+AsOption = typer.Option(..., "--as", help="Your reviewer name, recorded with the decision.")
+RoleOption = typer.Option(
+    [], "--role", help="A role you act in (repeatable); tools may require one (approver_roles)."
+)
+CallOption = typer.Option(
+    None, "--call", help="The call to decide (default: every undecided call of the record)."
+)
+
+
+def _store(client: MongoDBClient) -> PendingApprovalStore:
+    days = Settings().purge_after_days
+    return PendingApprovalStore(client, purge_after=timedelta(days=days))
+
+
+# -- list / show ---------------------------------------------------------------------------
+
+
+@approvals_app.command("list")
+def list_approvals(
+    ctx: typer.Context,
+    status: str = typer.Option(
+        "pending", "--status", help="pending, decided, resuming, completed, failed, cancelled, all."
+    ),
+    agent: str | None = typer.Option(None, "--agent", help="Only this agent's runs."),
+    tool: str | None = typer.Option(None, "--tool", help="Only runs waiting on this tool."),
+    limit: int = typer.Option(50, "--limit", min=1, max=1000, help="At most this many."),
+    as_json: bool = JsonOption,
+) -> None:
+    """The queue: oldest first for pending records, newest first otherwise."""
+    statuses = [item.value for item in ApprovalStatus]
+    if status != "all" and status not in statuses:
+        raise fail(
+            f"unknown status {status!r}; use one of {', '.join(statuses)}, all", ExitCode.USAGE
+        )
+
+    async def fetch() -> list[PendingApproval]:
+        async with database(ctx) as client:
+            page = await _store(client).list(
+                status=None if status == "all" else status,
+                agent_name=agent,
+                tool_name=tool,
+                newest_first=status != "pending",
+                limit=limit,
+            )
+            return page.items
+
+    records = run_async(fetch())
+    now = utcnow()
+    rows = [ApprovalRow.of(record, now=now) for record in records]
+    if as_json:
+        print_json(
+            [{**row.as_json(), "run_id": r.run_id} for row, r in zip(rows, records, strict=True)]
+        )
+        return
+    if not rows:
+        console.print(f"no {'' if status == 'all' else status + ' '}approvals")
+        return
+    console.print(queue_table(rows, status))
+
+
+@approvals_app.command("show")
+def show(
+    ctx: typer.Context,
+    approval_id: str = typer.Argument(..., metavar="ID"),
+    as_json: bool = JsonOption,
+) -> None:
+    """One record: the request, each call's arguments and signal, decisions, the audit trail."""
+
+    async def fetch() -> PendingApproval:
+        async with database(ctx) as client:
+            return await _store(client).get(approval_id)
+
+    record = run_async(fetch())
+    if as_json:
+        print_json(record.model_dump(mode="json", by_alias=True, exclude={"state"}))
+        return
+    show_record(record)
+
+
+# -- approve / reject ----------------------------------------------------------------------
+
+
+@approvals_app.command("approve")
+def approve(
+    ctx: typer.Context,
+    approval_id: str = typer.Argument(..., metavar="ID"),
+    call: str | None = CallOption,
+    reviewer: str = AsOption,
+    roles: list[str] = RoleOption,
+    comment: str | None = typer.Option(None, "--comment", help="Kept in the audit trail."),
+    edited_arguments: str | None = typer.Option(
+        None,
+        "--edited-arguments",
+        help="Approve with these arguments instead (a JSON object; needs --call and --app).",
+    ),
+    app: str | None = typer.Option(
+        None, "--app", help="Your agents (module:attr): they check edited arguments."
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Approve one call (--call) or every undecided call of a record."""
+    edits = _parse_edits(edited_arguments, call, app)
+    identity = ReviewerIdentity(name=reviewer, roles=frozenset(roles))
+    record = run_async(
+        _decide(ctx, approval_id, call, Verdict.APPROVED, identity, comment, edits, app)
+    )
+    report_decision(record, call, Verdict.APPROVED, identity, as_json)
+
+
+@approvals_app.command("reject")
+def reject(
+    ctx: typer.Context,
+    approval_id: str = typer.Argument(..., metavar="ID"),
+    call: str | None = CallOption,
+    reviewer: str = AsOption,
+    roles: list[str] = RoleOption,
+    message: str = typer.Option(
+        ..., "--message", "-m", help="Why: the agent reads this in place of the tool's output."
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Reject one call (--call) or every undecided call; the model reads your message."""
+    if not message.strip():
+        raise fail("--message must say why: the agent reads it", ExitCode.USAGE)
+    identity = ReviewerIdentity(name=reviewer, roles=frozenset(roles))
+    record = run_async(_decide(ctx, approval_id, call, Verdict.REJECTED, identity, message, None))
+    report_decision(record, call, Verdict.REJECTED, identity, as_json)
+
+
+def _parse_edits(raw: str | None, call: str | None, app: str | None) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    if call is None:
+        raise fail("--edited-arguments needs --call: edits apply to one call", ExitCode.USAGE)
+    if app is None:
+        raise fail(
+            "--edited-arguments needs --app: your agents check the edit against the tool's "
+            "schema and rules",
+            ExitCode.USAGE,
+        )
+    try:
+        edits = json.loads(raw)
+    except ValueError as exc:
+        raise fail(f"--edited-arguments is not valid JSON: {exc}", ExitCode.USAGE) from None
+    if not isinstance(edits, dict):
+        raise fail("--edited-arguments must be a JSON object", ExitCode.USAGE)
+    return edits
+
+
+async def _decide(
+    ctx: typer.Context,
+    approval_id: str,
+    call_id: str | None,
+    verdict: Verdict,
+    identity: ReviewerIdentity,
+    message: str | None,
+    edits: dict[str, Any] | None,
+    app: str | None = None,
+) -> PendingApproval:
+    async with database(ctx) as client:
+        # The provider's store checks edited arguments; a bare store refuses them.
+        store = _store(client) if app is None else provider_from_app(app, client).store
+        record = await store.get(approval_id)
+        targets = [c for c in record.tool_calls if call_id is None or c.call_id == call_id]
+        for target in targets:
+            refusal = why_cannot_decide(identity, record, target)
+            if refusal is not None and refusal.forbidden:
+                raise fail(
+                    f"approval {approval_id}: {identity.name} may not decide {target.tool_name}: "
+                    f"{refusal.reason}",
+                    ExitCode.FORBIDDEN,
+                )
+        sha = targets[0].arguments_sha256 if call_id is not None and targets else None
+        return await decide_as(
+            store,
+            approval_id,
+            identity,
+            call_id=call_id,
+            verdict=verdict,
+            message=message,
+            surface="cli",
+            arguments_sha256=sha,
+            edited_arguments=edits,
+        )
+
+
+# -- resume / cancel -----------------------------------------------------------------------
+
+
+@approvals_app.command("resume")
+def resume(
+    ctx: typer.Context,
+    approval_id: str | None = typer.Argument(None, metavar="[ID]"),
+    all_decided: bool = typer.Option(
+        False, "--all-decided", help="Resume every decided record, with a progress bar."
+    ),
+    app: str = typer.Option(
+        ..., "--app", help="Your agents: module:attr naming an AgentRegistry or a provider."
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Resume a decided run (claimed once, so racing workers cannot run it twice)."""
+    if (approval_id is None) == (not all_decided):
+        raise fail("give an approval ID or --all-decided (not both)", ExitCode.USAGE)
+    if approval_id is not None:
+        outcome = run_async(_resume_one(ctx, approval_id, app))
+        report_outcome(outcome, as_json)
+        code = ExitCode.ERROR if outcome.status is RunStatus.ERROR else ExitCode.OK
+        raise typer.Exit(int(code))
+    results = run_async(_resume_all(ctx, app, quiet=as_json))
+    if as_json:
+        print_json(results)
+    else:
+        resume_summary(results)
+    failed = any(result["outcome"] in ("error", "refused") for result in results)
+    raise typer.Exit(int(ExitCode.ERROR if failed else ExitCode.OK))
+
+
+async def _resume_one(ctx: typer.Context, approval_id: str, app: str) -> AgentRunResult:
+    async with database(ctx) as client:
+        provider = provider_from_app(app, client)
+        try:
+            return await provider.resume_agent(approval_id)
+        finally:
+            await provider.aclose()
+
+
+async def _resume_all(ctx: typer.Context, app: str, *, quiet: bool) -> list[dict[str, Any]]:
+    async with database(ctx) as client:
+        provider = provider_from_app(app, client)
+        try:
+            return await _resume_each(provider, quiet=quiet)
+        finally:
+            await provider.aclose()
+
+
+async def _resume_each(provider: OpenAIAgentsProvider, *, quiet: bool) -> list[dict[str, Any]]:
+    """Every decided record, one after another, with a progress bar on stderr."""
+    ids: list[str] = []
+    cursor = None
+    # Ids first, then resumes: each completion changes the list we would be paging through.
+    while True:
+        page = await provider.store.list(status="decided", limit=1000, cursor=cursor)
+        ids += [record.id for record in page.items]
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    results: list[dict[str, Any]] = []
+    with Progress(
+        TextColumn("resuming"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=err_console,
+        transient=quiet,
+        disable=quiet,
+    ) as progress:
+        task = progress.add_task("", total=len(ids))
+        for approval_id in ids:
+            progress.update(task, description=approval_id)
+            results.append(await _resume_quietly(provider, approval_id))
+            progress.advance(task)
+    return results
+
+
+async def _resume_quietly(provider: OpenAIAgentsProvider, approval_id: str) -> dict[str, Any]:
+    """One record of a bulk resume; a failure is reported and the next record goes on."""
+    try:
+        outcome = await provider.resume_agent(approval_id)
+    except ApprovalConflict as exc:
+        # Another worker claimed it between our list and our claim: theirs to finish.
+        return {"approval_id": approval_id, "outcome": "skipped", "detail": exc.reason}
+    except (ApprovalError, EvolvingAgentsError) as exc:
+        return {"approval_id": approval_id, "outcome": "refused", "detail": str(exc)}
+    detail = outcome.error or (
+        f"paused again: {outcome.approval_id}"
+        if outcome.status is RunStatus.AWAITING_APPROVAL
+        else str(outcome.final_output)
+    )
+    return {"approval_id": approval_id, "outcome": outcome.status.value, "detail": detail}
+
+
+@approvals_app.command("cancel")
+def cancel(
+    ctx: typer.Context,
+    approval_id: str = typer.Argument(..., metavar="ID"),
+    by: str | None = typer.Option(None, "--as", help="Who cancels (kept in the audit trail)."),
+    reason: str | None = typer.Option(None, "--reason", help="Why (kept as the run's error)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Withdraw a pending or decided run: it will never resume."""
+
+    async def go() -> PendingApproval:
+        async with database(ctx) as client:
+            return await _store(client).cancel(approval_id, by=by, reason=reason)
+
+    record = run_async(go())
+    if as_json:
+        print_json(record.model_dump(mode="json", by_alias=True, exclude={"state"}))
+    else:
+        console.print(f"cancelled [cyan]{record.id}[/]; it will not resume")

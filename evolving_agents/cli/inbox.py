@@ -1,0 +1,101 @@
+"""``eat inbox``: serve the review inbox in a browser.
+
+::
+
+    EAT_REVIEWERS_FILE=reviewers.toml eat inbox --host 127.0.0.1 --port 8765 \
+        --app myapp.agents:registry          # optional: lets reviewers resume decided runs
+
+Reviewers sign in with a token from ``EAT_REVIEWERS_FILE`` (TOML) or ``EAT_REVIEWERS`` (JSON).
+``EAT_WEB_SECRET`` keeps sessions valid across restarts. With ``EAT_WEBHOOK_URL`` set, the
+webhook service runs inside the inbox too.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from datetime import timedelta
+
+import typer
+
+from evolving_agents.approvals.store import PendingApprovalStore
+from evolving_agents.cli.common import console, err_console, fail_cleanly, provider_from_app
+from evolving_agents.config import Settings
+from evolving_agents.core.mongodb_client import MongoDBClient
+from evolving_agents.errors import ConfigurationError
+from evolving_agents.reviewer_auth import REVIEWERS_ENV, REVIEWERS_FILE_ENV, ReviewerDirectory
+from evolving_agents.webhooks.service import WebhookService, WebhookSettings
+
+
+def inbox(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8765, "--port", min=1, max=65535, help="Port to listen on."),
+    app: str | None = typer.Option(
+        None, "--app", help="Your agents (module:attr), to resume decided runs from the inbox."
+    ),
+    reviewers_file: str | None = typer.Option(
+        None, "--reviewers-file", help=f"Reviewers TOML (default: ${REVIEWERS_FILE_ENV})."
+    ),
+    poll_interval: float = typer.Option(
+        1.0,
+        "--poll-interval",
+        min=0.05,
+        help="Seconds between scans when there is no change stream.",
+    ),
+) -> None:
+    """Serve the web inbox: a live queue, details, approve and reject, sign-in by token."""
+    import uvicorn
+
+    from evolving_agents.web.app import create_app
+
+    with fail_cleanly():
+        reviewers = (
+            ReviewerDirectory.from_file(reviewers_file)
+            if reviewers_file
+            else ReviewerDirectory.from_env()
+        )
+        if not len(reviewers):
+            raise ConfigurationError(
+                f"no reviewers configured: set {REVIEWERS_FILE_ENV} to a TOML file or "
+                f"{REVIEWERS_ENV} to JSON (see the README, 'Reviewing from the terminal and the "
+                "browser')"
+            )
+        client = MongoDBClient(settings=Settings())
+        target = provider_from_app(app, client) if app else _store_only(client)
+        webhook_settings = WebhookSettings()
+        webhooks = (
+            None if webhook_settings.url is None else WebhookService(client, webhook_settings)
+        )
+        web_app = create_app(target, reviewers, poll_interval=poll_interval, webhooks=webhooks)
+    if not _is_loopback(host):
+        err_console.print(
+            "[yellow]warning:[/] the inbox listens beyond this machine; put it behind HTTPS "
+            "(sign-in tokens and session cookies cross the network)"
+        )
+    console.print(
+        f"review inbox on [bold]http://{host}:{port}/[/] ({len(reviewers)} reviewer(s)"
+        f"{', resuming with ' + app if app else ''}"
+        f"{', webhooks to ' + webhook_settings.url if webhook_settings.url else ''}); Ctrl-C stops"
+    )
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    uvicorn.run(
+        web_app,
+        host=host,
+        port=port,
+        log_level="warning",
+        timeout_graceful_shutdown=3,
+    )
+
+
+def _store_only(client: MongoDBClient) -> PendingApprovalStore:
+    days = Settings().purge_after_days
+    return PendingApprovalStore(client, purge_after=timedelta(days=days))
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,139 @@
+"""``eat worker --app module:attr``: resume decided runs until stopped (or drained).
+
+::
+
+    eat worker --app myapp.agents:registry --concurrency 8
+    eat worker --app myapp.agents:build_provider --drain --json    # a batch job: one JSON line
+
+``--app`` names an ``AgentRegistry``, an ``OpenAIAgentsProvider``, or a zero-argument callable
+returning either; a registry gets a provider on ``MONGODB_URI`` (or the embedded database).
+SIGTERM or Ctrl-C: finish the runs in flight and exit 0; a second signal releases them instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import typer
+from rich.live import Live
+from rich.table import Table
+
+from evolving_agents.approvals.worker import ResumeWorker, WorkerStats, install_signal_handlers
+from evolving_agents.cli.common import console, run_async
+from evolving_agents.core.agent_registry import AgentRegistry, load_app
+from evolving_agents.core.mongodb_client import MongoDBClient
+from evolving_agents.errors import ConfigurationError
+from evolving_agents.providers.openai_agents_provider import OpenAIAgentsProvider
+
+_REFRESH_SECONDS = 0.25
+_COUNTS = ("claimed", "completed", "failed", "conflicts", "released", "expired", "refused")
+
+
+def worker(
+    app: str = typer.Option(
+        ...,
+        "--app",
+        help="Your agents: module:attribute naming an AgentRegistry, an OpenAIAgentsProvider, "
+        "or a zero-argument callable returning one.",
+    ),
+    concurrency: int = typer.Option(4, "--concurrency", "-c", min=1, help="Runs at once."),
+    drain: bool = typer.Option(
+        False, "--drain", help="Exit once nothing is left to resume (batch jobs, scripts)."
+    ),
+    json_output: bool = typer.Option(
+        False, "--json", help="No live display; print the final counts as one JSON object."
+    ),
+    poll_interval: float = typer.Option(
+        0.5, "--poll-interval", min=0.01, help="First polling delay without change streams."
+    ),
+    max_poll_interval: float = typer.Option(
+        5.0, "--max-poll-interval", min=0.01, help="Longest polling delay (seconds)."
+    ),
+    worker_id: str = typer.Option("", "--worker-id", help="Name in claims (default: host:pid)."),
+) -> None:
+    """Claim decided runs and resume each exactly once, alongside any other workers."""
+    if max_poll_interval < poll_interval:
+        raise typer.BadParameter("--max-poll-interval must be at least --poll-interval")
+    provider, owned = _provider_for(load_app(app))
+    resume_worker = ResumeWorker(
+        provider,
+        concurrency=concurrency,
+        worker_id=worker_id or None,
+        poll_interval=poll_interval,
+        max_poll_interval=max_poll_interval,
+    )
+    stats = run_async(_run(resume_worker, provider, owned, drain=drain, live=not json_output))
+    if json_output:
+        typer.echo(json.dumps(stats.model_dump(mode="json")))
+    else:
+        console.print(_stats_table(stats, final=True))
+
+
+def _provider_for(target: object) -> tuple[OpenAIAgentsProvider, MongoDBClient | None]:
+    """The provider to resume with, and the client this command opened (to close), if any."""
+    if callable(target) and not isinstance(target, AgentRegistry | OpenAIAgentsProvider):
+        target = target()
+    if isinstance(target, OpenAIAgentsProvider):
+        return target, None
+    if isinstance(target, AgentRegistry):
+        client = MongoDBClient()
+        return OpenAIAgentsProvider(mongodb_client=client, registry=target), client
+    raise ConfigurationError(
+        f"--app must name an AgentRegistry, an OpenAIAgentsProvider, or a zero-argument "
+        f"callable returning one; got {type(target).__name__}"
+    )
+
+
+async def _run(
+    resume_worker: ResumeWorker,
+    provider: OpenAIAgentsProvider,
+    owned: MongoDBClient | None,
+    *,
+    drain: bool,
+    live: bool,
+) -> WorkerStats:
+    undo = install_signal_handlers(resume_worker)
+    try:
+        if not live:
+            return await resume_worker.run(drain=drain)
+        with Live(_stats_table(resume_worker.stats), console=console, transient=True) as display:
+            refresher = asyncio.create_task(_refresh(resume_worker, display))
+            try:
+                return await resume_worker.run(drain=drain)
+            finally:
+                refresher.cancel()
+    finally:
+        undo()
+        await provider.aclose()
+        if owned is not None:
+            await owned.close()
+
+
+async def _refresh(resume_worker: ResumeWorker, display: Live) -> None:
+    shown: tuple[Any, ...] = ()
+    while True:
+        stats = resume_worker.stats
+        current = (stats.wakeup, resume_worker.in_flight, *(getattr(stats, n) for n in _COUNTS))
+        if current != shown:
+            display.update(_stats_table(stats, in_flight=resume_worker.in_flight))
+            shown = current
+        await asyncio.sleep(_REFRESH_SECONDS)
+
+
+def _stats_table(stats: WorkerStats, *, in_flight: int = 0, final: bool = False) -> Table:
+    title = f"worker {stats.worker_id}" + (
+        f": stopped after {stats.seconds:.1f}s" if final else f" ({stats.wakeup})"
+    )
+    # One row per count: it stays readable in a narrow terminal or a CI log.
+    table = Table(title=title, title_justify="left", show_header=False)
+    table.add_column("count")
+    table.add_column("value", justify="right")
+    if not final:
+        table.add_row("in flight", str(in_flight))
+    for name in (*_COUNTS, "errors"):
+        table.add_row(name, str(getattr(stats, name)))
+    if stats.last_error:
+        table.caption = f"last error: {stats.last_error}"
+    return table

@@ -1,0 +1,166 @@
+"""The inbox's forms: decide a call, resume a decided run, cancel a run.
+
+Each checks the Origin and CSRF token, then the reviewer, then what this reviewer may do with
+this call (the same rules the page used to show it read-only): a forged form gets a 403.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.datastructures import FormData
+
+from evolving_agents.approvals.errors import (
+    ApprovalConflict,
+    ApprovalError,
+    ApprovalNotFound,
+    InvalidDecision,
+)
+from evolving_agents.approvals.models import Verdict
+from evolving_agents.errors import ConfigurationError, EvolvingAgentsError
+from evolving_agents.reviewer_auth import ReviewerIdentity, decide_as, store_error_types
+from evolving_agents.web.present import CallView
+from evolving_agents.web.requests import (
+    Refused,
+    form_text,
+    inbox_of,
+    refused_page,
+    session_of,
+    signed_in_form,
+)
+from evolving_agents.web.routes import detail_page, may_cancel
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter()
+
+
+@router.post("/approvals/{approval_id}/decide")
+async def decide(request: Request, approval_id: str) -> Response:
+    try:
+        form, session, reviewer = await signed_in_form(request)
+    except Refused as exc:
+        return refused_page(request, exc, session_of(request))
+    try:
+        done = await _apply_decision(request, approval_id, form, reviewer)
+    except Refused as exc:
+        if exc.status_code == 404:
+            return refused_page(request, exc, session)
+        return await detail_page(
+            request, approval_id, session, reviewer, error=exc.message, status_code=exc.status_code
+        )
+    return RedirectResponse(f"/approvals/{approval_id}?done={done}", status_code=303)
+
+
+async def _apply_decision(
+    request: Request, approval_id: str, form: FormData, reviewer: ReviewerIdentity
+) -> str:
+    """Check the form against the record and this reviewer, decide; returns the notice key."""
+    store = inbox_of(request).store
+    try:
+        record = await store.get(approval_id)
+    except ApprovalNotFound:
+        raise Refused(404, f"No approval {approval_id}.") from None
+    call = record.call(form_text(form, "call_id"))
+    if call is None:
+        raise Refused(400, "That call is not part of this approval.")
+    refusal = CallView.of(record, call, reviewer).refusal
+    if refusal is not None:
+        raise Refused(
+            403 if refusal.forbidden else 409, f"You cannot decide this call: {refusal.reason}."
+        )
+    verdict = form_text(form, "verdict")
+    message = form_text(form, "message") or None
+    if verdict not in (Verdict.APPROVED.value, Verdict.REJECTED.value):
+        raise Refused(400, "Choose approve or reject.")
+    if verdict == Verdict.REJECTED.value and message is None:
+        raise Refused(400, "Say why you reject it: the agent reads your message.")
+    edited = _edited_arguments(form, call.arguments) if verdict == "approved" else None
+    try:
+        await decide_as(
+            store,
+            approval_id,
+            reviewer,
+            call_id=call.call_id,
+            verdict=verdict,
+            message=message,
+            surface="web",
+            arguments_sha256=call.arguments_sha256,
+            edited_arguments=edited,
+        )
+    except store_error_types("NotAuthorized") as exc:
+        raise Refused(403, f"The store refused: {exc}") from None
+    except ApprovalConflict as exc:
+        raise Refused(409, str(exc)) from None
+    except (InvalidDecision, ConfigurationError) as exc:
+        raise Refused(400, str(exc)) from None
+    logger.info("inbox: %s %s call %s of %s", reviewer.name, verdict, call.call_id, approval_id)
+    return "edited" if edited is not None else verdict
+
+
+def _edited_arguments(form: FormData, original: Any) -> dict[str, Any] | None:
+    raw = form_text(form, "edited_arguments")
+    if not raw:
+        return None
+    try:
+        edited = json.loads(raw)
+    except ValueError as exc:
+        raise Refused(400, f"The edited arguments are not valid JSON: {exc}") from None
+    if not isinstance(edited, dict):
+        raise Refused(400, "The edited arguments must be a JSON object.")
+    return None if edited == original else edited
+
+
+@router.post("/approvals/{approval_id}/resume")
+async def resume(request: Request, approval_id: str) -> Response:
+    try:
+        _, session, reviewer = await signed_in_form(request)
+    except Refused as exc:
+        return refused_page(request, exc, session_of(request))
+    provider = inbox_of(request).provider
+    if provider is None:
+        return refused_page(
+            request, Refused(404, "Resuming needs the inbox started with --app."), session
+        )
+    try:
+        outcome = await provider.resume_agent(approval_id)
+    except ApprovalNotFound:
+        return refused_page(request, Refused(404, f"No approval {approval_id}."), session)
+    except ApprovalConflict as exc:
+        return await detail_page(
+            request, approval_id, session, reviewer, error=str(exc), status_code=409
+        )
+    except (ApprovalError, EvolvingAgentsError) as exc:
+        # The record is left as it was (refused state, unknown agent): say why, keep the page.
+        return await detail_page(
+            request, approval_id, session, reviewer, error=str(exc), status_code=500
+        )
+    logger.info("inbox: %s resumed %s: %s", reviewer.name, approval_id, outcome.status.value)
+    return RedirectResponse(f"/approvals/{approval_id}?done=resumed", status_code=303)
+
+
+@router.post("/approvals/{approval_id}/cancel")
+async def cancel(request: Request, approval_id: str) -> Response:
+    try:
+        form, session, reviewer = await signed_in_form(request)
+    except Refused as exc:
+        return refused_page(request, exc, session_of(request))
+    store = inbox_of(request).store
+    try:
+        record = await store.get(approval_id)
+        if not may_cancel(record, reviewer):
+            raise Refused(403, "You may not cancel this run.")
+        await store.cancel(approval_id, by=reviewer.name, reason=form_text(form, "reason") or None)
+    except ApprovalNotFound:
+        return refused_page(request, Refused(404, f"No approval {approval_id}."), session)
+    except Refused as exc:
+        return refused_page(request, exc, session)
+    except ApprovalConflict as exc:
+        return await detail_page(
+            request, approval_id, session, reviewer, error=str(exc), status_code=409
+        )
+    return RedirectResponse(f"/approvals/{approval_id}?done=cancelled", status_code=303)

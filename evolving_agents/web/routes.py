@@ -1,0 +1,250 @@
+"""The inbox's pages: sign-in, the queue (and its live rows and events), one approval.
+
+GET pages need a signed-in reviewer, else they redirect to ``/login``. The forms these pages
+post are handled in ``actions.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import (
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
+
+from evolving_agents.approvals.errors import ApprovalNotFound
+from evolving_agents.approvals.models import ApprovalStatus, PendingApproval
+from evolving_agents.reviewer_auth import ReviewerIdentity, store_accepts, token_digest
+from evolving_agents.web.present import ApprovalRow, CallView, expires_in, humanize
+from evolving_agents.web.requests import (
+    Refused,
+    checked_form,
+    form_text,
+    inbox_of,
+    local_path,
+    redirect_to_login,
+    refused_page,
+    render,
+    reviewer_of,
+    session_of,
+    set_session_cookie,
+)
+from evolving_agents.web.session import Session
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter()
+
+_STATUSES = [status.value for status in ApprovalStatus]
+_PAGE_SIZE = 100
+_NOTICES = {
+    "approved": "Approved.",
+    "rejected": "Rejected; the agent will read your message.",
+    "edited": "Approved with your edited arguments.",
+    "resumed": "The run was resumed.",
+    "cancelled": "The run was cancelled.",
+}
+
+
+# -- sign-in -----------------------------------------------------------------------------------
+
+
+@router.get("/login")
+async def login_page(request: Request, next: str = "/") -> Response:
+    session = session_of(request)
+    if reviewer_of(request, session) is not None:
+        return RedirectResponse(local_path(next), status_code=303)
+    fresh = session is None
+    session = session or Session.anonymous()
+    return render(
+        request,
+        "login.html",
+        {"next": local_path(next), "error": None},
+        session=session,
+        new_session=fresh,
+    )
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    try:
+        form, session = await checked_form(request)
+    except Refused as exc:
+        return refused_page(request, exc, session_of(request))
+    token = form_text(form, "token")
+    identity = inbox_of(request).reviewers.authenticate(token) if token else None
+    target = local_path(form_text(form, "next") or "/")
+    if identity is None:
+        logger.warning("inbox sign-in refused: unknown token")
+        return render(
+            request,
+            "login.html",
+            {"next": target, "error": "That token is not known here."},
+            session=session,
+            status_code=401,
+        )
+    signed_in = Session.signed_in(identity.name, token_digest(token))
+    response = RedirectResponse(target, status_code=303)
+    set_session_cookie(request, response, signed_in)
+    logger.info("inbox: %s signed in", identity.name)
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    try:
+        await checked_form(request)
+    except Refused as exc:
+        return refused_page(request, exc, session_of(request))
+    response = RedirectResponse("/login", status_code=303)
+    set_session_cookie(request, response, Session.anonymous())
+    return response
+
+
+# -- the queue ---------------------------------------------------------------------------------
+
+
+async def _rows(request: Request, status: str, agent: str, tool: str, cursor: str | None) -> Any:
+    if status != "all" and status not in _STATUSES:
+        raise Refused(400, f"Unknown status {status!r}.")
+    inbox = inbox_of(request)
+    try:
+        page = await inbox.store.list(
+            status=None if status == "all" else status,
+            agent_name=agent or None,
+            tool_name=tool or None,
+            newest_first=status != "pending",
+            limit=_PAGE_SIZE,
+            cursor=cursor or None,
+        )
+    except ValueError as exc:
+        raise Refused(400, str(exc)) from None
+    now = inbox.clock()
+    return [ApprovalRow.of(record, now=now) for record in page.items], page.next_cursor
+
+
+@router.get("/")
+async def queue(
+    request: Request,
+    status: str = "pending",
+    agent: str = "",
+    tool: str = "",
+    cursor: str = "",
+) -> Response:
+    session = session_of(request)
+    if reviewer_of(request, session) is None:
+        return redirect_to_login(request)
+    filters = {"status": status, "agent": agent, "tool": tool}
+    try:
+        rows, next_cursor = await _rows(request, status, agent, tool, cursor)
+    except Refused as exc:
+        return refused_page(request, exc, session)
+    return render(
+        request,
+        "list.html",
+        {
+            "rows": rows,
+            "filters": filters,
+            "statuses": ["all", *_STATUSES],
+            "query": urlencode(filters),
+            "next_cursor": next_cursor,
+        },
+        session=session,
+    )
+
+
+@router.get("/approvals/rows")
+async def queue_rows(
+    request: Request, status: str = "pending", agent: str = "", tool: str = ""
+) -> Response:
+    """The table body alone, which the page's script swaps in when the queue changes."""
+    session = session_of(request)
+    if reviewer_of(request, session) is None:
+        return HTMLResponse("", status_code=401)
+    try:
+        rows, _ = await _rows(request, status, agent, tool, None)
+    except Refused as exc:
+        return HTMLResponse(exc.message, status_code=exc.status_code)
+    return render(request, "_rows.html", {"rows": rows}, session=session)
+
+
+@router.get("/events")
+async def events(request: Request) -> Response:
+    if reviewer_of(request, session_of(request)) is None:
+        return JSONResponse({"error": "sign in first"}, status_code=401)
+    return StreamingResponse(
+        inbox_of(request).events.stream(request),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.get("/healthz")
+async def healthz(request: Request) -> Response:
+    feed = inbox_of(request).events.feed
+    return JSONResponse({"ok": True, "live": "change-stream" if feed.watching else "polling"})
+
+
+# -- one approval ------------------------------------------------------------------------------
+
+
+async def detail_page(
+    request: Request,
+    approval_id: str,
+    session: Session,
+    reviewer: ReviewerIdentity,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    inbox = inbox_of(request)
+    try:
+        record = await inbox.store.get(approval_id)
+    except ApprovalNotFound:
+        return refused_page(request, Refused(404, f"No approval {approval_id}."), session)
+    history = [
+        earlier
+        for earlier in await inbox.store.run_history(record.run_id)
+        if earlier.id != record.id and earlier.sequence < record.sequence
+    ]
+    now = inbox.clock()
+    notice = _NOTICES.get(request.query_params.get("done", ""))
+    context = {
+        "record": record,
+        "calls": [CallView.of(record, call, reviewer) for call in record.tool_calls],
+        "history": history,
+        "age": humanize(now - record.created_at),
+        "expires_in": expires_in(record, now),
+        # Edits are checked against the tool's schema and rules, which only the agents know.
+        "can_edit": inbox.provider is not None and store_accepts(inbox.store, "edited_arguments"),
+        "can_resume": inbox.provider is not None and record.status is ApprovalStatus.DECIDED,
+        "can_cancel": may_cancel(record, reviewer),
+        "notice": None if error else notice,
+        "error": error,
+    }
+    return render(request, "detail.html", context, session=session, status_code=status_code)
+
+
+def may_cancel(record: PendingApproval, reviewer: ReviewerIdentity) -> bool:
+    if record.status not in (ApprovalStatus.PENDING, ApprovalStatus.DECIDED):
+        return False
+    return not any(
+        (refusal := CallView.of(record, call, reviewer).refusal) is not None and refusal.forbidden
+        for call in record.tool_calls
+    )
+
+
+@router.get("/approvals/{approval_id}")
+async def approval_page(request: Request, approval_id: str) -> Response:
+    session = session_of(request)
+    reviewer = reviewer_of(request, session)
+    if session is None or reviewer is None:
+        return redirect_to_login(request)
+    return await detail_page(request, approval_id, session, reviewer)
