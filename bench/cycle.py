@@ -39,7 +39,10 @@ def _steps(call_id: str) -> list[Any]:
     ]
 
 
-async def _median_ms(run_once: Callable[[int], Awaitable[None]], runs: int, warmup: int) -> float:
+async def samples_ms(
+    run_once: Callable[[int], Awaitable[None]], runs: int, warmup: int
+) -> list[float]:
+    """Milliseconds per call of ``run_once`` after ``warmup`` untimed calls."""
     for i in range(warmup):
         await run_once(-1 - i)
     samples = []
@@ -47,13 +50,18 @@ async def _median_ms(run_once: Callable[[int], Awaitable[None]], runs: int, warm
         start = time.perf_counter()
         await run_once(i)
         samples.append((time.perf_counter() - start) * 1000)
+    return samples
+
+
+def median(samples: list[float]) -> float:
     return statistics.median(samples)
 
 
 # -- (a) the raw SDK -------------------------------------------------------------------------
 
 
-async def raw_sdk_cycle(client: MongoDBClient, runs: int, warmup: int = 3) -> float:
+async def raw_sdk_cycle(client: MongoDBClient, runs: int, warmup: int = 3) -> list[float]:
+    """Milliseconds per cycle (``runs`` samples) for contender (a)."""
     set_tracing_disabled(True)
     collection = client.collection("bench_raw_states")
     tool = function_tool(grant_access, needs_approval=True)
@@ -68,13 +76,14 @@ async def raw_sdk_cycle(client: MongoDBClient, runs: int, warmup: int = 3) -> fl
         done = await Runner.run(agent, state)
         assert done.final_output
 
-    return await _median_ms(once, runs, warmup)
+    return await samples_ms(once, runs, warmup)
 
 
 # -- (b) this project ------------------------------------------------------------------------
 
 
-async def eat_cycle(client: MongoDBClient, runs: int, warmup: int = 3) -> float:
+async def eat_cycle(client: MongoDBClient, runs: int, warmup: int = 3) -> list[float]:
+    """Milliseconds per cycle (``runs`` samples) for contender (b)."""
     tool = OpenAIToolAdapter().adapt(grant_access, needs_approval=True)
     registry = AgentRegistry()
     provider = OpenAIAgentsProvider(mongodb_client=client, registry=registry)
@@ -88,7 +97,7 @@ async def eat_cycle(client: MongoDBClient, runs: int, warmup: int = 3) -> float:
         done = await provider.resume_agent(run.approval_id)
         assert done.final_output
 
-    return await _median_ms(once, runs, warmup)
+    return await samples_ms(once, runs, warmup)
 
 
 # -- bytes stored per paused run --------------------------------------------------------------

@@ -5,8 +5,6 @@ model node is scripted like the SDK's ScriptedModel, so only the framework is me
 No ``from __future__ import annotations`` here: LangGraph reads the state type's hints.
 """
 
-import statistics
-import time
 import uuid
 from typing import Annotated, Any, TypedDict
 
@@ -18,12 +16,11 @@ from langgraph.graph.message import add_messages
 from langgraph.types import Command, interrupt
 from pymongo import MongoClient
 
-from bench.cycle import ARGS, grant_access
+from bench.cycle import ARGS, grant_access, samples_ms
 
 
 class State(TypedDict):
     messages: Annotated[list[Any], add_messages]
-
 
 
 def _langgraph_app(saver: Any, lookups: int = 0) -> Any:
@@ -70,7 +67,8 @@ def _saver(uri: str, db_name: str) -> Any:
     return MongoDBSaver(MongoClient(uri), db_name=db_name)
 
 
-async def langgraph_cycle(uri: str, db_name: str, runs: int, warmup: int = 3) -> float:
+async def langgraph_cycle(uri: str, db_name: str, runs: int, warmup: int = 3) -> list[float]:
+    """Milliseconds per cycle (``runs`` samples) for contender (c)."""
     app = _langgraph_app(_saver(uri, db_name))
 
     async def once(i: int) -> None:
@@ -80,16 +78,7 @@ async def langgraph_cycle(uri: str, db_name: str, runs: int, warmup: int = 3) ->
         done = await app.ainvoke(Command(resume="approved"), config)
         assert done["messages"][-1].content
 
-    for i in range(warmup):
-        await once(-1 - i)
-    samples = []
-    for i in range(runs):
-        start = time.perf_counter()
-        await once(i)
-        samples.append((time.perf_counter() - start) * 1000)
-    return statistics.median(samples)
-
-
+    return await samples_ms(once, runs, warmup)
 
 
 async def langgraph_paused_bytes(uri: str, turns: int) -> int:

@@ -1,10 +1,11 @@
 """W worker processes drain R decided runs: ``python -m bench.load --workers 8 --runs 2000``.
 
 Creates R runs of ``tests.apps.worker_app`` (each paused on one gated call, then approved),
-starts W ``python -m tests.apps.worker_app --drain`` processes against the same database, waits
-for them, then counts: records by status, tool bodies that ran (from the tool's log), duplicates
-(a call id whose body ran more than once), lost records (an approved run with no record) and
-stuck ones (still pending, decided or resuming). Prints one JSON object.
+starts W ``python -m tests.apps.worker_app --drain`` processes against the same database, lets
+them all start claiming at once, waits for them, then counts: records by status, tool bodies
+that ran (from the tool's log), duplicates (a call id whose body ran more than once), lost
+records (an approved run with no record) and stuck ones (still pending, decided or resuming).
+Prints one JSON object.
 
 Uses MONGODB_URI when set; otherwise starts a SecantusDB server on a free loopback port, in
 memory, and stops it at the end. ``tests/test_load.py`` runs it small in CI and full on demand.
@@ -91,10 +92,19 @@ async def run_load(
             approval_ids = await pause_decided_runs(provider, runs)
             setup_seconds = time.monotonic() - started
 
+            go = Path(scratch) / "go"
+            drains = [
+                asyncio.create_task(_drain_worker(env, concurrency, timeout, change_stream, go))
+                for _ in range(workers)
+            ]
+            # Start the clock when every worker is up, so all of them race from the first claim.
+            while len(list(go.parent.glob("go.ready.*"))) < workers:
+                if any(drain.done() for drain in drains):
+                    break  # one failed to start; gather below reports why
+                await asyncio.sleep(0.05)
+            go.touch()
             started = time.monotonic()
-            outputs = await asyncio.gather(
-                *(_drain_worker(env, concurrency, timeout, change_stream) for _ in range(workers))
-            )
+            outputs = await asyncio.gather(*drains)
             seconds = time.monotonic() - started
 
             statuses = await _statuses(provider)
@@ -122,7 +132,7 @@ async def run_load(
 
 
 async def _drain_worker(
-    env: dict[str, str], concurrency: int, timeout: float, change_stream: bool
+    env: dict[str, str], concurrency: int, timeout: float, change_stream: bool, go: Path
 ) -> str:
     command = [
         sys.executable,
@@ -131,6 +141,8 @@ async def _drain_worker(
         "--drain",
         "--concurrency",
         str(concurrency),
+        "--go",
+        str(go),
     ]
     if not change_stream:
         command.append("--no-change-stream")

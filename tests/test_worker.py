@@ -15,10 +15,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from evolving_agents import ApprovalStatus, MongoDBClient, OpenAIAgentsProvider
+from evolving_agents.approvals import PendingApprovalStore, ReviewerKind
 from evolving_agents.approvals.worker import ResumeWorker
-from tests.apps.worker_app import build_registry, pause_decided_runs, tool_executions
+from evolving_agents.cli.common import ExitCode
+from evolving_agents.cli.main import app
+from tests.apps.worker_app import (
+    AGENT_NAME,
+    build_registry,
+    pause_decided_runs,
+    tool_executions,
+)
 
 ROOT = Path(__file__).parent.parent
 
@@ -97,6 +106,31 @@ async def test_a_run_whose_worker_died_is_taken_over_after_its_lease(
     assert record.status is ApprovalStatus.COMPLETED
     assert (record.claim.worker_id, record.claim.attempts) == ("rescuer", 2)
     assert sum(tool_executions(tool_log).values()) == 1
+
+
+async def test_a_forgotten_approval_expires_and_the_worker_ends_the_run_cleanly(
+    mongo: MongoDBClient, tool_log: Path
+) -> None:
+    store = PendingApprovalStore(mongo, approval_timeout="1s")
+    provider = OpenAIAgentsProvider(mongodb_client=mongo, registry=build_registry(), store=store)
+    run = await provider.execute_agent(AGENT_NAME, "apply the change", actor="ops-bot")
+    assert run.approval_id is not None  # nobody will ever decide it
+
+    worker = ResumeWorker(provider, poll_interval=0.05, max_poll_interval=0.2)
+    running = asyncio.create_task(worker.run())
+    try:
+        await _until(lambda: worker.stats.completed == 1, seconds=10)
+    finally:
+        worker.request_stop()
+        stats = await asyncio.wait_for(running, timeout=10)
+
+    assert (stats.expired, stats.completed) == (1, 1)
+    record = await store.get(run.approval_id)
+    assert record.status is ApprovalStatus.COMPLETED
+    [call] = record.tool_calls
+    assert call.decision is not None and call.decision.reviewer_kind is ReviewerKind.TIMEOUT
+    assert "not approved within" in str(record.result.final_output).lower()
+    assert not tool_log.exists(), "an expired call must never run"
 
 
 async def test_a_record_that_cannot_be_resumed_is_refused_once_and_left_as_it_was(
@@ -253,3 +287,18 @@ async def test_sigterm_lets_the_running_tool_finish_then_eat_worker_exits_zero(
     assert record.status is ApprovalStatus.COMPLETED
     assert record.result.final_output.startswith("done: applied CHG-")
     assert sum(tool_executions(tool_log).values()) == 1
+
+
+def test_eat_worker_shows_its_counts_and_refuses_an_app_that_is_not_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MONGODB_URI", "memory://")
+    runner = CliRunner()
+
+    done = runner.invoke(app, ["worker", "--app", "tests.apps.worker_app:registry", "--drain"])
+    assert done.exit_code == 0, done.output
+    assert "stopped after" in done.output and "completed" in done.output
+
+    wrong = runner.invoke(app, ["worker", "--app", "tests.apps.worker_app:AGENT_NAME"])
+    assert wrong.exit_code == ExitCode.CONFIG
+    assert "must name an AgentRegistry" in wrong.output

@@ -12,6 +12,11 @@ from evolving_agents.approvals.errors import (
     StateIntegrityError,
     StateTooLarge,
 )
+from evolving_agents.approvals.ledger import (
+    ToolExecutionLedger,
+    ToolOutcomeUnknown,
+    idempotency_key,
+)
 from evolving_agents.approvals.models import (
     AgentRunResult,
     ApprovalStatus,
@@ -27,6 +32,7 @@ from evolving_agents.approvals.models import (
 )
 from evolving_agents.approvals.reviewers import ApprovalRules, EditChecker, Reviewer
 from evolving_agents.approvals.store import ApprovalPage, PendingApprovalStore
+from evolving_agents.approvals.worker import ResumeWorker, WorkerStats, install_signal_handlers
 
 __all__ = [
     "AgentRunResult",
@@ -44,6 +50,7 @@ __all__ = [
     "PendingApproval",
     "PendingApprovalStore",
     "PendingToolCall",
+    "ResumeWorker",
     "Reviewer",
     "ReviewerKind",
     "RunStatus",
@@ -52,7 +59,12 @@ __all__ = [
     "StateTooLarge",
     "ToolCallRecord",
     "ToolDecision",
+    "ToolExecutionLedger",
+    "ToolOutcomeUnknown",
     "Verdict",
     "Vote",
+    "WorkerStats",
+    "idempotency_key",
+    "install_signal_handlers",
     "parse_duration",
 ]

@@ -483,13 +483,6 @@ class PendingApprovalStore:
             raise ValueError("lease_seconds must be positive")
         with _driver_errors("claim_for_resume", approval_id):
             now = self._clock()
-            query = {
-                "_id": approval_id,
-                "$or": [
-                    {"status": ApprovalStatus.DECIDED.value},
-                    {"status": ApprovalStatus.RESUMING.value, "claim.lease_until": {"$lt": now}},
-                ],
-            }
             update = {
                 "$set": {
                     "status": ApprovalStatus.RESUMING.value,
@@ -500,9 +493,20 @@ class PendingApprovalStore:
                 "$inc": {"claim.attempts": 1, "version": 1},
                 "$push": {"audit": _audit(now, "claimed", worker_id)},
             }
-            document = await self.collection.find_one_and_update(
-                query, update, return_document=ReturnDocument.AFTER
-            )
+            # Two plain conditional updates rather than one with ``$or``: servers whose planner
+            # turns ``{_id, $or}`` into a collection scan (SecantusDB does) keep the _id lookup.
+            document = None
+            for condition in (
+                {"status": ApprovalStatus.DECIDED.value},
+                {"status": ApprovalStatus.RESUMING.value, "claim.lease_until": {"$lt": now}},
+            ):
+                document = await self.collection.find_one_and_update(
+                    {"_id": approval_id, **condition},
+                    update,
+                    return_document=ReturnDocument.AFTER,
+                )
+                if document is not None:
+                    break
             if document is None:
                 raise await self._claim_conflict(approval_id)
             return PendingApproval.model_validate(document)

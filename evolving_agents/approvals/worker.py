@@ -335,11 +335,10 @@ class ResumeWorker:
         return await _ids(cursor)
 
     async def _still_decided(self, approval_id: str) -> bool:
-        # A point read by _id: far cheaper than a claim that loses (state read, verify, update).
-        found = await self._store.collection.find_one(
-            {"_id": approval_id, "status": ApprovalStatus.DECIDED.value}, {"_id": 1}
-        )
-        return found is not None
+        # A point read by _id alone (some servers plan ``_id`` plus another field as a scan):
+        # far cheaper than a claim that loses (state read and verified, then an update).
+        found = await self._store.collection.find_one({"_id": approval_id}, {"status": 1})
+        return found is not None and found.get("status") == ApprovalStatus.DECIDED.value
 
     async def _expire_overdue(self) -> None:
         # Until the store offers expiry there is nothing to do; afterwards, at most once per

@@ -21,7 +21,7 @@ from rich.live import Live
 from rich.table import Table
 
 from evolving_agents.approvals.worker import ResumeWorker, WorkerStats, install_signal_handlers
-from evolving_agents.cli.common import console, run_async
+from evolving_agents.cli.common import console, fail_cleanly, run_async
 from evolving_agents.core.agent_registry import AgentRegistry, load_app
 from evolving_agents.core.mongodb_client import MongoDBClient
 from evolving_agents.errors import ConfigurationError
@@ -56,7 +56,8 @@ def worker(
     """Claim decided runs and resume each exactly once, alongside any other workers."""
     if max_poll_interval < poll_interval:
         raise typer.BadParameter("--max-poll-interval must be at least --poll-interval")
-    provider, owned = _provider_for(load_app(app))
+    with fail_cleanly():
+        provider, owned = _provider_for(load_app(app))
     resume_worker = ResumeWorker(
         provider,
         concurrency=concurrency,

@@ -1,9 +1,9 @@
 """An app for worker tests: one agent, one gated tool that logs every real execution.
 
-``python -m tests.apps.worker_app [--concurrency N] [--drain]`` runs a ``ResumeWorker`` on it
-(MONGODB_URI / MONGODB_DATABASE_NAME / EAT_STATE_SECRET from the environment) and prints its
-final stats as one JSON line; ``eat worker --app tests.apps.worker_app:registry`` does the same
-through the CLI.
+``python -m tests.apps.worker_app [--concurrency N] [--drain] [--go FILE]`` runs a
+``ResumeWorker`` on it (MONGODB_URI / MONGODB_DATABASE_NAME / EAT_STATE_SECRET from the
+environment) and prints its final stats as one JSON line; ``eat worker --app
+tests.apps.worker_app:registry`` does the same through the CLI.
 
 The tool appends ``{"call_id", "ticket", "pid"}`` to the file named by ``EAT_TEST_TOOL_LOG``
 *before* it does anything else, so a test counts every body that started, then sleeps
@@ -118,7 +118,13 @@ async def _main(argv: list[str]) -> dict[str, Any]:
     parser.add_argument("--poll-interval", type=float, default=0.2)
     parser.add_argument("--max-poll-interval", type=float, default=2.0)
     parser.add_argument("--no-change-stream", action="store_true")
+    parser.add_argument("--go", type=Path, help="say ready, then wait for this file to exist")
     args = parser.parse_args(argv)
+    if args.go is not None:
+        # Every worker of a load test starts claiming at the same moment, once all are up.
+        Path(f"{args.go}.ready.{os.getpid()}").touch()
+        while not args.go.exists():
+            await asyncio.sleep(0.01)
     client = MongoDBClient()
     provider = OpenAIAgentsProvider(mongodb_client=client, registry=build_registry())
     worker = ResumeWorker(
