@@ -48,7 +48,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--records", type=int, help="queue size on the wire server (default 20,000; 100,000 full)"
     )
     parser.add_argument(
-        "--memory-records", type=int, help="queue size on memory:// (default 100,000)"
+        "--memory-records",
+        type=int,
+        help="queue size on memory:// (default 2,000: each mongomock insert is O(n))",
     )
     parser.add_argument(
         "--throughput-runs", type=int, help="runs per worker count (default 200)"
@@ -60,7 +62,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     quick = args.quick
     args.runs = args.runs or (3 if quick else 60)
     args.records = args.records or (500 if quick else 20_000)
-    args.memory_records = args.memory_records or (500 if quick else 100_000)
+    args.memory_records = args.memory_records or (500 if quick else 2_000)
     args.throughput_runs = args.throughput_runs or (12 if quick else 200)
     args.long_turns = args.long_turns or (20 if quick else 200)
     return args

@@ -63,13 +63,15 @@ def _langgraph_app(saver: Any, lookups: int = 0) -> Any:
     return graph.compile(checkpointer=saver)
 
 
-def _saver(uri: str, db_name: str) -> Any:
-    return MongoDBSaver(MongoClient(uri), db_name=db_name)
+def _saver(uri: str, db_name: str, listeners: list[Any] | None = None) -> Any:
+    return MongoDBSaver(MongoClient(uri, event_listeners=listeners or []), db_name=db_name)
 
 
-async def langgraph_cycle(uri: str, db_name: str, runs: int, warmup: int = 3) -> list[float]:
+async def langgraph_cycle(
+    uri: str, db_name: str, runs: int, warmup: int = 3, listeners: list[Any] | None = None
+) -> list[float]:
     """Milliseconds per cycle (``runs`` samples) for contender (c)."""
-    app = _langgraph_app(_saver(uri, db_name))
+    app = _langgraph_app(_saver(uri, db_name, listeners))
 
     async def once(i: int) -> None:
         config = {"configurable": {"thread_id": f"t{i}-{uuid.uuid4().hex[:6]}"}}

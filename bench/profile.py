@@ -113,5 +113,44 @@ async def profile_eat_cycle(uri: str, runs: int, warmup: int = 3) -> dict[str, A
             for name, v in sorted(commands.items())
         },
         "db_ms_per_cycle": sum(ms for _, ms in listener.log) / runs,
+        "commands_per_cycle": await commands_per_cycle(uri),
         "cprofile_top": out.getvalue(),
     }
+
+
+async def commands_per_cycle(uri: str, runs: int = 5) -> dict[str, dict[str, float]]:
+    """Database commands per cycle, by name, for each contender (what the times are made of)."""
+    from bench.cycle import eat_cycle, raw_sdk_cycle
+    from bench.langgraph_contender import langgraph_cycle
+
+    counts: dict[str, dict[str, float]] = {}
+    for contender in ("raw_sdk", "evolving_agents", "langgraph"):
+        listener = _Commands()
+        db_name = f"bench_count_{secrets.token_hex(3)}"
+        mongo: Any = AsyncMongoClient(uri, tz_aware=True, event_listeners=[listener])
+        client = MongoDBClient(client=mongo, db_name=db_name)
+        if contender == "raw_sdk":
+            await raw_sdk_cycle(client, 1)  # warm-up: index creation, first connections
+            listener.log.clear()
+            await raw_sdk_cycle(client, runs, warmup=0)
+        elif contender == "evolving_agents":
+            await eat_cycle(client, 1)
+            listener.log.clear()
+            await eat_cycle(client, runs, warmup=0)
+        else:
+            await langgraph_cycle(uri, db_name, 1, listeners=[listener])
+            listener.log.clear()
+            await langgraph_cycle(uri, db_name, runs, warmup=0, listeners=[listener])
+        # Index creation and listing happen once per store or saver, not once per cycle.
+        log = [(n, ms) for n, ms in listener.log if not n.startswith(("createIndexes", "list"))]
+        by_name: dict[str, list[float]] = defaultdict(list)
+        for name, ms in log:
+            by_name[name.split(" {")[0]].append(ms)
+        counts[contender] = {
+            "commands": len(log) / runs,
+            "db_ms": sum(ms for _, ms in log) / runs,
+            **{name: len(v) / runs for name, v in sorted(by_name.items())},
+        }
+        await mongo.drop_database(db_name)
+        await mongo.close()
+    return counts

@@ -191,15 +191,15 @@ CLAIMED: list[Step] = [*DECIDED, _claim]
 # name -> (steps to the starting record, the transition, the command it sends)
 TRANSITIONS: dict[str, tuple[list[Step], Step, str]] = {
     "create": ([], _create, "insert"),
-    "decide (vote)": ([_create], _vote, "findAndModify"),
-    "decide (quorum)": ([_create, _vote], _second_vote, "findAndModify"),
-    "claim_for_resume": (DECIDED, _claim, "findAndModify"),
+    "decide (vote)": ([_create], _vote, "update"),
+    "decide (quorum)": ([_create, _vote], _second_vote, "update"),
+    "claim_for_resume": (DECIDED, _claim, "update"),
     "renew_lease": (CLAIMED, _renew, "update"),
-    "release": (CLAIMED, _release, "findAndModify"),
-    "complete": (CLAIMED, _complete, "findAndModify"),
-    "fail": (CLAIMED, _fail, "findAndModify"),
-    "cancel": ([_create], _cancel, "findAndModify"),
-    "expire": ([_create, _vote], _expire, "findAndModify"),
+    "release": (CLAIMED, _release, "update"),
+    "complete": (CLAIMED, _complete, "update"),
+    "fail": (CLAIMED, _fail, "update"),
+    "cancel": ([_create], _cancel, "update"),
+    "expire": ([_create, _vote], _expire, "update"),
 }
 
 WCE = {"code": 91, "errmsg": "injected: replication not confirmed"}

@@ -26,7 +26,6 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from evolving_agents.approvals.models import UtcDatetime, bson_ready, utcnow
@@ -130,10 +129,9 @@ class ToolExecutionLedger:
 
     async def _end(self, run_id: str, call_id: str, status: ExecutionStatus, **fields: Any) -> None:
         # Only a started entry may end, once: a late writer cannot overwrite a stored output.
-        await self.collection.find_one_and_update(
+        await self.collection.update_one(
             {"_id": _key(run_id, call_id), "status": ExecutionStatus.STARTED.value},
             {"$set": {"status": status.value, "finished_at": utcnow(), **fields}},
-            return_document=ReturnDocument.AFTER,
         )
 
 

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import (
     ConnectionFailure,
     DuplicateKeyError,
@@ -380,11 +380,10 @@ class PendingApprovalStore:
                     # about the checker; once, since neither the call nor the edit changes.
                     await checker(record, record.tool_calls[indexes[0]], dict(edit))
                     edit_accepted = True
-                document = await self.collection.find_one_and_update(
+                document = await self._update_then_read(
                     _unchanged_since(record, indexes),
                     _vote_update(record, plan, ballot, edit, now),
                     projection=_NO_STATE,
-                    return_document=ReturnDocument.AFTER,
                 )
                 if document is not None:
                     return PendingApproval.model_validate(document)
@@ -457,11 +456,10 @@ class PendingApprovalStore:
             update = _expiry_update(record, overdue, now)
             if update is None:
                 return record, 0
-            document = await self.collection.find_one_and_update(
+            document = await self._update_then_read(
                 _unchanged_since(record, overdue),
                 update,
                 projection=projection,
-                return_document=ReturnDocument.AFTER,
             )
             if document is not None:
                 if overdue:
@@ -500,16 +498,36 @@ class PendingApprovalStore:
                 {"status": ApprovalStatus.DECIDED.value},
                 {"status": ApprovalStatus.RESUMING.value, "claim.lease_until": {"$lt": now}},
             ):
-                document = await self.collection.find_one_and_update(
+                document = await self._update_then_read(
                     {"_id": approval_id, **condition},
                     update,
-                    return_document=ReturnDocument.AFTER,
                 )
                 if document is not None:
                     break
             if document is None:
                 raise await self._claim_conflict(approval_id)
             return PendingApproval.model_validate(document)
+
+    async def _update_then_read(
+        self,
+        query: dict[str, Any],
+        update: dict[str, Any],
+        *,
+        projection: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any] | None:
+        """One conditional ``update_one``, then the record as it now is (None if no match).
+
+        Not ``find_one_and_update``: SecantusDB (the embedded default) plans ``findAndModify``
+        as a collection scan even for an ``_id`` filter (240 ms at 20,000 records, against
+        2 ms for ``update``). The write alone decides who won; the read after it only reports.
+        """
+        result = await self.collection.update_one(query, update)
+        if result.matched_count == 0:
+            return None
+        document: dict[str, Any] | None = await self.collection.find_one(
+            {"_id": query["_id"]}, projection
+        )
+        return document
 
     async def _claim_conflict(self, approval_id: str) -> ApprovalConflict:
         record = await self._load(approval_id)
@@ -599,7 +617,7 @@ class PendingApprovalStore:
         """Withdraw a run that has not started resuming: pending or decided -> cancelled."""
         with _driver_errors("cancel", approval_id):
             now = self._clock()
-            document = await self.collection.find_one_and_update(
+            document = await self._update_then_read(
                 {
                     "_id": approval_id,
                     "status": {"$in": [ApprovalStatus.PENDING.value, ApprovalStatus.DECIDED.value]},
@@ -615,7 +633,6 @@ class PendingApprovalStore:
                     "$push": {"audit": _audit(now, "cancelled", by, reason=reason)},
                 },
                 projection=_NO_STATE,
-                return_document=ReturnDocument.AFTER,
             )
             if document is None:
                 record = await self._load(approval_id)
@@ -635,11 +652,10 @@ class PendingApprovalStore:
         audit: dict[str, Any],
     ) -> PendingApproval:
         with _driver_errors(operation, approval_id):
-            document = await self.collection.find_one_and_update(
+            document = await self._update_then_read(
                 self._held_by(approval_id, worker_id),
                 {"$set": dict(sets), "$inc": {"version": 1}, "$push": {"audit": audit}},
                 projection=_NO_STATE,
-                return_document=ReturnDocument.AFTER,
             )
             if document is None:
                 record = await self._load(approval_id)

@@ -17,7 +17,6 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from pymongo import ReturnDocument
 
 from evolving_agents.approvals.errors import ApprovalConflict
 from evolving_agents.approvals.models import (
@@ -197,13 +196,11 @@ class IntentPlanStore:
             return await self.refresh(record.plan_id)
         plan = plan_from_approval(record)
         await self.collection.insert_one(_document(plan))
-        linked = await self._approvals.collection.find_one_and_update(
+        linked = await self._approvals.collection.update_one(
             {"_id": approval_id, "plan_id": None},
             {"$set": {"plan_id": plan.plan_id, "updated_at": utcnow()}, "$inc": {"version": 1}},
-            projection={"plan_id": 1},
-            return_document=ReturnDocument.AFTER,
         )
-        if linked is None:
+        if linked.matched_count == 0:
             # Another process linked its plan first: keep theirs, drop ours.
             await self.collection.delete_one({"_id": plan.plan_id})
             winner = await self._approvals.get(approval_id)
