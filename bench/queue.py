@@ -160,12 +160,12 @@ async def explain_store_queries(store: PendingApprovalStore) -> dict[str, list[s
             {"_id": "apr_00000001", "status": "resuming", "claim.worker_id": "w1"}
         ),
         "worker oldest decided": collection.find(
-            {"status": "decided", "_id": {"$nin": ["apr_00000002"]}}, {"_id": 1}
+            {"status": "decided"}, {"_id": 1}
         ).sort([("status", 1), ("created_at", 1), ("_id", 1)]).limit(16),
         "worker expired leases": collection.find(
-            {"status": "resuming", "claim.lease_until": {"$lt": now}, "_id": {"$nin": []}},
+            {"status": "resuming", "claim.lease_until": {"$lt": now}},
             {"_id": 1},
-        ).sort([("claim.lease_until", 1)]).limit(16),
+        ).hint("status_created").sort([("claim.lease_until", 1)]).limit(16),
         "overdue pending (on read)": collection.find(
             {"status": "pending", "expires_at": {"$lte": now}}, {"_id": 1}
         ).limit(100),

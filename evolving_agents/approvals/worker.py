@@ -303,6 +303,8 @@ class ResumeWorker:
                 chosen.append(approval_id)
         return chosen
 
+    # The ids this worker skips are filtered here, not with ``_id: {$nin: ...}`` in the query:
+    # a planner may turn an ``_id`` condition beside ``status`` into a collection scan.
     def _excluded(self) -> list[str]:
         return [*self._running, *self._skip_until]
 
@@ -311,28 +313,23 @@ class ResumeWorker:
         self._next_abandoned_check = time.monotonic() + self.poll_interval
         cursor = (
             self._store.collection.find(
-                {
-                    "status": ApprovalStatus.RESUMING.value,
-                    "claim.lease_until": {"$lt": utcnow()},
-                    "_id": {"$nin": self._excluded()},
-                },
+                {"status": ApprovalStatus.RESUMING.value, "claim.lease_until": {"$lt": utcnow()}},
                 {"_id": 1},
             )
+            # Named, because a planner may otherwise scan for the range on the lease.
+            .hint("status_created")
             .sort([("claim.lease_until", ASCENDING)])
-            .limit(limit)
+            .limit(limit + len(self._excluded()))
         )
-        return await _ids(cursor)
+        return _without(await _ids(cursor), self._excluded())
 
     async def _oldest_decided(self) -> list[str]:
         cursor = (
-            self._store.collection.find(
-                {"status": ApprovalStatus.DECIDED.value, "_id": {"$nin": self._excluded()}},
-                {"_id": 1},
-            )
+            self._store.collection.find({"status": ApprovalStatus.DECIDED.value}, {"_id": 1})
             .sort([("status", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)])
-            .limit(self._batch)
+            .limit(self._batch + len(self._excluded()))
         )
-        return await _ids(cursor)
+        return _without(await _ids(cursor), self._excluded())
 
     async def _still_decided(self, approval_id: str) -> bool:
         # A point read by _id alone (some servers plan ``_id`` plus another field as a scan):
@@ -527,3 +524,8 @@ def install_signal_handlers(worker: ResumeWorker) -> Callable[[], None]:
             loop.remove_signal_handler(signum)
 
     return undo
+
+
+def _without(ids: list[str], excluded: list[str]) -> list[str]:
+    skip = set(excluded)
+    return [approval_id for approval_id in ids if approval_id not in skip]
