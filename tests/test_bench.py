@@ -54,6 +54,7 @@ def test_quick_benchmark_writes_every_figure_plot_and_plan(tmp_path: Path) -> No
 
     profile = results["profile"]
     assert set(profile["phases_ms"]) == {"execute_agent", "decide", "resume_agent", "cycle"}
-    writes = [name for name in profile["commands"] if name.startswith(("insert", "update", "findAndModify"))]
+    write_verbs = ("insert", "update", "findAndModify")
+    writes = [name for name in profile["commands"] if name.startswith(write_verbs)]
     assert len(writes) >= 4, profile["commands"]
 
