@@ -20,16 +20,14 @@ the file itself grants nothing if it leaks::
 or a JSON object mapping each token to ``{"name": ..., "roles": [...]}``.
 
 Both surfaces (``eat approvals`` and the web inbox) decide through :func:`decide_as`, which
-passes roles, the surface and edited arguments to the store when the installed store accepts
-them (quorum and roles live in the store; the surfaces only show what it will refuse).
+passes roles, the surface and edited arguments to the store (quorum and roles live in the
+store; the surfaces only show what it will refuse).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import importlib
-import inspect
 import json
 import os
 import tomllib
@@ -45,6 +43,7 @@ from evolving_agents.approvals.models import (
     ToolCallRecord,
     Verdict,
 )
+from evolving_agents.approvals.reviewers import Reviewer
 from evolving_agents.approvals.store import PendingApprovalStore
 from evolving_agents.errors import ConfigurationError
 
@@ -186,18 +185,12 @@ def min_approvals(call: ToolCallRecord) -> int:
 
 
 def votes_of(call: ToolCallRecord) -> list[dict[str, Any]]:
-    """The call's votes as plain dicts, where the store records votes (quorum).
+    """The call's votes as plain dicts.
 
     Votes cast so far sit on the call; once it is settled the decision keeps them.
     """
-    votes = getattr(call, "votes", None) or getattr(call.decision, "votes", None) or []
-    plain: list[dict[str, Any]] = []
-    for vote in votes:
-        if isinstance(vote, BaseModel):
-            plain.append(vote.model_dump(mode="json"))
-        elif isinstance(vote, Mapping):
-            plain.append(dict(vote))
-    return plain
+    votes = call.votes or (call.decision.votes if call.decision is not None else [])
+    return [vote.model_dump(mode="json") for vote in votes]
 
 
 class Refusal(BaseModel):
@@ -237,23 +230,6 @@ def why_cannot_decide(
 # -- deciding ------------------------------------------------------------------------------
 
 
-def store_accepts(store: PendingApprovalStore, parameter: str) -> bool:
-    """Whether the installed store's ``decide`` takes ``parameter`` (roles, surface, edits)."""
-    return parameter in inspect.signature(store.decide).parameters
-
-
-def store_reviewer(identity: ReviewerIdentity) -> Any:
-    """The store's ``Reviewer`` (name and roles) where it exists, else the plain name."""
-    try:
-        module = importlib.import_module("evolving_agents.approvals.reviewers")
-    except ModuleNotFoundError:
-        return identity.name
-    reviewer_type = getattr(module, "Reviewer", None)
-    if not isinstance(reviewer_type, type):
-        return identity.name
-    return reviewer_type(name=identity.name, roles=tuple(sorted(identity.roles)))
-
-
 async def decide_as(
     store: PendingApprovalStore,
     approval_id: str,
@@ -266,41 +242,18 @@ async def decide_as(
     arguments_sha256: str | None = None,
     edited_arguments: dict[str, Any] | None = None,
 ) -> PendingApproval:
-    """Record ``identity``'s decision, with everything the installed store can take.
+    """Record ``identity``'s decision, under their name and roles, from ``surface``.
 
-    Raises ``ConfigurationError`` for edited arguments when the store cannot apply them, and
-    whatever the store raises (``ApprovalConflict``, ``InvalidDecision``, ``NotAuthorized``).
+    Raises whatever the store raises (``ApprovalConflict``, ``InvalidDecision``,
+    ``NotAuthorized``).
     """
-    extra: dict[str, Any] = {}
-    if store_accepts(store, "surface"):
-        extra["surface"] = surface
-    if edited_arguments is not None:
-        if not store_accepts(store, "edited_arguments"):
-            raise ConfigurationError(
-                "this version of the approval store cannot approve with edited arguments"
-            )
-        extra["edited_arguments"] = edited_arguments
-    decision: PendingApproval = await store.decide(
+    return await store.decide(
         approval_id,
         call_id=call_id,
         verdict=verdict,
-        reviewer=store_reviewer(identity),
+        reviewer=Reviewer(name=identity.name, roles=identity.roles),
         message=message,
         arguments_sha256=arguments_sha256,
-        **extra,
+        edited_arguments=edited_arguments,
+        surface=surface,
     )
-    return decision
-
-
-def store_error_types(*names: str) -> tuple[type[Exception], ...]:
-    """Error classes of ``approvals.errors`` that exist in the installed version, by name.
-
-    ``except store_error_types("NotAuthorized")`` catches nothing where the class is absent.
-    """
-    module = importlib.import_module("evolving_agents.approvals.errors")
-    found: list[type[Exception]] = []
-    for name in names:
-        item = getattr(module, name, None)
-        if isinstance(item, type) and issubclass(item, Exception):
-            found.append(item)
-    return tuple(found)

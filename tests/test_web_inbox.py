@@ -22,7 +22,7 @@ from starlette.testclient import TestClient
 from evolving_agents import MongoDBClient, OpenAIAgentsProvider
 from evolving_agents.approvals.models import AgentRunResult, PendingApproval
 from evolving_agents.errors import ConfigurationError
-from evolving_agents.reviewer_auth import ReviewerDirectory, store_accepts, token_digest
+from evolving_agents.reviewer_auth import ReviewerDirectory, token_digest
 from evolving_agents.web import create_app
 from evolving_agents.web.live import InboxEvents
 from evolving_agents.web.session import COOKIE_NAME
@@ -188,8 +188,7 @@ def test_a_rejection_from_the_web_reaches_the_model_when_the_run_resumes(inbox: 
     assert record.status.value == "completed"
     assert "No CHG ticket" in str(record.result.final_output)
     assert "No CHG ticket" in inbox.http.get(f"/approvals/{approval_id}").text
-    if store_accepts(inbox.provider.store, "surface"):
-        assert any(entry.detail.get("surface") == "web" for entry in record.audit)
+    assert any(entry.detail.get("surface") == "web" for entry in record.audit)
 
 
 def test_a_reviewer_approves_with_edited_arguments_and_the_tool_runs_with_them(

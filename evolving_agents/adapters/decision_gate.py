@@ -67,13 +67,7 @@ class DecisionGate:
                 request.tool_name,
                 request.call_id,
             )
-            signal = DecisionSignal.of(
-                DecisionVerdict.NEEDS_APPROVAL,
-                provider=self.provider.name,
-                reason="the decision provider failed; a person must review",
-                risk=1.0,
-                error=f"{type(exc).__name__}: {exc}",
-            )
+            signal = DecisionSignal.failed(self.provider.name, exc)
         self._signals[request.call_id] = signal
         while len(self._signals) > self._remember:
             self._signals.popitem(last=False)

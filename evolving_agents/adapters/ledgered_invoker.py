@@ -6,6 +6,7 @@ for a person, not become a message the model reads and works around.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -71,8 +72,6 @@ def ledgered(invoker: Invoker) -> Invoker:
 
 
 def _digest(raw_arguments: str) -> str:
-    import json
-
     try:
         return arguments_digest(json.loads(raw_arguments or "{}"))
     except ValueError:

@@ -145,6 +145,15 @@ def collect_tool_metadata(agent: Agent[Any]) -> dict[str, dict[str, Any]]:
     return found
 
 
+def find_tool(agent: Agent[Any], tool_name: str) -> Any:
+    """The tool named ``tool_name`` nearest ``agent`` in its graph, or None."""
+    for current in _reachable_agents(agent):
+        for tool in current.tools:
+            if getattr(tool, "name", None) == tool_name:
+                return tool
+    return None
+
+
 def recall_signal(agent: Agent[Any], call_id: str) -> DecisionSignal | None:
     """The decision signal a governed tool reachable from ``agent`` got for ``call_id``."""
     for current in _reachable_agents(agent):

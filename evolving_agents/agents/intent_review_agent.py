@@ -5,7 +5,7 @@
     reviewer = IntentReviewAgent(model="gpt-4.1-mini", risk_threshold=0.3)
     decisions = await reviewer.review_and_decide(store, approval_id)
     for decision in decisions:
-        print(decision.call_id, decision.verdict, decision.reason)   # escalated calls stay pending
+        decision.call_id, decision.verdict, decision.reason   # escalated calls stay pending
 
 The model reads each undecided call (tool, agent, metadata, decision signal, the run's input
 preview and the arguments) as JSON inside a data fence and answers one ``CallReview`` per call.

@@ -19,26 +19,10 @@ from typing import Any
 import jsonschema
 from agents import Agent
 
+from evolving_agents.adapters.openai_tool_adapter import find_tool
 from evolving_agents.approvals.errors import InvalidDecision
 from evolving_agents.approvals.models import PendingApproval, ToolCallRecord, arguments_digest
 from evolving_agents.decisions.base import DecisionContext, DecisionVerdict, ToolCallRequest
-
-
-def _find_tool(agent: Agent[Any], tool_name: str, seen: set[int] | None = None) -> Any:
-    seen = set() if seen is None else seen
-    if id(agent) in seen:
-        return None
-    seen.add(id(agent))
-    for tool in agent.tools:
-        if getattr(tool, "name", None) == tool_name:
-            return tool
-        nested = getattr(tool, "_agent_instance", None)
-        if isinstance(nested, Agent) and (found := _find_tool(nested, tool_name, seen)):
-            return found
-    for handoff in agent.handoffs:
-        if isinstance(handoff, Agent) and (found := _find_tool(handoff, tool_name, seen)):
-            return found
-    return None
 
 
 async def check_edited_arguments(
@@ -46,7 +30,7 @@ async def check_edited_arguments(
 ) -> None:
     """Raise ``InvalidDecision`` unless ``edited`` fits the tool's schema and its policy."""
     approval = f"call {call.call_id}"
-    tool = _find_tool(agent, call.tool_name)
+    tool = find_tool(agent, call.tool_name)
     schema = getattr(tool, "params_json_schema", None)
     if not isinstance(schema, dict):
         raise InvalidDecision(approval, f"tool {call.tool_name} has no schema to check edits on")

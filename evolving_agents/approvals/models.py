@@ -5,7 +5,7 @@ only describe a paused run and the decisions taken on it::
 
     record = await store.get(approval_id)
     for call in record.undecided_calls():
-        print(call.tool_name, call.arguments, call.signal)
+        call.tool_name, call.arguments, call.signal
 """
 
 from __future__ import annotations

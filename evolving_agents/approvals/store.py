@@ -321,9 +321,8 @@ class PendingApprovalStore:
                 own = None
             deadline = _earliest(own, cap)
             calls.append(call.model_copy(update={"expires_at": _bson_ms(deadline)}))
-        deadlines = [call.expires_at for call in calls if call.expires_at is not None]
         return record.model_copy(
-            update={"tool_calls": calls, "expires_at": min(deadlines) if deadlines else None}
+            update={"tool_calls": calls, "expires_at": _earliest(*(c.expires_at for c in calls))}
         )
 
     # -- votes ---------------------------------------------------------------------------------
@@ -589,8 +588,7 @@ class PendingApprovalStore:
                 "status": ApprovalStatus.COMPLETED.value,
                 "result.final_output": final_output,
                 "next_approval_id": next_approval_id,
-                "updated_at": now,
-                "purge_at": now + self._purge_after,
+                **self._finished_at(now),
             },
             _audit(now, "completed", worker_id, next_approval_id=next_approval_id),
         )
@@ -605,8 +603,7 @@ class PendingApprovalStore:
             {
                 "status": ApprovalStatus.FAILED.value,
                 "result.error": error,
-                "updated_at": now,
-                "purge_at": now + self._purge_after,
+                **self._finished_at(now),
             },
             _audit(now, "failed", worker_id, error=error),
         )
@@ -626,8 +623,7 @@ class PendingApprovalStore:
                     "$set": {
                         "status": ApprovalStatus.CANCELLED.value,
                         "result.error": reason,
-                        "updated_at": now,
-                        "purge_at": now + self._purge_after,
+                        **self._finished_at(now),
                     },
                     "$inc": {"version": 1},
                     "$push": {"audit": _audit(now, "cancelled", by, reason=reason)},
@@ -666,6 +662,10 @@ class PendingApprovalStore:
                     status=record.status.value,
                 )
             return PendingApproval.model_validate(document)
+
+    def _finished_at(self, now: datetime) -> dict[str, datetime]:
+        # A finished record is purged by the TTL index ``purge_after`` from now.
+        return {"updated_at": now, "purge_at": now + self._purge_after}
 
     @staticmethod
     def _held_by(approval_id: str, worker_id: str) -> dict[str, Any]:
@@ -796,8 +796,7 @@ def _expiry_update(
         sets["status"] = ApprovalStatus.DECIDED.value
     else:
         # The record's expires_at is the sweep's key: the next deadline still ahead.
-        deadlines = [d for call in waiting if (d := record.call_deadline(call)) is not None]
-        next_deadline = min(deadlines) if deadlines else None
+        next_deadline = _earliest(*(record.call_deadline(call) for call in waiting))
         if next_deadline != record.expires_at:
             sets["expires_at"] = next_deadline
     if not sets:

@@ -6,7 +6,7 @@
     worker = ResumeWorker(provider, concurrency=4)
     install_signal_handlers(worker)          # SIGTERM/SIGINT: finish what runs, then return
     stats = await worker.run()               # or run(drain=True): return when nothing is left
-    print(stats.completed, stats.conflicts)
+    stats.completed, stats.conflicts
 
 ``eat worker --app myapp.agents:registry`` runs the same loop from the command line.
 """
@@ -24,7 +24,7 @@ import secrets
 import signal
 import socket
 import time
-from collections.abc import Callable, Sized
+from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel
@@ -42,7 +42,7 @@ from evolving_agents.approvals.models import (
     RunStatus,
     utcnow,
 )
-from evolving_agents.approvals.store import PendingApprovalStore
+from evolving_agents.approvals.store import PendingApprovalStore, _ids
 from evolving_agents.errors import EvolvingAgentsError
 
 logger = logging.getLogger(__name__)
@@ -338,19 +338,17 @@ class ResumeWorker:
         return found is not None and found.get("status") == ApprovalStatus.DECIDED.value
 
     async def _expire_overdue(self) -> None:
-        # Until the store offers expiry there is nothing to do; afterwards, at most once per
-        # poll interval, since approval timeouts are counted in minutes or hours.
-        expire = getattr(self._store, "expire_overdue", None)
-        if expire is None or time.monotonic() < self._next_expiry:
+        # At most once per poll interval, since approval timeouts are counted in minutes or hours.
+        if time.monotonic() < self._next_expiry:
             return
         self._next_expiry = time.monotonic() + self.poll_interval
         try:
-            expired = await expire(limit=_EXPIRE_BATCH)
+            expired = await self._store.expire_overdue(limit=_EXPIRE_BATCH)
         except (PyMongoError, EvolvingAgentsError) as exc:
             # Expiry is retried next cycle; it must not stop the resumes.
             logger.warning("worker %s could not expire overdue approvals: %s", self.worker_id, exc)
             return
-        count = _count(expired)
+        count = len(expired)
         if count:
             self._stats.expired += count
             logger.info("worker %s expired %d overdue approval(s)", self.worker_id, count)
@@ -472,17 +470,6 @@ class ResumeWorker:
         if self._stats.wakeup != mode:
             logger.info("worker %s: %s (%s)", self.worker_id, mode.replace("_", " "), why)
         self._stats.wakeup = mode
-
-
-def _count(expired: object) -> int:
-    """The store's answer to ``expire_overdue``: a count, or the records it expired."""
-    if isinstance(expired, int):
-        return expired
-    return len(expired) if isinstance(expired, Sized) else 0
-
-
-async def _ids(cursor: Any) -> list[str]:
-    return [str(document["_id"]) for document in await cursor.to_list(None)]
 
 
 async def _forward(source: asyncio.Event, target: asyncio.Event) -> None:

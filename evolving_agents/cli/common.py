@@ -12,13 +12,17 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 
-from evolving_agents.approvals.errors import ApprovalConflict, ApprovalNotFound, InvalidDecision
+from evolving_agents.approvals.errors import (
+    ApprovalConflict,
+    ApprovalNotFound,
+    InvalidDecision,
+    NotAuthorized,
+)
 from evolving_agents.config import Settings
 from evolving_agents.core.agent_registry import AgentRegistry, load_app
 from evolving_agents.core.mongodb_client import MongoDBClient
 from evolving_agents.errors import ConfigurationError, EvolvingAgentsError
 from evolving_agents.providers.openai_agents_provider import OpenAIAgentsProvider
-from evolving_agents.reviewer_auth import store_error_types
 
 console = Console()
 err_console = Console(stderr=True)
@@ -42,7 +46,7 @@ def fail_cleanly() -> Iterator[None]:
     """Turn the package's own errors into one red line and a meaningful exit code."""
     try:
         yield
-    except store_error_types("NotAuthorized") as exc:
+    except NotAuthorized as exc:
         _exit(exc, ExitCode.FORBIDDEN)
     except ApprovalNotFound as exc:
         _exit(exc, ExitCode.NOT_FOUND)

@@ -5,7 +5,7 @@
     plans = IntentPlanStore(client, approvals=store)
     plan = await plans.create_for_approval(approval_id)      # linked both ways by plan_id
     for intent in plan.intents:                                # intent_id == the call's call_id
-        print(intent.component_name, intent.params)
+        intent.component_name, intent.params
 
 EAT stored statuses in upper case; they are read in any casing and written in lower case.
 """

@@ -132,7 +132,7 @@ class SystemAgent:
         self, provider: OpenAIAgentsProvider, outcome: SystemRunResult
     ) -> SystemRunResult:
         approvals = OpenAIToolApprovalTool(provider=provider, reviewer=self._ai_reviewer)
-        plans = IntentPlanStore(provider.store._client, approvals=provider.store)
+        plans = IntentPlanStore(provider.mongodb_client, approvals=provider.store)
         for _ in range(self._max_rounds):
             result = outcome.result
             if result.status is not RunStatus.AWAITING_APPROVAL or result.approval_id is None:

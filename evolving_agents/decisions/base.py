@@ -112,6 +112,18 @@ class DecisionSignal(BaseModel):
         )
 
 
+    @classmethod
+    def failed(cls, provider: str, exc: BaseException) -> DecisionSignal:
+        """The fail-closed answer for a provider that raised: a person must review."""
+        return cls.of(
+            DecisionVerdict.NEEDS_APPROVAL,
+            provider=provider,
+            reason=f"{provider} failed; a person must review",
+            risk=1.0,
+            error=f"{type(exc).__name__}: {exc}",
+        )
+
+
 @runtime_checkable
 class DecisionProvider(Protocol):
     """Scores a proposed tool call. Implementations must not raise for outages: they return

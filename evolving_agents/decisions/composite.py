@@ -19,7 +19,6 @@ from evolving_agents.decisions.base import (
     DecisionContext,
     DecisionProvider,
     DecisionSignal,
-    DecisionVerdict,
     ToolCallRequest,
 )
 from evolving_agents.errors import ConfigurationError
@@ -59,10 +58,4 @@ async def _ask(
         # Boundary that must fail closed: a provider that breaks its no-raise contract still
         # leaves the call in front of a person.
         logger.exception("decision provider %s failed on call %s", provider.name, tool_call.call_id)
-        return DecisionSignal.of(
-            DecisionVerdict.NEEDS_APPROVAL,
-            provider=provider.name,
-            reason=f"{provider.name} failed; a person must review",
-            risk=1.0,
-            error=f"{type(exc).__name__}: {exc}",
-        )
+        return DecisionSignal.failed(provider.name, exc)

@@ -8,7 +8,7 @@
         ...                                   # hours later, in any process:
     await provider.store.decide(run.approval_id, verdict="approved", reviewer="alice")
     done = await provider.resume_agent(run.approval_id)
-    print(done.final_output)
+    done.final_output
 
 This is the only module that runs agents. A run that stops on tool approvals is serialized,
 signed and stored as one ``PendingApproval``; ``resume_agent`` claims it, so it resumes once.
@@ -131,6 +131,10 @@ class OpenAIAgentsProvider(FrameworkProvider):
     @property
     def store(self) -> PendingApprovalStore:
         return self._store
+
+    @property
+    def mongodb_client(self) -> MongoDBClient:
+        return self._mongodb
 
     @property
     def registry(self) -> AgentRegistry:

@@ -19,10 +19,11 @@ from evolving_agents.approvals.errors import (
     ApprovalError,
     ApprovalNotFound,
     InvalidDecision,
+    NotAuthorized,
 )
 from evolving_agents.approvals.models import Verdict
 from evolving_agents.errors import ConfigurationError, EvolvingAgentsError
-from evolving_agents.reviewer_auth import ReviewerIdentity, decide_as, store_error_types
+from evolving_agents.reviewer_auth import ReviewerIdentity, decide_as
 from evolving_agents.web.present import CallView
 from evolving_agents.web.requests import (
     Refused,
@@ -92,7 +93,7 @@ async def _apply_decision(
             arguments_sha256=call.arguments_sha256,
             edited_arguments=edited,
         )
-    except store_error_types("NotAuthorized") as exc:
+    except NotAuthorized as exc:
         raise Refused(403, f"The store refused: {exc}") from None
     except ApprovalConflict as exc:
         raise Refused(409, str(exc)) from None

@@ -183,7 +183,7 @@ class CallView(BaseModel):
             min_approvals=min_approvals(call),
             votes=votes_of(call),
             refusal=why_cannot_decide(reviewer, record, call),
-            edited_arguments=getattr(call.decision, "edited_arguments", None),
+            edited_arguments=None if call.decision is None else call.decision.edited_arguments,
         )
 
     @property

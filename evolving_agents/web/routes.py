@@ -21,7 +21,7 @@ from fastapi.responses import (
 
 from evolving_agents.approvals.errors import ApprovalNotFound
 from evolving_agents.approvals.models import ApprovalStatus, PendingApproval
-from evolving_agents.reviewer_auth import ReviewerIdentity, store_accepts, token_digest
+from evolving_agents.reviewer_auth import ReviewerIdentity, token_digest
 from evolving_agents.web.present import ApprovalRow, CallView, expires_in, humanize
 from evolving_agents.web.requests import (
     Refused,
@@ -223,7 +223,7 @@ async def detail_page(
         "age": humanize(now - record.created_at),
         "expires_in": expires_in(record, now),
         # Edits are checked against the tool's schema and rules, which only the agents know.
-        "can_edit": inbox.provider is not None and store_accepts(inbox.store, "edited_arguments"),
+        "can_edit": inbox.provider is not None,
         "can_resume": inbox.provider is not None and record.status is ApprovalStatus.DECIDED,
         "can_cancel": may_cancel(record, reviewer),
         "notice": None if error else notice,

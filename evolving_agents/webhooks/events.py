@@ -3,7 +3,7 @@
 ::
 
     for event in events_for(record):
-        print(event.id, event.type)       # apr_1f2e...:approval.decided  approval.decided
+        event.id, event.type       # apr_1f2e...:approval.decided  approval.decided
 
 The store pushes one audit entry per transition, so events need nothing from the store but the
 record itself, and each event has a deterministic id (``<approval id>:<type>``): reading the

@@ -5,7 +5,7 @@
     feed = ApprovalFeed(store.collection, poll_interval=1.0)
     async for changed in feed.changes(since=utcnow()):
         for record in changed:
-            print(record.id, record.status, record.version)
+            record.id, record.status, record.version
 
 One code path for every server: each round is a scan of ``updated_at >= cursor - overlap``.
 Where the server offers a change stream, a change wakes the next scan at once; where it does
