@@ -1,11 +1,15 @@
 """Wraps a governed tool's invoker so its body runs at most once per call (see ledger.py).
 
 The wrapper sits outside the SDK's failure handling: an ``outcome unknown`` must stop the run
-for a person, not become a message the model reads and works around.
+for a person, not become a message the model reads and works around. A second, inner wrapper
+sits inside it, around the body itself, and only notes an exception the SDK is about to turn
+into a message for the model: the ledger then records the call as ``raised`` (an approved
+action that did not happen), not as finished with the error text as its output.
 """
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -27,6 +31,13 @@ logger = logging.getLogger(__name__)
 Invoker = Callable[[ToolContext[Any], str], Awaitable[Any]]
 _BIND = "__agents_bind_function_tool__"
 _MARK = "__eat_ledgered__"
+_NOTED = "__eat_notes_raises__"
+# The SDK's failure-handling invoker keeps the body it wraps here (agents/tool.py).
+_SDK_BODY = "_invoke_tool_impl"
+# The errors the body of the call running now raised, which the SDK then handled.
+_raised: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+    "eat_raised", default=None
+)
 
 
 def ledgered(invoker: Invoker) -> Invoker:
@@ -52,23 +63,54 @@ def ledgered(invoker: Invoker) -> Invoker:
                 logger.info("call %s already ran; returning its recorded output", call_id)
                 return earlier.output
             raise ToolOutcomeUnknown(earlier)
+        handled: list[str] = []
+        token = _raised.set(handled)
         try:
             with running_call(call_id):
                 output = await invoker(ctx, raw_arguments)
         except BaseException as exc:
             await scope.ledger.raised(scope.run_id, call_id, f"{type(exc).__name__}: {exc}")
             raise
+        finally:
+            _raised.reset(token)
+        if handled:
+            # The body raised and the SDK gave the model an error message instead.
+            await scope.ledger.raised(scope.run_id, call_id, handled[0])
+            return output
         await scope.ledger.finish(scope.run_id, call_id, to_jsonable_python(output, fallback=str))
         return output
 
     if getattr(invoker, _MARK, False):
         return invoker
+    _note_raises_inside(invoker)
     bind = getattr(invoker, _BIND, None)
     if callable(bind):
         # Copies of the tool rebind the SDK's invoker to themselves; keep the wrapper on top.
         setattr(invoke, _BIND, lambda tool: ledgered(bind(tool)))
     setattr(invoke, _MARK, True)
     return invoke
+
+
+def _note_raises_inside(invoker: Invoker) -> None:
+    """Put a recorder between the SDK's failure handling and the body, where there is one."""
+    body = getattr(invoker, _SDK_BODY, None)
+    if body is None or getattr(body, _NOTED, False):
+        return
+
+    async def noting(ctx: ToolContext[Any], raw_arguments: str) -> Any:
+        try:
+            return await body(ctx, raw_arguments)
+        except Exception as exc:
+            handled = _raised.get()
+            if handled is not None:
+                handled.append(f"{type(exc).__name__}: {exc}")
+            raise
+
+    # Keep what the SDK reads off its body (argument preparation, the wrapped callable).
+    for name, value in vars(body).items() if hasattr(body, "__dict__") else ():
+        setattr(noting, name, value)
+    setattr(noting, _NOTED, True)
+    setattr(invoker, _SDK_BODY, noting)
 
 
 def _digest(raw_arguments: str) -> str:

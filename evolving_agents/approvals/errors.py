@@ -51,6 +51,26 @@ class IncompatibleStateVersion(ApprovalError):
         self.schema_version = schema_version
 
 
+class RunOptionMissing(ApprovalError):
+    """The paused run had run options that cannot be stored (a session, hooks, a context
+    codec, callables in its ``RunConfig``) and this process cannot supply them again.
+
+    Raised before the record is claimed, so it stays ``decided``; ``missing`` names each one.
+    Register them with the agent (``registry.register(agent, session_factory=..., ...)``) or
+    on the provider, or pass them to ``resume_agent``.
+    """
+
+    def __init__(self, approval_id: str, missing: list[str]) -> None:
+        super().__init__(
+            approval_id,
+            "cannot resume: the paused run had "
+            + ", ".join(missing)
+            + ", which this process cannot supply again; register them with the agent "
+            "(registry.register(agent, ...)) or the provider, or pass them to resume_agent",
+        )
+        self.missing = missing
+
+
 class StateTooLarge(ApprovalError):
     """The encoded run state does not fit in one MongoDB document."""
 

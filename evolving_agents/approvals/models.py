@@ -72,11 +72,47 @@ class RunStatus(StrEnum):
     SUCCESS = "success"
     AWAITING_APPROVAL = "awaiting_openai_tool_approval"
     ERROR = "error"
+    # The run finished, but an approved call's body raised: the approved action did not happen.
+    TOOL_ERROR = "tool_error"
 
 
 class Verdict(StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
+
+
+class CallKind(StrEnum):
+    """What kind of tool call a reviewer is asked about; it decides how it is shown and edited.
+
+    ``arguments`` of a call record hold what the call will do, per kind: ``function`` and
+    ``mcp`` the parsed JSON arguments (``mcp`` adds nothing: the server is in ``tool_name``),
+    ``hosted_mcp`` ``{"server", "tool", "arguments"}``, ``shell`` ``{"commands", ...}``,
+    ``apply_patch`` ``{"operations": [{"type", "path", "diff"}]}``, ``custom`` ``{"input"}``.
+    """
+
+    FUNCTION = "function"
+    AGENT_TOOL = "agent_tool"
+    MCP = "mcp"
+    HOSTED_MCP = "hosted_mcp"
+    SHELL = "shell"
+    APPLY_PATCH = "apply_patch"
+    CUSTOM = "custom"
+    OTHER = "other"
+
+    @property
+    def editable(self) -> bool:
+        """Whether a reviewer may approve with edited arguments (JSON-schema tools only)."""
+        return self in (CallKind.FUNCTION, CallKind.AGENT_TOOL)
+
+
+class CallOutcomeStatus(StrEnum):
+    """What became of one call of a resumed turn; the decision layer's words where they exist."""
+
+    EXECUTED = "executed"
+    REJECTED = "rejected"
+    BLOCKED = "blocked"
+    EXPIRED = "expired"
+    TOOL_ERROR = "tool_error"
 
 
 class ReviewerKind(StrEnum):
@@ -188,12 +224,25 @@ class ToolDecision(_Model):
     edited_arguments_sha256: str | None = None
 
 
+class CallOutcome(_Model):
+    """What one decided call did when its run resumed.
+
+    ``output`` is what the model read (the tool's output, or the rejection text); ``error`` is
+    set for ``tool_error``: the approved body raised, so the approved action did not happen.
+    """
+
+    status: CallOutcomeStatus
+    output: str | None = None
+    error: str | None = None
+
+
 class ToolCallRecord(_Model):
     """One interrupted tool call of a paused run, as the reviewer sees it."""
 
     call_id: str
     tool_name: str
     agent_name: str
+    kind: CallKind = CallKind.FUNCTION
     arguments: Any = None
     arguments_sha256: str
     metadata: dict[str, Any] = Field(default_factory=dict)
@@ -201,6 +250,7 @@ class ToolCallRecord(_Model):
     decision: ToolDecision | None = None
     votes: list[Vote] = Field(default_factory=list)
     expires_at: UtcDatetime | None = None
+    outcome: CallOutcome | None = None
 
 
 class StoredState(_Model):
@@ -234,6 +284,31 @@ class AuditEntry(_Model):
     detail: dict[str, Any] = Field(default_factory=dict)
 
 
+class StoredRunOptions(_Model):
+    """The ``Runner.run`` options of a paused run: what is stored, and what must come back.
+
+    JSON-safe options are kept here and applied at resume (``max_turns``, the conversation
+    ids, ``run_config``'s storable fields as a dict). ``session_id`` names the run's session,
+    rebuilt at resume by a session factory. ``supplied`` lists what the run had that cannot be
+    stored (``hooks``, ``session``, ``error_handlers``, ``context_codec``,
+    ``run_config.<field>`` for callables, guardrails, providers): a resuming process that
+    cannot supply each again refuses to resume. ``context_codec`` is how the context was
+    stored: None for a mapping (or none), ``"type"`` for a dataclass or Pydantic context whose
+    type is named in the signed state, ``"custom"`` for an application codec.
+    """
+
+    max_turns: int | None = None
+    conversation_id: str | None = None
+    previous_response_id: str | None = None
+    auto_previous_response_id: bool = False
+    run_config: dict[str, Any] = Field(default_factory=dict)
+    session_id: str | None = None
+    session_type: str | None = None
+    context_codec: str | None = None
+    supplied: list[str] = Field(default_factory=list)
+    partial_resume: bool = False
+
+
 class PendingApproval(_Model):
     """One paused run: its interrupted calls, their decisions and the state to resume from.
 
@@ -253,6 +328,7 @@ class PendingApproval(_Model):
     input_preview: str = ""
     tool_calls: list[ToolCallRecord]
     state: StoredState | None = None
+    run_options: StoredRunOptions = Field(default_factory=StoredRunOptions)
     claim: Claim = Field(default_factory=Claim)
     result: RunOutcome = Field(default_factory=RunOutcome)
     plan_id: str | None = None
@@ -304,6 +380,7 @@ class PendingToolCall(_Model):
     call_id: str
     tool_name: str
     agent_name: str
+    kind: CallKind = CallKind.FUNCTION
     arguments: Any = None
     arguments_sha256: str
     metadata: dict[str, Any] = Field(default_factory=dict)
@@ -329,3 +406,5 @@ class AgentRunResult(_Model):
     sequence: int = 0
     agent_name: str
     error: str | None = None
+    outcomes: dict[str, CallOutcome] = Field(default_factory=dict)
+    """Call id -> what each decided call of the resumed turn did (empty for a fresh run)."""

@@ -44,6 +44,7 @@ from evolving_agents.approvals.errors import (
 from evolving_agents.approvals.models import (
     ApprovalStatus,
     AuditEntry,
+    CallOutcome,
     PendingApproval,
     ReviewerKind,
     ToolDecision,
@@ -507,6 +508,59 @@ class PendingApprovalStore:
                 raise await self._claim_conflict(approval_id)
             return PendingApproval.model_validate(document)
 
+    async def claim_partial(
+        self, approval_id: str, worker_id: str, lease_seconds: float
+    ) -> PendingApproval:
+        """Take a record for a partial resume: ``pending`` with at least one call decided (or
+        ``decided``) -> ``resuming``. The calls still undecided pause again in the run's next
+        record. A vote racing the claim either lands first (and is in the claimed record) or
+        gets ``ApprovalConflict``; it is never lost silently.
+        """
+        if lease_seconds <= 0:
+            raise ValueError("lease_seconds must be positive")
+        with _driver_errors("claim_partial", approval_id):
+            record = await self._load(approval_id)
+            if record.status is not ApprovalStatus.PENDING:
+                return await self.claim_for_resume(approval_id, worker_id, lease_seconds)
+            decided = len(record.tool_calls) - len(record.undecided_calls())
+            if decided == 0:
+                raise ApprovalConflict(
+                    approval_id,
+                    "not decided yet: no call has a decision to resume with",
+                    status=record.status.value,
+                )
+            now = self._clock()
+            document = await self._update_then_read(
+                {
+                    "_id": approval_id,
+                    "status": ApprovalStatus.PENDING.value,
+                    "version": record.version,
+                },
+                {
+                    "$set": {
+                        "status": ApprovalStatus.RESUMING.value,
+                        "claim.worker_id": worker_id,
+                        "claim.lease_until": now + timedelta(seconds=lease_seconds),
+                        "updated_at": now,
+                    },
+                    "$inc": {"claim.attempts": 1, "version": 1},
+                    "$push": {
+                        "audit": _audit(
+                            now,
+                            "claimed",
+                            worker_id,
+                            partial=True,
+                            undecided=[call.call_id for call in record.undecided_calls()],
+                        )
+                    },
+                },
+            )
+            if document is None:
+                raise ApprovalConflict(
+                    approval_id, "changed while being claimed (a vote landed); try again"
+                )
+            return PendingApproval.model_validate(document)
+
     async def _update_then_read(
         self,
         query: dict[str, Any],
@@ -577,9 +631,15 @@ class PendingApprovalStore:
         *,
         final_output: Any = None,
         next_approval_id: str | None = None,
+        outcomes: Mapping[int, CallOutcome] | None = None,
     ) -> PendingApproval:
-        """The resumed run ended (or paused again into ``next_approval_id``): ``completed``."""
+        """The resumed run ended (or paused again into ``next_approval_id``): ``completed``.
+
+        ``outcomes``: call index -> what that call did, kept on the call
+        (``tool_calls.N.outcome``) in the same update.
+        """
         now = self._clock()
+        outcomes = outcomes or {}
         return await self._finish_transition(
             "complete",
             approval_id,
@@ -588,9 +648,19 @@ class PendingApprovalStore:
                 "status": ApprovalStatus.COMPLETED.value,
                 "result.final_output": final_output,
                 "next_approval_id": next_approval_id,
+                **{
+                    f"tool_calls.{index}.outcome": _bson(outcome)
+                    for index, outcome in outcomes.items()
+                },
                 **self._finished_at(now),
             },
-            _audit(now, "completed", worker_id, next_approval_id=next_approval_id),
+            _audit(
+                now,
+                "completed",
+                worker_id,
+                next_approval_id=next_approval_id,
+                outcomes={str(i): o.status.value for i, o in outcomes.items()},
+            ),
         )
 
     async def fail(self, approval_id: str, worker_id: str, error: str) -> PendingApproval:
@@ -730,6 +800,9 @@ def _vote_update(
             "approvals": approvals,
             "min_approvals": quorum,
         }
+        if ballot.always:
+            # Sticky: the run applies this verdict to every later call of the tool unasked.
+            detail["sticky"] = True
         if edit is not None:
             detail.update(
                 arguments=call.arguments,

@@ -7,6 +7,10 @@
     registry.register_factory("ops-agent", build)      # or a factory, called per run
     agent = registry.get("ops-agent")
 
+    # What a resumed run needs again and cannot be stored (see providers/run_options.py):
+    registry.register(ops_agent, run_config=RunConfig(tool_error_formatter=fmt),
+                      session_factory=lambda sid: SQLiteSession(sid, "ops.db"))
+
     registry = load_app("myapp.agents:registry")      # what ``eat --app`` does
 """
 
@@ -14,11 +18,17 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agents import Agent
 
 from evolving_agents.errors import ConfigurationError, EvolvingAgentsError
+
+if TYPE_CHECKING:
+    from agents import RunConfig, RunErrorHandlers, RunHooks
+
+    from evolving_agents.providers.context_codec import ContextCodec
+    from evolving_agents.providers.run_options import RunSupplies, SessionFactory
 
 AgentFactory = Callable[[], Agent[Any]]
 
@@ -45,20 +55,57 @@ class AgentRegistry:
     def __init__(self) -> None:
         self._agents: dict[str, Agent[Any]] = {}
         self._factories: dict[str, AgentFactory] = {}
+        self._supplies: dict[str, RunSupplies] = {}
 
     def register(
-        self, agent: Agent[Any], *, name: str | None = None, replace: bool = False
+        self,
+        agent: Agent[Any],
+        *,
+        name: str | None = None,
+        replace: bool = False,
+        run_config: RunConfig | None = None,
+        hooks: RunHooks[Any] | None = None,
+        session_factory: SessionFactory | None = None,
+        context_codec: ContextCodec | None = None,
+        error_handlers: RunErrorHandlers[Any] | None = None,
+        partial_resume: bool | None = None,
     ) -> Agent[Any]:
+        """Register ``agent`` with the run options its runs get in any process (see
+        ``RunSupplies``): what a paused run had that cannot be stored is taken from here."""
         key = name or agent.name
         self._check_free(key, replace)
         self._factories.pop(key, None)
         self._agents[key] = agent
+        self._supplies[key] = _supplies(
+            run_config, hooks, session_factory, context_codec, error_handlers, partial_resume
+        )
         return agent
 
-    def register_factory(self, name: str, factory: AgentFactory, *, replace: bool = False) -> None:
+    def register_factory(
+        self,
+        name: str,
+        factory: AgentFactory,
+        *,
+        replace: bool = False,
+        run_config: RunConfig | None = None,
+        hooks: RunHooks[Any] | None = None,
+        session_factory: SessionFactory | None = None,
+        context_codec: ContextCodec | None = None,
+        error_handlers: RunErrorHandlers[Any] | None = None,
+        partial_resume: bool | None = None,
+    ) -> None:
+        """Register a factory called on every ``get``; run options as for ``register``."""
         self._check_free(name, replace)
         self._agents.pop(name, None)
         self._factories[name] = factory
+        self._supplies[name] = _supplies(
+            run_config, hooks, session_factory, context_codec, error_handlers, partial_resume
+        )
+
+    def supplies(self, name: str) -> RunSupplies:
+        """The run options registered with agent ``name`` (all None when there are none)."""
+        found = self._supplies.get(name)
+        return _supplies(None, None, None, None, None, None) if found is None else found
 
     def get(self, name: str) -> Agent[Any]:
         if name in self._agents:
@@ -85,6 +132,27 @@ class AgentRegistry:
             raise ConfigurationError(
                 f"an agent named {name!r} is already registered; pass replace=True to swap it"
             )
+
+
+def _supplies(
+    run_config: RunConfig | None,
+    hooks: RunHooks[Any] | None,
+    session_factory: SessionFactory | None,
+    context_codec: ContextCodec | None,
+    error_handlers: RunErrorHandlers[Any] | None,
+    partial_resume: bool | None,
+) -> RunSupplies:
+    # The provider layer owns what a run option is; the registry only keeps them by name.
+    from evolving_agents.providers.run_options import RunSupplies
+
+    return RunSupplies(
+        run_config=run_config,
+        hooks=hooks,
+        session_factory=session_factory,
+        context_codec=context_codec,
+        error_handlers=error_handlers,
+        partial_resume=partial_resume,
+    )
 
 
 def load_app(spec: str) -> object:

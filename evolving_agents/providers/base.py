@@ -21,8 +21,11 @@ class FrameworkProvider(ABC):
         """Build an agent from an EAT agent record and its tools."""
 
     @abstractmethod
-    async def execute_agent(self, agent_or_name: Any, input: Any, **options: Any) -> AgentRunResult:
-        """Run an agent to completion, or to a pause awaiting approval."""
+    async def execute_agent(
+        self, agent_or_name: Any, input: Any, *, actor: str | None = None
+    ) -> AgentRunResult:
+        """Run an agent to completion, or to a pause awaiting approval. Providers add their
+        framework's run options as keywords; an unknown one is a ``TypeError``."""
 
     def supports(self, framework: str) -> bool:
         return framework == self.name

@@ -24,12 +24,21 @@ import os
 import secrets
 import socket
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
-from agents import Agent, RunConfig, Runner, RunState, set_tracing_disabled
+from agents import (
+    Agent,
+    RunConfig,
+    RunErrorHandlers,
+    RunHooks,
+    Runner,
+    RunState,
+    set_tracing_disabled,
+)
 from agents.exceptions import AgentsException
-from agents.items import RunItem, ToolApprovalItem, ToolCallItem, ToolCallOutputItem
+from agents.memory import Session
 from agents.stream_events import StreamEvent
 from pydantic_core import to_jsonable_python
 
@@ -40,24 +49,40 @@ from evolving_agents.adapters.openai_tool_adapter import (
 )
 from evolving_agents.approvals.codec import StateCodec
 from evolving_agents.approvals.edits import apply_edits, check_edited_arguments
-from evolving_agents.approvals.errors import StateIntegrityError
+from evolving_agents.approvals.errors import RunOptionMissing
 from evolving_agents.approvals.ledger import LedgerScope, ToolExecutionLedger, current_scope
 from evolving_agents.approvals.models import (
     AgentRunResult,
+    ApprovalStatus,
+    CallOutcome,
+    CallOutcomeStatus,
     PendingApproval,
     PendingToolCall,
     RunStatus,
+    StoredRunOptions,
     ToolCallRecord,
-    ToolOutput,
     Verdict,
-    arguments_digest,
     utcnow,
 )
 from evolving_agents.approvals.store import PendingApprovalStore
 from evolving_agents.config import Settings
 from evolving_agents.core.agent_registry import AgentRegistry
 from evolving_agents.core.mongodb_client import MongoDBClient
+from evolving_agents.providers import run_options
 from evolving_agents.providers.base import FrameworkProvider
+from evolving_agents.providers.context_codec import (
+    ContextCodec,
+    check_round_trip,
+    codec_for,
+    codec_from_state,
+)
+from evolving_agents.providers.run_options import RunSupplies, SessionFactory
+from evolving_agents.providers.turns import (
+    apply_decisions,
+    call_outcomes,
+    call_record,
+    tool_outputs,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +103,8 @@ class OpenAIAgentsProvider(FrameworkProvider):
 
     Agents are found by name in ``registry`` (instances passed to ``execute_agent`` are
     registered on the way), because a run paused in one process may be resumed in another.
+    ``run_config``, ``hooks``, ``session_factory``, ``context_codec``, ``error_handlers`` and
+    ``partial_resume`` apply to every agent registered without its own.
     """
 
     name = "openai-agents"
@@ -91,6 +118,11 @@ class OpenAIAgentsProvider(FrameworkProvider):
         codec: StateCodec | None = None,
         tool_adapter: OpenAIToolAdapter | None = None,
         run_config: RunConfig | None = None,
+        hooks: RunHooks[Any] | None = None,
+        session_factory: SessionFactory | None = None,
+        context_codec: ContextCodec | None = None,
+        error_handlers: RunErrorHandlers[Any] | None = None,
+        partial_resume: bool = False,
         settings: Settings | None = None,
         worker_id: str | None = None,
         outcome_reporter: OutcomeReporter | None = None,
@@ -113,7 +145,15 @@ class OpenAIAgentsProvider(FrameworkProvider):
         )
         self._codec = StateCodec.from_settings(self._settings) if codec is None else codec
         self._adapter = OpenAIToolAdapter() if tool_adapter is None else tool_adapter
-        self._run_config = run_config
+        # Run options for every agent without its own (see run_options.py).
+        self._own_supplies = RunSupplies(
+            run_config=run_config,
+            hooks=hooks,
+            session_factory=session_factory,
+            context_codec=context_codec,
+            error_handlers=error_handlers,
+            partial_resume=partial_resume,
+        )
         self._outcome_reporter = outcome_reporter
         self._ledger = ToolExecutionLedger(self._mongodb) if ledger is None else ledger
         self._background: set[asyncio.Task[None]] = set()
@@ -180,20 +220,42 @@ class OpenAIAgentsProvider(FrameworkProvider):
         agent_or_name: Agent[Any] | str,
         input: str | list[Any],
         *,
-        actor: str | None = None,
         context: Any = None,
-        max_turns: int = DEFAULT_MAX_TURNS,
+        max_turns: int | None = DEFAULT_MAX_TURNS,
+        hooks: RunHooks[Any] | None = None,
+        run_config: RunConfig | None = None,
+        error_handlers: RunErrorHandlers[Any] | None = None,
+        previous_response_id: str | None = None,
+        auto_previous_response_id: bool = False,
+        conversation_id: str | None = None,
+        session: Session | None = None,
+        actor: str | None = None,
         domain: str | None = None,
-        **_: Any,
     ) -> AgentRunResult:
-        """Run until the agent finishes or pauses for approval (then nothing more runs)."""
+        """Run until the agent finishes or pauses for approval (then nothing more runs).
+
+        Takes ``Runner.run``'s keywords, with its meanings, and ``actor`` (who started the run:
+        they may not approve their own calls) and ``domain``. What a pause cannot store
+        (``session``, ``hooks``, ``error_handlers``, callables in ``run_config``) must be
+        supplied again where the run resumes: see ``run_options.py``.
+        """
         agent = self._starting_agent(agent_or_name)
+        plan = self._plan(
+            agent,
+            context=context,
+            max_turns=max_turns,
+            hooks=hooks,
+            run_config=run_config,
+            error_handlers=error_handlers,
+            previous_response_id=previous_response_id,
+            auto_previous_response_id=auto_previous_response_id,
+            conversation_id=conversation_id,
+            session=session,
+        )
         run_id = secrets.token_hex(12)
         try:
             with self._ledger_scope(run_id, None, self.worker_id):
-                result = await Runner.run(
-                    agent, input, context=context, max_turns=max_turns, run_config=self._run_config
-                )
+                result = await Runner.run(agent, input, **plan.runner_options())
         except AgentsException as exc:
             logger.warning("run %s of %s failed: %s", run_id, agent.name, exc)
             return AgentRunResult(
@@ -202,6 +264,7 @@ class OpenAIAgentsProvider(FrameworkProvider):
         return await self._settle(
             result,
             agent,
+            plan,
             run_id=run_id,
             sequence=0,
             actor=actor,
@@ -214,19 +277,36 @@ class OpenAIAgentsProvider(FrameworkProvider):
         agent_or_name: Agent[Any] | str,
         input: str | list[Any],
         *,
-        actor: str | None = None,
         context: Any = None,
-        max_turns: int = DEFAULT_MAX_TURNS,
+        max_turns: int | None = DEFAULT_MAX_TURNS,
+        hooks: RunHooks[Any] | None = None,
+        run_config: RunConfig | None = None,
+        error_handlers: RunErrorHandlers[Any] | None = None,
+        previous_response_id: str | None = None,
+        auto_previous_response_id: bool = False,
+        conversation_id: str | None = None,
+        session: Session | None = None,
+        actor: str | None = None,
         domain: str | None = None,
     ) -> AsyncIterator[StreamEvent | AgentRunResult]:
         """Yield the SDK's stream events, then the same ``AgentRunResult`` as ``execute_agent``."""
         agent = self._starting_agent(agent_or_name)
+        plan = self._plan(
+            agent,
+            context=context,
+            max_turns=max_turns,
+            hooks=hooks,
+            run_config=run_config,
+            error_handlers=error_handlers,
+            previous_response_id=previous_response_id,
+            auto_previous_response_id=auto_previous_response_id,
+            conversation_id=conversation_id,
+            session=session,
+        )
         run_id = secrets.token_hex(12)
         with self._ledger_scope(run_id, None, self.worker_id):
             # The streamed run's tasks copy this context when they start, inside the scope.
-            streamed = Runner.run_streamed(
-                agent, input, context=context, max_turns=max_turns, run_config=self._run_config
-            )
+            streamed = Runner.run_streamed(agent, input, **plan.runner_options())
         try:
             async for event in streamed.stream_events():
                 yield event
@@ -238,6 +318,7 @@ class OpenAIAgentsProvider(FrameworkProvider):
         yield await self._settle(
             streamed,
             agent,
+            plan,
             run_id=run_id,
             sequence=0,
             actor=actor,
@@ -246,67 +327,252 @@ class OpenAIAgentsProvider(FrameworkProvider):
         )
 
     async def resume_agent(
-        self, approval_id: str, *, worker_id: str | None = None
+        self,
+        approval_id: str,
+        *,
+        worker_id: str | None = None,
+        context: Any = None,
+        max_turns: int | None = None,
+        hooks: RunHooks[Any] | None = None,
+        run_config: RunConfig | None = None,
+        error_handlers: RunErrorHandlers[Any] | None = None,
+        session: Session | None = None,
+        partial: bool | None = None,
     ) -> AgentRunResult:
         """Claim a decided record, apply its decisions and run on; exactly one caller wins.
 
-        The state is verified before the claim, so a tampered or unreadable record is refused
-        and left as it was. Raises ``ApprovalConflict`` when the record is not decided or is
-        already being resumed, ``ApprovalNotFound`` for an unknown id.
+        The state is verified and every run option the paused run needs is resolved before
+        the claim, so a tampered record, or one this process cannot resume as it paused
+        (``RunOptionMissing``), is refused and left as it was. ``context`` replaces the stored
+        context (for handles that cannot be stored); ``run_config`` replaces the paused run's
+        stored one; ``max_turns`` replaces the paused run's limit. ``partial=True`` resumes a
+        pending record once some of its calls are decided: those run or are rejected, the
+        rest pause again as the run's next record, keeping their votes and deadlines (default:
+        the agent's or the provider's ``partial_resume``, else every call must be decided).
+
+        Raises ``ApprovalConflict`` when the record is not decided or is already being
+        resumed, ``ApprovalNotFound`` for an unknown id.
         """
-        worker = worker_id or self.worker_id
-        unclaimed = await self._store.get(approval_id, include_state=True)
-        self._codec.decode(approval_id, unclaimed.state)
-        agent = self._registry.get(unclaimed.agent_name)
-        record = await self._store.claim_for_resume(approval_id, worker, self.lease_seconds)
-        try:
-            state = await self._load_state(record, agent)
-        except BaseException as exc:
-            # Boundary: whatever stopped the load, the record goes back to `decided` untouched.
-            await self._store.release(approval_id, worker, reason=_describe(exc))
-            raise
-        async with self._holding_lease(approval_id, worker):
+        resume = await self._begin_resume(
+            approval_id,
+            worker_id or self.worker_id,
+            _ResumeArgs(context, max_turns, hooks, run_config, error_handlers, session, partial),
+        )
+        async with self._holding_lease(approval_id, resume.worker_id):
             try:
-                with self._ledger_scope(record.run_id, approval_id, worker):
-                    result = await Runner.run(agent, state, run_config=self._run_config)
+                with self._ledger_scope(resume.record.run_id, approval_id, resume.worker_id):
+                    result = await Runner.run(
+                        resume.agent, resume.state, **resume.plan.runner_options(resumed=True)
+                    )
             except Exception as exc:
                 # Boundary: a resumed run that raises must end `failed`, never stay `resuming`.
-                logger.exception("resumed run %s (%s) failed", record.run_id, approval_id)
-                await self._store.fail(approval_id, worker, _describe(exc))
-                self._report_outcomes(record, failed=True)
-                return AgentRunResult(
-                    status=RunStatus.ERROR,
-                    run_id=record.run_id,
-                    sequence=record.sequence,
-                    agent_name=record.agent_name,
-                    approval_id=approval_id,
-                    error=_describe(exc),
-                )
-            outcome = await self._settle(
-                result,
-                agent,
-                run_id=record.run_id,
-                sequence=record.sequence,
-                actor=record.actor,
-                domain=record.domain,
-                input_preview=record.input_preview,
-                previous_approval_id=approval_id,
-            )
-            await self._store.complete(
-                approval_id,
-                worker,
-                final_output=outcome.final_output,
-                next_approval_id=outcome.approval_id
-                if outcome.status is RunStatus.AWAITING_APPROVAL
-                else None,
-            )
-        self._report_outcomes(record, failed=False)
-        return outcome
+                logger.exception("resumed run %s (%s) failed", resume.record.run_id, approval_id)
+                return await self._resume_failed(resume, exc)
+            return await self._finish_resume(resume, result)
+
+    async def resume_agent_streamed(
+        self,
+        approval_id: str,
+        *,
+        worker_id: str | None = None,
+        context: Any = None,
+        max_turns: int | None = None,
+        hooks: RunHooks[Any] | None = None,
+        run_config: RunConfig | None = None,
+        error_handlers: RunErrorHandlers[Any] | None = None,
+        session: Session | None = None,
+        partial: bool | None = None,
+    ) -> AsyncIterator[StreamEvent | AgentRunResult]:
+        """``resume_agent``, yielding the SDK's stream events and then the same result."""
+        resume = await self._begin_resume(
+            approval_id,
+            worker_id or self.worker_id,
+            _ResumeArgs(context, max_turns, hooks, run_config, error_handlers, session, partial),
+        )
+        async with self._holding_lease(approval_id, resume.worker_id):
+            try:
+                with self._ledger_scope(resume.record.run_id, approval_id, resume.worker_id):
+                    streamed = Runner.run_streamed(
+                        resume.agent, resume.state, **resume.plan.runner_options(resumed=True)
+                    )
+                async for event in streamed.stream_events():
+                    yield event
+            except Exception as exc:
+                # Boundary: as in resume_agent, the record must not stay `resuming`.
+                logger.exception("resumed run %s (%s) failed", resume.record.run_id, approval_id)
+                yield await self._resume_failed(resume, exc)
+                return
+            yield await self._finish_resume(resume, streamed)
 
     # -- internals -----------------------------------------------------------------------
 
-    def _report_outcomes(self, record: PendingApproval, *, failed: bool) -> None:
-        """Tell the decision service what became of the calls it scored, without waiting."""
+    def _supplies(self, agent_name: str) -> RunSupplies:
+        return self._registry.supplies(agent_name).over(self._own_supplies)
+
+    def _plan(
+        self,
+        agent: Agent[Any],
+        *,
+        context: Any,
+        max_turns: int | None,
+        hooks: RunHooks[Any] | None,
+        run_config: RunConfig | None,
+        error_handlers: RunErrorHandlers[Any] | None,
+        previous_response_id: str | None,
+        auto_previous_response_id: bool,
+        conversation_id: str | None,
+        session: Session | None,
+    ) -> RunPlan:
+        """A fresh run's options: the caller's, else the agent's registered ones, else ours."""
+        supplies = self._supplies(agent.name)
+        return RunPlan(
+            context=context,
+            max_turns=max_turns,
+            hooks=supplies.hooks if hooks is None else hooks,
+            run_config=supplies.run_config if run_config is None else run_config,
+            error_handlers=supplies.error_handlers if error_handlers is None else error_handlers,
+            previous_response_id=previous_response_id,
+            auto_previous_response_id=auto_previous_response_id,
+            conversation_id=conversation_id,
+            session=session,
+            context_codec=supplies.context_codec,
+            partial_resume=bool(supplies.partial_resume),
+        )
+
+    async def _begin_resume(self, approval_id: str, worker: str, args: _ResumeArgs) -> _Resume:
+        """Verify, resolve every option, claim, and load the state: ready to run."""
+        unclaimed = await self._store.get(approval_id, include_state=True)
+        state_json = self._codec.decode(approval_id, unclaimed.state)
+        agent = self._registry.get(unclaimed.agent_name)
+        supplies = self._supplies(unclaimed.agent_name)
+        plan = await self._resumed_plan(unclaimed, state_json, supplies, args)
+        partial = (
+            args.partial
+            if args.partial is not None
+            else (
+                supplies.partial_resume
+                if supplies.partial_resume is not None
+                else unclaimed.run_options.partial_resume
+            )
+        )
+        if partial and unclaimed.status is ApprovalStatus.PENDING:
+            record = await self._store.claim_partial(approval_id, worker, self.lease_seconds)
+        else:
+            record = await self._store.claim_for_resume(approval_id, worker, self.lease_seconds)
+        try:
+            if (
+                record.state is None
+                or unclaimed.state is None
+                or (record.state.hmac != unclaimed.state.hmac)
+            ):
+                # Only create writes state; a different blob now is someone else's write.
+                state_json = self._codec.decode(approval_id, record.state)
+            state = await self._load_state(record, agent, state_json, plan, partial=partial)
+        except BaseException as exc:
+            # Boundary: whatever stopped the load, the record goes back untouched.
+            await self._store.release(approval_id, worker, reason=_describe(exc))
+            raise
+        return _Resume(record, agent, state, plan, worker)
+
+    async def _resumed_plan(
+        self,
+        record: PendingApproval,
+        state_json: dict[str, Any],
+        supplies: RunSupplies,
+        args: _ResumeArgs,
+    ) -> RunPlan:
+        stored = record.run_options
+        run_config = (
+            args.run_config
+            if args.run_config is not None
+            else run_options.rebuild_run_config(stored, supplies.run_config)
+        )
+        hooks = supplies.hooks if args.hooks is None else args.hooks
+        handlers = supplies.error_handlers if args.error_handlers is None else args.error_handlers
+        session = args.session
+        if session is None and stored.session_id is not None and supplies.session_factory:
+            session = await run_options.open_session(supplies.session_factory, stored.session_id)
+        codec: ContextCodec | None = None
+        if args.context is None and stored.context_codec == "custom":
+            codec = supplies.context_codec
+        elif args.context is None and stored.context_codec == "type":
+            codec = supplies.context_codec or codec_from_state(state_json)
+        lacking = run_options.missing(
+            stored,
+            run_config=run_config,
+            hooks=hooks,
+            error_handlers=handlers,
+            session=session,
+            has_context=args.context is not None or codec is not None,
+        )
+        if lacking:
+            raise RunOptionMissing(record.id, lacking)
+        return RunPlan(
+            context=args.context,
+            max_turns=stored.max_turns if args.max_turns is None else args.max_turns,
+            hooks=hooks,
+            run_config=run_config,
+            error_handlers=handlers,
+            previous_response_id=stored.previous_response_id,
+            auto_previous_response_id=stored.auto_previous_response_id,
+            conversation_id=stored.conversation_id,
+            session=session,
+            context_codec=codec,
+            partial_resume=stored.partial_resume,
+            override_max_turns=args.max_turns is not None,
+        )
+
+    async def _finish_resume(self, resume: _Resume, result: Any) -> AgentRunResult:
+        record = resume.record
+        outcomes = await call_outcomes(record, resume.agent, result.new_items, self._ledger)
+        outcome = await self._settle(
+            result,
+            resume.agent,
+            resume.plan,
+            run_id=record.run_id,
+            sequence=record.sequence,
+            actor=record.actor,
+            domain=record.domain,
+            input_preview=record.input_preview,
+            previous=record,
+            outcomes=outcomes,
+        )
+        await self._store.complete(
+            record.id,
+            resume.worker_id,
+            final_output=outcome.final_output,
+            next_approval_id=outcome.approval_id
+            if outcome.status is RunStatus.AWAITING_APPROVAL
+            else None,
+            outcomes={
+                index: outcomes[call.call_id]
+                for index, call in enumerate(record.tool_calls)
+                if call.call_id in outcomes
+            },
+        )
+        self._report_outcomes(record, outcomes)
+        return outcome
+
+    async def _resume_failed(self, resume: _Resume, exc: Exception) -> AgentRunResult:
+        record = resume.record
+        await self._store.fail(record.id, resume.worker_id, _describe(exc))
+        self._report_outcomes(record, None)
+        return AgentRunResult(
+            status=RunStatus.ERROR,
+            run_id=record.run_id,
+            sequence=record.sequence,
+            agent_name=record.agent_name,
+            approval_id=record.id,
+            error=_describe(exc),
+        )
+
+    def _report_outcomes(
+        self, record: PendingApproval, outcomes: Mapping[str, CallOutcome] | None
+    ) -> None:
+        """Tell the decision service what became of the calls it scored, without waiting.
+
+        ``outcomes`` None: the resumed run failed as a whole.
+        """
         reporter = self._outcome_reporter
         if reporter is None:
             return
@@ -314,13 +580,18 @@ class OpenAIAgentsProvider(FrameworkProvider):
             request_id = (call.signal or {}).get("request_id")
             if call.decision is None or not isinstance(request_id, str):
                 continue
+            found = None if outcomes is None else outcomes.get(call.call_id)
             if call.decision.verdict is Verdict.REJECTED:
-                outcome = "rejected"
+                reported = "rejected"
+            elif found is None or found.status is not CallOutcomeStatus.EXECUTED:
+                reported = "failure"
             else:
-                outcome = "failure" if failed else "success"
+                reported = "success"
             details = {"reviewer_kind": call.decision.reviewer_kind.value, "run_id": record.run_id}
+            if found is not None:
+                details["status"] = found.status.value
             task = asyncio.create_task(
-                _report(reporter, outcome, request_id, call.call_id, details)
+                _report(reporter, reported, request_id, call.call_id, details)
             )
             self._background.add(task)
             task.add_done_callback(self._background.discard)
@@ -333,9 +604,7 @@ class OpenAIAgentsProvider(FrameworkProvider):
         await check_edited_arguments(agent, call, edited)
 
     @contextlib.contextmanager
-    def _ledger_scope(
-        self, run_id: str, approval_id: str | None, worker_id: str
-    ) -> Iterator[None]:
+    def _ledger_scope(self, run_id: str, approval_id: str | None, worker_id: str) -> Iterator[None]:
         token = current_scope.set(LedgerScope(self._ledger, run_id, approval_id, worker_id))
         try:
             yield
@@ -353,32 +622,51 @@ class OpenAIAgentsProvider(FrameworkProvider):
         self,
         result: Any,
         agent: Agent[Any],
+        plan: RunPlan,
         *,
         run_id: str,
         sequence: int,
         actor: str | None,
         domain: str | None,
         input_preview: str,
-        previous_approval_id: str | None = None,
+        previous: PendingApproval | None = None,
+        outcomes: dict[str, CallOutcome] | None = None,
     ) -> AgentRunResult:
         """Turn a finished SDK result into our result, storing a pause when there is one."""
-        tool_outputs = _tool_outputs(result.new_items)
+        outputs = tool_outputs(result.new_items)
+        outcomes = outcomes or {}
         if not result.interruptions:
+            failed = any(o.status is CallOutcomeStatus.TOOL_ERROR for o in outcomes.values())
             return AgentRunResult(
-                status=RunStatus.SUCCESS,
+                status=RunStatus.TOOL_ERROR if failed else RunStatus.SUCCESS,
                 final_output=to_jsonable_python(result.final_output, fallback=str),
-                approval_id=previous_approval_id,
-                tool_outputs=tool_outputs,
+                approval_id=None if previous is None else previous.id,
+                tool_outputs=outputs,
                 run_id=run_id,
                 sequence=sequence,
                 agent_name=agent.name,
+                outcomes=outcomes,
+                error=_tool_errors(outcomes),
             )
         # A pause after a resume is the run's next record in the chain.
-        if previous_approval_id is not None:
+        if previous is not None:
             sequence += 1
+        codec, codec_kind = codec_for(plan.context_value(result), plan.context_codec)
+        check_round_trip(plan.context_value(result), codec)
         approval_id = new_approval_id()
         metadata = collect_tool_metadata(agent)
-        calls = [_call_record(item, metadata, agent) for item in result.interruptions]
+        calls = [
+            call_record(
+                item,
+                metadata,
+                recall_signal(agent, item.call_id or ""),
+                None if previous is None else _undecided(previous, item.call_id),
+            )
+            for item in result.interruptions
+        ]
+        state_json = result.to_state().to_json(
+            context_serializer=None if codec is None else codec.serialize
+        )
         now = utcnow()
         record = PendingApproval(
             id=approval_id,
@@ -389,8 +677,9 @@ class OpenAIAgentsProvider(FrameworkProvider):
             domain=domain,
             input_preview=input_preview,
             tool_calls=calls,
-            state=self._codec.encode(approval_id, result.to_state().to_json(), run_id=run_id),
-            previous_approval_id=previous_approval_id,
+            state=self._codec.encode(approval_id, state_json, run_id=run_id),
+            run_options=plan.stored(codec_kind),
+            previous_approval_id=None if previous is None else previous.id,
             created_at=now,
             updated_at=now,
         )
@@ -405,48 +694,42 @@ class OpenAIAgentsProvider(FrameworkProvider):
             status=RunStatus.AWAITING_APPROVAL,
             approval_id=approval_id,
             pending_tool_calls=[
-                PendingToolCall.model_validate(call.model_dump(exclude={"decision", "signal"}))
+                PendingToolCall.model_validate(
+                    call.model_dump(exclude={"decision", "signal", "votes", "outcome"})
+                )
                 for call in calls
             ],
-            tool_outputs=tool_outputs,
+            tool_outputs=outputs,
             run_id=run_id,
             sequence=sequence,
             agent_name=agent.name,
+            outcomes=outcomes,
         )
 
-    async def _load_state(self, record: PendingApproval, agent: Agent[Any]) -> RunState[Any, Any]:
-        state_json = self._codec.decode(record.id, record.state)
+    async def _load_state(
+        self,
+        record: PendingApproval,
+        agent: Agent[Any],
+        state_json: dict[str, Any],
+        plan: RunPlan,
+        *,
+        partial: bool,
+    ) -> RunState[Any, Any]:
         reviewed = apply_edits(state_json, record)
-        state: RunState[Any, Any] = await RunState.from_json(agent, state_json)
-        interruptions = state.get_interruptions()
-        seen: set[str] = set()
-        for item in interruptions:
-            call_id = item.call_id or ""
-            call = record.call(call_id)
-            if call is None or call.decision is None:
-                raise StateIntegrityError(
-                    record.id, f"the state waits on call {call_id!r}, which has no decision"
-                )
-            if arguments_digest(_arguments(item)) != reviewed.get(call_id, call.arguments_sha256):
-                raise StateIntegrityError(
-                    record.id, f"call {call_id}: state arguments differ from the reviewed ones"
-                )
-            seen.add(call_id)
-            decision = call.decision
-            if decision.verdict is Verdict.APPROVED:
-                state.approve(item, always_approve=decision.always)
-            else:
-                state.reject(
-                    item,
-                    always_reject=decision.always,
-                    rejection_message=decision.message
-                    or f"The tool call was rejected by {decision.reviewer}. Do not retry it.",
-                )
-        missing = {call.call_id for call in record.tool_calls} - seen
-        if missing:
-            raise StateIntegrityError(
-                record.id, f"calls {sorted(missing)} are in the record but not in the state"
-            )
+        codec = plan.context_codec
+        state: RunState[Any, Any] = await RunState.from_json(
+            agent,
+            state_json,
+            context_override=plan.context,
+            context_deserializer=None if codec is None else codec.deserialize,
+        )
+        if plan.override_max_turns and plan.max_turns is not None:
+            # The SDK resumes with the limit stored in the state; the caller asked for another.
+            state._max_turns = plan.max_turns
+        formatter = None if plan.run_config is None else plan.run_config.tool_error_formatter
+        apply_decisions(
+            state, record, reviewed, partial=partial, default_rejection=formatter is None
+        )
         return state
 
     @contextlib.asynccontextmanager
@@ -466,6 +749,92 @@ class OpenAIAgentsProvider(FrameworkProvider):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """The ``Runner.run`` options of one run (fresh or resumed), resolved."""
+
+    context: Any
+    max_turns: int | None
+    hooks: RunHooks[Any] | None
+    run_config: RunConfig | None
+    error_handlers: RunErrorHandlers[Any] | None
+    previous_response_id: str | None
+    auto_previous_response_id: bool
+    conversation_id: str | None
+    session: Session | None
+    context_codec: ContextCodec | None
+    partial_resume: bool
+    override_max_turns: bool = False
+
+    def runner_options(self, *, resumed: bool = False) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            "hooks": self.hooks,
+            "run_config": self.run_config,
+            "error_handlers": self.error_handlers,
+            "previous_response_id": self.previous_response_id,
+            "auto_previous_response_id": self.auto_previous_response_id,
+            "conversation_id": self.conversation_id,
+            "session": self.session,
+        }
+        if not resumed:
+            # A resumed run takes its context and turn limit from the state (see _load_state).
+            options.update(context=self.context, max_turns=self.max_turns)
+        return options
+
+    def context_value(self, result: Any) -> Any:
+        """The application context as the run left it (tools may have replaced fields)."""
+        wrapper = getattr(result, "context_wrapper", None)
+        return self.context if wrapper is None else wrapper.context
+
+    def stored(self, context_codec: str | None) -> StoredRunOptions:
+        return run_options.capture(
+            run_config=self.run_config,
+            max_turns=self.max_turns,
+            hooks=self.hooks,
+            error_handlers=self.error_handlers,
+            session=self.session,
+            conversation_id=self.conversation_id,
+            previous_response_id=self.previous_response_id,
+            auto_previous_response_id=self.auto_previous_response_id,
+            context_codec=context_codec,
+            partial_resume=self.partial_resume,
+        )
+
+
+class _ResumeArgs(NamedTuple):
+    context: Any
+    max_turns: int | None
+    hooks: RunHooks[Any] | None
+    run_config: RunConfig | None
+    error_handlers: RunErrorHandlers[Any] | None
+    session: Session | None
+    partial: bool | None
+
+
+class _Resume(NamedTuple):
+    record: PendingApproval
+    agent: Agent[Any]
+    state: RunState[Any, Any]
+    plan: RunPlan
+    worker_id: str
+
+
+def _undecided(previous: PendingApproval, call_id: str | None) -> ToolCallRecord | None:
+    call = previous.call(call_id or "")
+    return call if call is not None and call.decision is None else None
+
+
+def _tool_errors(outcomes: Mapping[str, CallOutcome]) -> str | None:
+    failed = [
+        f"{call_id}: {outcome.error}"
+        for call_id, outcome in outcomes.items()
+        if outcome.status is CallOutcomeStatus.TOOL_ERROR
+    ]
+    if not failed:
+        return None
+    return "approved call(s) raised, the approved action did not happen: " + "; ".join(failed)
 
 
 class OutcomeReporter(Protocol):
@@ -491,55 +860,6 @@ async def _report(
     except Exception:
         # Best effort by contract: a reporting failure never reaches the run's caller.
         logger.exception("reporting the outcome of call %s failed", call_id)
-
-
-def _call_record(
-    item: ToolApprovalItem, metadata: Mapping[str, dict[str, Any]], agent: Agent[Any]
-) -> ToolCallRecord:
-    arguments = _arguments(item)
-    tool_name = item.qualified_name or item.name or "unknown"
-    call_id = item.call_id or ""
-    signal = recall_signal(agent, call_id)
-    return ToolCallRecord(
-        call_id=call_id,
-        signal=None if signal is None else signal.model_dump(mode="json"),
-        tool_name=tool_name,
-        agent_name=item.agent.name,
-        arguments=arguments,
-        arguments_sha256=arguments_digest(arguments),
-        metadata=dict(metadata.get(tool_name) or metadata.get(item.name or "") or {}),
-    )
-
-
-def _tool_outputs(items: Sequence[RunItem]) -> list[ToolOutput]:
-    names = {
-        call_id: getattr(item.raw_item, "name", None)
-        for item in items
-        if isinstance(item, ToolCallItem | ToolApprovalItem)
-        and (call_id := getattr(item.raw_item, "call_id", None))
-    }
-    outputs = []
-    for item in items:
-        if not isinstance(item, ToolCallOutputItem):
-            continue
-        raw = item.raw_item
-        call_id = raw.get("call_id") if isinstance(raw, dict) else getattr(raw, "call_id", None)
-        if isinstance(call_id, str):
-            outputs.append(
-                ToolOutput(call_id=call_id, tool_name=names.get(call_id), output=str(item.output))
-            )
-    return outputs
-
-
-def _arguments(item: ToolApprovalItem) -> Any:
-    raw = item.arguments
-    if raw is None:
-        return None
-    try:
-        return json.loads(raw)
-    except ValueError:
-        # A model can emit malformed JSON; the reviewer sees it verbatim.
-        return raw
 
 
 def _preview(input: str | list[Any]) -> str:

@@ -1,0 +1,177 @@
+"""The SDK side of a pause and a resume: call records, decisions applied, what each call did.
+
+The provider (``openai_agents_provider.py``) runs agents and talks to the store; this module
+turns SDK objects into records and back:
+
+- ``call_record``: an interrupted call as the reviewer sees it (``call_kinds.describe_call``).
+- ``apply_decisions``: the record's decisions onto a restored ``RunState``, after checking
+  that the state waits on exactly the calls reviewed, with exactly the arguments reviewed.
+- ``call_outcomes``: what each decided call did once the run resumed, from the run's items
+  and the tool-execution ledger (which knows whether a governed body ran, and if it raised).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from agents import Agent, RunState
+from agents.items import RunItem, ToolApprovalItem, ToolCallItem, ToolCallOutputItem
+
+from evolving_agents.adapters.openai_tool_adapter import GovernedFunctionTool, find_tool
+from evolving_agents.approvals.errors import StateIntegrityError
+from evolving_agents.approvals.ledger import ExecutionStatus, ToolExecutionLedger
+from evolving_agents.approvals.models import (
+    CallOutcome,
+    CallOutcomeStatus,
+    PendingApproval,
+    ReviewerKind,
+    ToolCallRecord,
+    ToolOutput,
+    Verdict,
+    arguments_digest,
+)
+from evolving_agents.decisions.base import DecisionSignal
+from evolving_agents.providers.call_kinds import describe_call
+
+
+def call_record(
+    item: ToolApprovalItem,
+    metadata: Mapping[str, dict[str, Any]],
+    signal: DecisionSignal | None,
+    earlier: ToolCallRecord | None = None,
+) -> ToolCallRecord:
+    """The record of one interrupted call; ``earlier`` is the same call's record in the run's
+    previous pause (a partial resume), whose votes and deadline it keeps."""
+    described = describe_call(item)
+    return ToolCallRecord(
+        call_id=item.call_id or "",
+        signal=None if signal is None else signal.model_dump(mode="json"),
+        tool_name=described.tool_name,
+        agent_name=item.agent.name,
+        kind=described.kind,
+        arguments=described.arguments,
+        arguments_sha256=arguments_digest(described.arguments),
+        metadata=dict(metadata.get(described.tool_name) or metadata.get(item.name or "") or {}),
+        votes=[] if earlier is None else list(earlier.votes),
+        expires_at=None if earlier is None else earlier.expires_at,
+    )
+
+
+def apply_decisions(
+    state: RunState[Any, Any],
+    record: PendingApproval,
+    reviewed: Mapping[str, str],
+    *,
+    partial: bool,
+    default_rejection: bool,
+) -> list[str]:
+    """Approve or reject each interruption of ``state`` as decided; the undecided call ids.
+
+    Every call the state waits on must be in the record with the reviewed arguments, and
+    every call of the record must be in the state; anything else is a tampered or mismatched
+    record (``StateIntegrityError``). Undecided calls are allowed only when ``partial``.
+    ``default_rejection``: give a rejection without a message this project's text (when the
+    run has no ``tool_error_formatter`` of its own to decide what the model reads).
+    """
+    seen: set[str] = set()
+    undecided: list[str] = []
+    for item in state.get_interruptions():
+        call_id = item.call_id or ""
+        call = record.call(call_id)
+        if call is None:
+            raise StateIntegrityError(
+                record.id, f"the state waits on call {call_id!r}, which is not in the record"
+            )
+        expected = reviewed.get(call_id, call.arguments_sha256)
+        if arguments_digest(describe_call(item).arguments) != expected:
+            raise StateIntegrityError(
+                record.id, f"call {call_id}: state arguments differ from the reviewed ones"
+            )
+        seen.add(call_id)
+        decision = call.decision
+        if decision is None:
+            if not partial:
+                raise StateIntegrityError(
+                    record.id, f"the state waits on call {call_id!r}, which has no decision"
+                )
+            undecided.append(call_id)
+        elif decision.verdict is Verdict.APPROVED:
+            state.approve(item, always_approve=decision.always)
+        else:
+            message = decision.message
+            if message is None and default_rejection:
+                message = f"The tool call was rejected by {decision.reviewer}. Do not retry it."
+            state.reject(item, always_reject=decision.always, rejection_message=message)
+    missing = {call.call_id for call in record.tool_calls} - seen
+    if missing:
+        raise StateIntegrityError(
+            record.id, f"calls {sorted(missing)} are in the record but not in the state"
+        )
+    return undecided
+
+
+async def call_outcomes(
+    record: PendingApproval,
+    agent: Agent[Any],
+    items: Sequence[RunItem],
+    ledger: ToolExecutionLedger,
+) -> dict[str, CallOutcome]:
+    """What each decided call of ``record`` did in the resumed run, by call id."""
+    read = model_read(items)
+    outcomes: dict[str, CallOutcome] = {}
+    for call in record.tool_calls:
+        decision = call.decision
+        if decision is None:
+            continue
+        output = read.get(call.call_id)
+        if decision.verdict is Verdict.REJECTED:
+            status = (
+                CallOutcomeStatus.EXPIRED
+                if decision.reviewer_kind is ReviewerKind.TIMEOUT
+                else CallOutcomeStatus.REJECTED
+            )
+            outcomes[call.call_id] = CallOutcome(status=status, output=output)
+            continue
+        if not isinstance(find_tool(agent, call.tool_name), GovernedFunctionTool):
+            # Only governed tools are ledgered; for the others the SDK's output is all we know.
+            outcomes[call.call_id] = CallOutcome(status=CallOutcomeStatus.EXECUTED, output=output)
+            continue
+        entry = await ledger.get(record.run_id, call.call_id)
+        if entry is None:
+            # Approved, yet the body never started: a guardrail (the decision layer's block)
+            # stopped it, and the model read why.
+            outcomes[call.call_id] = CallOutcome(status=CallOutcomeStatus.BLOCKED, output=output)
+        elif entry.status is ExecutionStatus.FINISHED:
+            outcomes[call.call_id] = CallOutcome(status=CallOutcomeStatus.EXECUTED, output=output)
+        else:
+            outcomes[call.call_id] = CallOutcome(
+                status=CallOutcomeStatus.TOOL_ERROR, output=output, error=entry.error
+            )
+    return outcomes
+
+
+def model_read(items: Sequence[RunItem]) -> dict[str, str]:
+    """Call id -> the output the model read for it, among ``items``."""
+    read: dict[str, str] = {}
+    for item in items:
+        if isinstance(item, ToolCallOutputItem):
+            raw = item.raw_item
+            call_id = raw.get("call_id") if isinstance(raw, dict) else getattr(raw, "call_id", None)
+            if isinstance(call_id, str):
+                read[call_id] = str(item.output)
+    return read
+
+
+def tool_outputs(items: Sequence[RunItem]) -> list[ToolOutput]:
+    """Every tool output of ``items``, named by the call it answers."""
+    names = {
+        call_id: getattr(item.raw_item, "name", None)
+        for item in items
+        if isinstance(item, ToolCallItem | ToolApprovalItem)
+        and (call_id := getattr(item.raw_item, "call_id", None))
+    }
+    return [
+        ToolOutput(call_id=call_id, tool_name=names.get(call_id), output=output)
+        for call_id, output in model_read(items).items()
+    ]
