@@ -18,12 +18,16 @@ from evolving_agents.approvals import (
     ApprovalConflict,
     ApprovalNotFound,
     ApprovalStatus,
+    CallKind,
+    CallOutcome,
+    CallOutcomeStatus,
     IncompatibleStateVersion,
     NotAuthorized,
     PendingApproval,
     PendingApprovalStore,
     ResumeWorker,
     Reviewer,
+    RunOptionMissing,
     RunStatus,
     StateIntegrityError,
     ToolCallRecord,
@@ -34,7 +38,14 @@ from evolving_agents.approvals import (
 from evolving_agents.config import Settings
 from evolving_agents.core import AgentRegistry, MongoDBClient
 from evolving_agents.errors import ConfigurationError, EvolvingAgentsError
-from evolving_agents.providers import FrameworkProvider, OpenAIAgentsProvider, ProviderRegistry
+from evolving_agents.providers import (
+    ContextCodec,
+    ContextNotSerializable,
+    FrameworkProvider,
+    OpenAIAgentsProvider,
+    ProviderRegistry,
+    TypeContextCodec,
+)
 
 __version__ = "0.1.0"
 
@@ -44,7 +55,12 @@ __all__ = [
     "ApprovalConflict",
     "ApprovalNotFound",
     "ApprovalStatus",
+    "CallKind",
+    "CallOutcome",
+    "CallOutcomeStatus",
     "ConfigurationError",
+    "ContextCodec",
+    "ContextNotSerializable",
     "EvolvingAgentsError",
     "FrameworkProvider",
     "GovernedFunctionTool",
@@ -58,11 +74,13 @@ __all__ = [
     "ProviderRegistry",
     "ResumeWorker",
     "Reviewer",
+    "RunOptionMissing",
     "RunStatus",
     "Settings",
     "StateIntegrityError",
     "ToolCallRecord",
     "ToolDecision",
     "ToolOutcomeUnknown",
+    "TypeContextCodec",
     "idempotency_key",
 ]

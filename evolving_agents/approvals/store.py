@@ -73,6 +73,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 COLLECTION_NAME = "eat_openai_pending_approvals"
+# Set on a pending record paused under a partial-resume policy once one of its calls is
+# decided: the worker then resumes what is decided, and the rest pause again.
+PARTIAL_READY = "partial_ready"
 TIMEOUT_REVIEWER = "eat-timeout"
 _NO_STATE = {"state": 0}
 # Optimistic retries of a read-then-conditional-write: each retry means another writer's
@@ -822,6 +825,9 @@ def _vote_update(
         )
     if len(record.undecided_calls()) == settled:
         sets["status"] = ApprovalStatus.DECIDED.value
+    elif settled and record.run_options.partial_resume:
+        # Paused under a partial-resume policy: a worker may resume it now (see claim_partial).
+        sets[PARTIAL_READY] = True
     return {"$set": sets, "$inc": {"version": 1}, "$push": {"audit": {"$each": audit}}}
 
 

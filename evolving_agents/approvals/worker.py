@@ -42,7 +42,7 @@ from evolving_agents.approvals.models import (
     RunStatus,
     utcnow,
 )
-from evolving_agents.approvals.store import PendingApprovalStore, _ids
+from evolving_agents.approvals.store import PARTIAL_READY, PendingApprovalStore, _ids
 from evolving_agents.errors import EvolvingAgentsError
 
 logger = logging.getLogger(__name__)
@@ -57,6 +57,10 @@ _WAKE_PIPELINE: list[dict[str, Any]] = [
                 {
                     "operationType": "update",
                     "updateDescription.updatedFields.status": ApprovalStatus.DECIDED.value,
+                },
+                {
+                    "operationType": "update",
+                    f"updateDescription.updatedFields.{PARTIAL_READY}": True,
                 },
             ]
         }
@@ -324,18 +328,32 @@ class ResumeWorker:
         return _without(await _ids(cursor), self._excluded())
 
     async def _oldest_decided(self) -> list[str]:
-        cursor = (
-            self._store.collection.find({"status": ApprovalStatus.DECIDED.value}, {"_id": 1})
-            .sort([("status", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)])
-            .limit(self._batch + len(self._excluded()))
-        )
-        return _without(await _ids(cursor), self._excluded())
+        """Decided records, then pending ones a partial-resume policy lets run now."""
+        found: list[str] = []
+        for query in (
+            {"status": ApprovalStatus.DECIDED.value},
+            {"status": ApprovalStatus.PENDING.value, PARTIAL_READY: True},
+        ):
+            cursor = (
+                self._store.collection.find(query, {"_id": 1})
+                .sort([("status", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)])
+                .limit(self._batch + len(self._excluded()))
+            )
+            found.extend(await _ids(cursor))
+        return _without(found, self._excluded())
 
     async def _still_decided(self, approval_id: str) -> bool:
         # A point read by _id alone (some servers plan ``_id`` plus another field as a scan):
         # far cheaper than a claim that loses (state read and verified, then an update).
-        found = await self._store.collection.find_one({"_id": approval_id}, {"status": 1})
-        return found is not None and found.get("status") == ApprovalStatus.DECIDED.value
+        found = await self._store.collection.find_one(
+            {"_id": approval_id}, {"status": 1, PARTIAL_READY: 1}
+        )
+        if found is None:
+            return False
+        status = found.get("status")
+        return status == ApprovalStatus.DECIDED.value or (
+            status == ApprovalStatus.PENDING.value and found.get(PARTIAL_READY) is True
+        )
 
     async def _expire_overdue(self) -> None:
         # At most once per poll interval, since approval timeouts are counted in minutes or hours.

@@ -203,9 +203,7 @@ def _json_safe(value: Any) -> Any:
     if callable(model_dump):
         return _json_safe(model_dump(mode="json", exclude_unset=True))
     if isinstance(value, Mapping):
-        return {
-            str(key): _json_safe(member) for key, member in value.items() if member is not None
-        }
+        return {str(key): _json_safe(member) for key, member in value.items() if member is not None}
     if isinstance(value, list | tuple):
         return [_json_safe(member) for member in value]
     if isinstance(value, bytes):

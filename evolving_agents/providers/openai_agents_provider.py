@@ -122,7 +122,7 @@ class OpenAIAgentsProvider(FrameworkProvider):
         session_factory: SessionFactory | None = None,
         context_codec: ContextCodec | None = None,
         error_handlers: RunErrorHandlers[Any] | None = None,
-        partial_resume: bool = False,
+        partial_resume: bool | None = None,
         settings: Settings | None = None,
         worker_id: str | None = None,
         outcome_reporter: OutcomeReporter | None = None,
