@@ -509,3 +509,45 @@ async def test_a_worker_resumes_a_partially_decided_run_under_a_partial_policy(
     assert old.status is ApprovalStatus.COMPLETED and old.next_approval_id is not None
     nxt = await provider.store.get(old.next_approval_id)
     assert [call.call_id for call in nxt.undecided_calls()] == ["c2"]
+
+
+async def test_a_session_across_chained_pauses_holds_each_item_once(
+    mongo: MongoDBClient, tmp_path: Any
+) -> None:
+    from agents import Runner, RunState, SQLiteSession
+
+    def script() -> list[Any]:
+        return [
+            GRANT,
+            [function_call("deploy", {"service": "api"}, call_id="c2")],
+            [assistant_message("granted and deployed")],
+        ]
+
+    # The raw SDK, in one process: two pauses, each approved after a JSON round trip.
+    bare_agent, _ = agent_with(script(), Spy())
+    bare = SQLiteSession("bare", str(tmp_path / "bare.db"))
+    result = await Runner.run(bare_agent, "grant then deploy", session=bare)
+    while result.interruptions:
+        state = await RunState.from_json(bare_agent, result.to_state().to_json())
+        for item in state.get_interruptions():
+            state.approve(item)
+        result = await Runner.run(bare_agent, state, session=bare)
+
+    path = str(tmp_path / "eat.db")
+    spy = Spy()
+    agent, _ = agent_with(script(), spy)
+    first = await fresh(mongo, agent).execute_agent(
+        "ops-agent", "grant then deploy", session=SQLiteSession("chain", path)
+    )
+    approval_id = first.approval_id
+    done = first
+    while approval_id is not None and done.status is RunStatus.AWAITING_APPROVAL:
+        resumer = fresh(mongo, agent, session_factory=lambda sid: SQLiteSession(sid, path))
+        await resumer.store.decide(approval_id, verdict="approved", reviewer="alice")
+        done = await resumer.resume_agent(approval_id)
+        approval_id = done.approval_id
+    assert done.status is RunStatus.SUCCESS and done.final_output == "granted and deployed"
+    assert [name for name, _ in spy.calls] == ["grant_access", "deploy"]
+    ours = comparable(await SQLiteSession("chain", path).get_items())
+    assert ours == comparable(await bare.get_items())
+    assert len(ours) == 6  # user, call, output, call, output, answer: nothing twice

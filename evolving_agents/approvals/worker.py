@@ -92,8 +92,9 @@ class WorkerStats(BaseModel):
     ``released``, or after an unexpected error is left to its lease). ``conflicts``: another
     worker got there first. ``refused``: records left untouched because they cannot be resumed
     here (tampered state, unknown agent); this worker skips them from then on. ``expired``:
-    overdue approvals this worker turned into timeout rejections. ``errors``: anything else,
-    logged, with the last one kept in ``last_error``.
+    overdue approvals this worker turned into timeout rejections. ``tool_errors``: completed
+    runs in which an approved call's body raised (also counted in ``completed``). ``errors``:
+    anything else, logged, with the last one kept in ``last_error``.
     """
 
     worker_id: str
@@ -105,6 +106,7 @@ class WorkerStats(BaseModel):
     released: int = 0
     expired: int = 0
     refused: int = 0
+    tool_errors: int = 0
     errors: int = 0
     last_error: str | None = None
     seconds: float = 0.0
@@ -407,6 +409,15 @@ class ResumeWorker:
             stats.failed += 1
         else:
             stats.completed += 1
+        if result.status is RunStatus.TOOL_ERROR:
+            # Completed, but an approved action did not happen: never counted as plain success.
+            stats.tool_errors += 1
+            logger.error(
+                "worker %s: run %s finished with a failed approved call: %s",
+                self.worker_id,
+                approval_id,
+                result.error,
+            )
 
     async def _after_error(self, approval_id: str, exc: Exception) -> None:
         stats = self._stats

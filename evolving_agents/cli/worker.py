@@ -28,7 +28,16 @@ from evolving_agents.errors import ConfigurationError
 from evolving_agents.providers.openai_agents_provider import OpenAIAgentsProvider
 
 _REFRESH_SECONDS = 0.25
-_COUNTS = ("claimed", "completed", "failed", "conflicts", "released", "expired", "refused")
+_COUNTS = (
+    "claimed",
+    "completed",
+    "tool_errors",
+    "failed",
+    "conflicts",
+    "released",
+    "expired",
+    "refused",
+)
 
 
 def worker(
