@@ -242,9 +242,7 @@ async def test_without_a_formatter_the_projects_rejection_text_applies(
     resumer = fresh(mongo, agent)
     await resumer.store.decide(run.approval_id, verdict="rejected", reviewer="alice")
     await resumer.resume_agent(run.approval_id)
-    assert read_by_model(model) == {
-        "c1": "The tool call was rejected by alice. Do not retry it."
-    }
+    assert read_by_model(model) == {"c1": "The tool call was rejected by alice. Do not retry it."}
 
 
 async def test_stored_run_config_fields_apply_at_resume(mongo: MongoDBClient) -> None:
