@@ -549,3 +549,22 @@ async def test_a_session_across_chained_pauses_holds_each_item_once(
     ours = comparable(await SQLiteSession("chain", path).get_items())
     assert ours == comparable(await bare.get_items())
     assert len(ours) == 6  # user, call, output, call, output, answer: nothing twice
+
+
+async def test_a_dataclass_context_survives_chained_pauses(mongo: MongoDBClient) -> None:
+    spy = Spy()
+    steps = [GRANT, [function_call("grant_access", {"user": "bob", "hours": 1}, call_id="c2")]]
+    agent, _ = agent_with([*steps, [assistant_message("both granted")]], spy)
+    run = await fresh(mongo, agent).execute_agent(
+        "ops-agent", "grant two", context=OpsContext(team="sre", ticket="T-3")
+    )
+    for _ in range(2):
+        assert run.approval_id is not None and run.status is RunStatus.AWAITING_APPROVAL
+        resumer = fresh(mongo, agent)
+        record = await resumer.store.get(run.approval_id)
+        assert record.run_options.context_codec == "type"
+        await resumer.store.decide(run.approval_id, verdict="approved", reviewer="alice")
+        run = await resumer.resume_agent(run.approval_id)
+    assert run.status is RunStatus.SUCCESS
+    assert spy.contexts == [OpsContext(team="sre", ticket="T-3")] * 2
+    assert all(isinstance(context, OpsContext) for context in spy.contexts)

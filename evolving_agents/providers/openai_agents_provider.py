@@ -517,7 +517,9 @@ class OpenAIAgentsProvider(FrameworkProvider):
             auto_previous_response_id=stored.auto_previous_response_id,
             conversation_id=stored.conversation_id,
             session=session,
-            context_codec=codec,
+            # A pause of the resumed run stores its context as a fresh run would.
+            context_codec=supplies.context_codec,
+            restore_codec=codec,
             partial_resume=stored.partial_resume,
             override_max_turns=args.max_turns is not None,
         )
@@ -716,7 +718,7 @@ class OpenAIAgentsProvider(FrameworkProvider):
         partial: bool,
     ) -> RunState[Any, Any]:
         reviewed = apply_edits(state_json, record)
-        codec = plan.context_codec
+        codec = plan.restore_codec
         state: RunState[Any, Any] = await RunState.from_json(
             agent,
             state_json,
@@ -767,6 +769,8 @@ class RunPlan:
     context_codec: ContextCodec | None
     partial_resume: bool
     override_max_turns: bool = False
+    restore_codec: ContextCodec | None = None
+    """How a resumed run's stored context is rebuilt (None: as stored, or ``context``)."""
 
     def runner_options(self, *, resumed: bool = False) -> dict[str, Any]:
         options: dict[str, Any] = {
