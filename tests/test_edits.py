@@ -7,12 +7,23 @@ from typing import Any
 
 import pytest
 from agents import Agent
+from agents.run_state import RunState
 from agents.testing import ScriptedModel, assistant_message, function_call
 
 from evolving_agents import AgentRegistry, MongoDBClient, OpenAIAgentsProvider, OpenAIToolAdapter
+from evolving_agents.approvals.codec import StateCodec
+from evolving_agents.approvals.edits import apply_edits
 from evolving_agents.approvals.errors import InvalidDecision
-from evolving_agents.approvals.models import RunStatus, arguments_digest
+from evolving_agents.approvals.models import (
+    RunStatus,
+    ToolDecision,
+    Verdict,
+    arguments_digest,
+    utcnow,
+)
 from evolving_agents.decisions.local_rules import LocalRulePolicy
+from evolving_agents.providers.call_kinds import describe_call
+from tests.apps import kinds_app
 
 POLICY = LocalRulePolicy.from_dict(
     [
@@ -131,3 +142,58 @@ async def test_an_edit_that_breaks_the_schema_is_refused(mongo: MongoDBClient) -
             edited_arguments={"user": "alice", "role": "admin", "hours": 2, "sudo": True},
         )
     assert (await grants.provider.store.get(approval_id)).tool_calls[0].decision is None
+
+
+async def test_a_shell_call_cannot_be_approved_with_edits_only_rejected(
+    mongo: MongoDBClient,
+) -> None:
+    agent = kinds_app.ops_agent([kinds_app.shell_call()])
+    registry = AgentRegistry()
+    registry.register(agent)
+    provider = OpenAIAgentsProvider(mongodb_client=mongo, registry=registry)
+    record = await kinds_app.pause(provider.store, [kinds_app.shell_call()], "restart payments")
+
+    with pytest.raises(
+        InvalidDecision,
+        match="a shell call's commands cannot be edited; reject it with a message instead",
+    ):
+        await provider.store.decide(
+            record.id,
+            call_id="sh1",
+            verdict="approved",
+            reviewer="bob",
+            edited_arguments={"commands": ["echo harmless"]},
+        )
+    assert (await provider.store.get(record.id)).tool_calls[0].decision is None
+    rejected = await provider.store.decide(
+        record.id, call_id="sh1", verdict="rejected", reviewer="bob", message="no rm -rf"
+    )
+    assert rejected.tool_calls[0].decision is not None
+
+
+async def test_applying_edits_rewrites_function_calls_and_never_a_shell_call(
+    mongo: MongoDBClient,
+) -> None:
+    outputs = [kinds_app.shell_call(), kinds_app.page_call()]
+    store = OpenAIAgentsProvider(mongodb_client=mongo, registry=AgentRegistry()).store
+    record = await kinds_app.pause(store, outputs, "restart payments and page on-call")
+    page_edit = {"team": "payments", "message": "restart at 14:00"}
+    # A shell edit cannot be decided through the store; one forged into a record must not run.
+    shell_edit = {"commands": ["echo harmless"], "timeout_ms": 60000}
+    for call in record.tool_calls:
+        edit = page_edit if call.call_id == "fn1" else shell_edit
+        call.decision = ToolDecision(
+            verdict=Verdict.APPROVED,
+            reviewer="bob",
+            at=utcnow(),
+            edited_arguments=edit,
+            edited_arguments_sha256=arguments_digest(edit),
+        )
+    state_json = StateCodec.from_settings().decode(record.id, record.state)
+    reviewed = apply_edits(state_json, record)
+
+    state = await RunState.from_json(kinds_app.ops_agent(outputs), state_json)
+    now = {item.call_id: describe_call(item).arguments for item in state.get_interruptions()}
+    assert now["fn1"] == page_edit and reviewed["fn1"] == arguments_digest(page_edit)
+    assert now["sh1"] == {"commands": kinds_app.COMMANDS, "timeout_ms": 60000}
+    assert reviewed["sh1"] != arguments_digest(now["sh1"]), "the resume refuses the shell call"

@@ -9,6 +9,9 @@ An edit keeps the tool: only the arguments change. It must validate against the 
 schema and pass the decision layer again (a ``block`` refuses it). When applied, every copy of
 the call in the state (the model's response, the generated items, the pending interruption) gets
 the edited arguments, so the tool runs with them and the model's history shows them.
+
+Only function and agent-as-tool calls can be edited (``CallKind.editable``): a shell command, a
+patch, a custom tool's input or an MCP call is approved or rejected as it is.
 """
 
 from __future__ import annotations
@@ -21,7 +24,12 @@ from agents import Agent
 
 from evolving_agents.adapters.openai_tool_adapter import find_tool
 from evolving_agents.approvals.errors import InvalidDecision
-from evolving_agents.approvals.models import PendingApproval, ToolCallRecord, arguments_digest
+from evolving_agents.approvals.models import (
+    CallKind,
+    PendingApproval,
+    ToolCallRecord,
+    arguments_digest,
+)
 from evolving_agents.decisions.base import DecisionContext, DecisionVerdict, ToolCallRequest
 
 
@@ -30,6 +38,9 @@ async def check_edited_arguments(
 ) -> None:
     """Raise ``InvalidDecision`` unless ``edited`` fits the tool's schema and its policy."""
     approval = f"call {call.call_id}"
+    if not call.kind.editable:
+        why = _NOT_EDITABLE.get(call.kind, f"a {call.kind.value} call cannot be edited")
+        raise InvalidDecision(approval, f"{why}; reject it with a message instead")
     tool = find_tool(agent, call.tool_name)
     schema = getattr(tool, "params_json_schema", None)
     if not isinstance(schema, dict):
@@ -61,21 +72,38 @@ async def check_edited_arguments(
         )
 
 
+# Only JSON-schema tools can be checked and rewritten; why each other kind cannot be edited.
+_NOT_EDITABLE = {
+    CallKind.SHELL: "a shell call's commands cannot be edited",
+    CallKind.APPLY_PATCH: "a patch's operations cannot be edited",
+    CallKind.CUSTOM: "a custom tool's raw input cannot be edited",
+    CallKind.MCP: "an MCP tool call's arguments cannot be edited (its server owns the schema)",
+    CallKind.HOSTED_MCP: "a hosted MCP call runs on the MCP server and cannot be edited",
+}
+
+
 def apply_edits(state_json: dict[str, Any], record: PendingApproval) -> dict[str, str]:
-    """Rewrite edited calls inside ``state_json`` in place; return call id -> edited hash."""
+    """Rewrite edited calls inside ``state_json`` in place; return call id -> edited hash.
+
+    Only function calls are rewritten. An edit recorded on any other kind (which
+    ``check_edited_arguments`` refuses) leaves the state alone but still reports its hash, so
+    the resume's argument check refuses the state instead of running the unedited call.
+    """
     edits: dict[str, dict[str, Any]] = {}
+    encoded: dict[str, str] = {}
     for call in record.tool_calls:
         edited = getattr(call.decision, "edited_arguments", None) if call.decision else None
         if isinstance(edited, dict):
             edits[call.call_id] = edited
+            if call.kind.editable:
+                encoded[call.call_id] = json.dumps(edited)
     if not edits:
         return {}
-    encoded = {call_id: json.dumps(args) for call_id, args in edits.items()}
     _rewrite(state_json, encoded)
     invocations = state_json.get("context", {}).get("tool_invocations")
     if isinstance(invocations, dict):
         # The SDK fingerprints each call's arguments; the edited call is registered afresh.
-        for call_id in edits:
+        for call_id in encoded:
             invocations.pop(call_id, None)
     return {call_id: arguments_digest(args) for call_id, args in edits.items()}
 

@@ -84,10 +84,13 @@ class Verdict(StrEnum):
 class CallKind(StrEnum):
     """What kind of tool call a reviewer is asked about; it decides how it is shown and edited.
 
-    ``arguments`` of a call record hold what the call will do, per kind: ``function`` and
-    ``mcp`` the parsed JSON arguments (``mcp`` adds nothing: the server is in ``tool_name``),
-    ``hosted_mcp`` ``{"server", "tool", "arguments"}``, ``shell`` ``{"commands", ...}``,
-    ``apply_patch`` ``{"operations": [{"type", "path", "diff"}]}``, ``custom`` ``{"input"}``.
+    ``arguments`` of a call record hold what the call will do, per kind (see
+    ``providers/call_kinds.py``): ``function`` and ``agent_tool`` the parsed JSON arguments
+    (malformed JSON verbatim); ``mcp`` the parsed arguments, with ``tool_name`` as
+    ``server.tool``; ``hosted_mcp`` ``{"server", "tool", "arguments"}``; ``shell``
+    ``{"commands", "timeout_ms"?, "max_output_length"?, "environment"?}``; ``apply_patch``
+    ``{"operations": [{"type", "path", "diff", "move_to"?}]}`` (``diff`` null for a delete);
+    ``custom`` ``{"input"}``; ``other`` a JSON dump of the raw item.
     """
 
     FUNCTION = "function"

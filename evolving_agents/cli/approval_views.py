@@ -7,12 +7,18 @@ from typing import Any
 
 from rich import box
 from rich.json import JSON
+from rich.markup import escape
 from rich.panel import Panel
+from rich.syntax import Syntax
 from rich.table import Table
+from rich.text import Text
 
 from evolving_agents.approvals.models import (
     AgentRunResult,
     ApprovalStatus,
+    CallKind,
+    CallOutcome,
+    CallOutcomeStatus,
     PendingApproval,
     RunStatus,
     ToolCallRecord,
@@ -26,7 +32,20 @@ from evolving_agents.reviewer_auth import (
     min_approvals,
     votes_of,
 )
-from evolving_agents.web.present import ApprovalRow, call_risk, expires_in, humanize
+from evolving_agents.web.present import (
+    KIND_LABELS,
+    ApprovalRow,
+    call_risk,
+    custom_input,
+    expires_in,
+    hosted_mcp_call,
+    humanize,
+    outcome_text,
+    patch_operations,
+    shell_commands,
+    shell_options,
+    tool_errors,
+)
 
 _RISK_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "green"}
 _STATUS_STYLE = {"pending": "cyan", "decided": "yellow", "completed": "green", "failed": "red"}
@@ -53,7 +72,11 @@ def queue_table(rows: list[ApprovalRow], status: str) -> Table:
             row.agent,
             row.tools.replace(", ", "\n"),
             f"[{_RISK_STYLE.get(row.risk.level, 'dim')}]{row.risk.level}[/]",
-            f"[{_STATUS_STYLE.get(row.status, 'dim')}]{row.status}[/]",
+            (
+                f"[bold red]{row.status_label}[/]"
+                if row.tool_errors
+                else f"[{_STATUS_STYLE.get(row.status, 'dim')}]{row.status}[/]"
+            ),
             f"[red]{row.expires_in}[/]" if row.expires_in.startswith("expired") else row.expires_in,
         )
     return table
@@ -75,17 +98,25 @@ def show_record(record: PendingApproval) -> None:
     for call in record.tool_calls:
         show_call(call)
     if record.status.is_final:
+        failed_calls = tool_errors(record)
+        if failed_calls:
+            console.print(
+                f"\n[bold red]{failed_calls} approved call(s) raised when the run resumed: "
+                "the approved action did not happen[/]"
+            )
         outcome = record.result.error or record.result.final_output
-        console.print(
-            Panel(str(outcome), title=f"outcome: {record.status.value}", title_align="left")
-        )
+        title = f"outcome: {record.status.value}"
+        if failed_calls:
+            title += f" ({failed_calls} tool error{'' if failed_calls == 1 else 's'})"
+        console.print(Panel(str(outcome), title=title, title_align="left"))
     console.print(audit_table(record))
 
 
 def show_call(call: ToolCallRecord) -> None:
     risk = call_risk(call)
+    kind = "" if call.kind is CallKind.FUNCTION else f"[yellow]{KIND_LABELS[call.kind]}[/]  "
     head = (
-        f"\n[bold]{call.tool_name}[/] [dim]{call.call_id}[/]  "
+        f"\n[bold]{escape(call.tool_name)}[/] [dim]{call.call_id}[/]  {kind}"
         f"risk [{_RISK_STYLE.get(risk.level, 'dim')}]{risk.label}[/]"
     )
     roles = approver_roles(call)
@@ -94,7 +125,7 @@ def show_call(call: ToolCallRecord) -> None:
     if min_approvals(call) > 1:
         head += f"  needs {min_approvals(call)} approvals"
     console.print(head)
-    console.print(JSON(json.dumps(call.arguments, default=str), indent=2))
+    show_arguments(call)
     signal = call.signal or {}
     if signal:
         console.print(
@@ -117,10 +148,73 @@ def show_call(call: ToolCallRecord) -> None:
             f"({call.decision.reviewer_kind.value}){message}",
             highlight=False,
         )
+        if call.decision.always:
+            console.print("  and every later call of this tool in this run", highlight=False)
         edited = getattr(call.decision, "edited_arguments", None)
         if edited is not None:
             console.print("  runs with edited arguments:")
             console.print(JSON(json.dumps(edited, default=str), indent=2))
+    if call.outcome is not None:
+        show_call_outcome(call.outcome)
+
+
+def show_arguments(call: ToolCallRecord) -> None:
+    """What the call will do, as its kind reads best: a script, a diff, JSON. Never as markup."""
+    commands = shell_commands(call)
+    operations = patch_operations(call)
+    hosted = hosted_mcp_call(call)
+    raw_input = custom_input(call)
+    if commands is not None:
+        console.print(_code("\n".join(commands), "bash"))
+        for key, value in shell_options(call).items():
+            console.print(Text(f"  {key}: {value}", style="dim"))
+    elif operations is not None:
+        for operation in operations:
+            where = (
+                f"{operation.path} -> {operation.move_to}" if operation.move_to else operation.path
+            )
+            console.print(Text.assemble(("  " + operation.type, "bold"), " ", where))
+            if operation.diff:
+                console.print(_code(operation.diff, "diff"))
+    elif hosted is not None:
+        console.print(
+            Text.assemble("  server ", (hosted.server, "bold"), "  tool ", (hosted.tool, "bold"))
+        )
+        console.print(JSON(json.dumps(hosted.arguments, default=str), indent=2))
+    elif raw_input is not None:
+        console.print(Panel(Text(raw_input), title="input", title_align="left"))
+    else:
+        console.print(JSON(json.dumps(call.arguments, default=str), indent=2))
+
+
+def _code(text: str, lexer: str) -> Syntax:
+    # A diff's final newline is not a line of its own.
+    return Syntax(
+        text.rstrip("\n"),
+        lexer,
+        theme="ansi_dark",
+        word_wrap=True,
+        background_color="default",
+        padding=(0, 2),
+    )
+
+
+def show_call_outcome(outcome: CallOutcome) -> None:
+    """What a decided call did when its run resumed; a tool error in red, with its error."""
+    if outcome.status is CallOutcomeStatus.TOOL_ERROR:
+        console.print(
+            "  [bold red]outcome: tool error: the approved action did not happen[/]",
+            highlight=False,
+        )
+        if outcome.error:
+            console.print(f"  [red]error: {escape(outcome.error)}[/]", highlight=False)
+        if outcome.output:
+            console.print(f"  the model read: {escape(outcome.output)}", highlight=False)
+        return
+    colour = "green" if outcome.status is CallOutcomeStatus.EXECUTED else "yellow"
+    console.print(f"  outcome: [{colour}]{outcome_text(outcome)}[/]", highlight=False)
+    if outcome.output:
+        console.print(f"  output: {escape(outcome.output)}", highlight=False, soft_wrap=True)
 
 
 def audit_table(record: PendingApproval) -> Table:
@@ -165,6 +259,11 @@ def report_decision(
     ]
     what = ", ".join(decided) or "your vote was recorded"
     console.print(f"[{colour}]{verdict.value}[/] {what} as {identity.name}", highlight=False)
+    if any(
+        c.decision is not None and c.decision.always and c.tool_name in decided
+        for c in record.tool_calls
+    ):
+        console.print(f"and every later call of {what} in this run", highlight=False)
     if record.status is ApprovalStatus.DECIDED:
         console.print(
             "every call is decided: resume with "
@@ -184,8 +283,36 @@ def report_outcome(outcome: AgentRunResult, as_json: bool) -> None:
         console.print(Panel(str(outcome.final_output), title="completed: the agent's answer"))
     elif outcome.status is RunStatus.AWAITING_APPROVAL:
         console.print(f"the run paused again: approval [cyan]{outcome.approval_id}[/] waits")
+    elif outcome.status is RunStatus.TOOL_ERROR:
+        report_tool_errors(outcome)
     else:
         err_console.print(f"[bold red]the resumed run failed:[/] {outcome.error}", highlight=False)
+
+
+def report_tool_errors(outcome: AgentRunResult) -> None:
+    """The run finished, but an approved call raised: never shown as a success."""
+    names = {output.call_id: output.tool_name for output in outcome.tool_outputs}
+    failed = {
+        call_id: result
+        for call_id, result in outcome.outcomes.items()
+        if result.status is CallOutcomeStatus.TOOL_ERROR
+    }
+    which = f"{len(failed)} approved call(s)" if failed else "an approved call"
+    err_console.print(
+        f"[bold red]the run finished, but {which} raised: the approved action did not happen[/]",
+        highlight=False,
+        soft_wrap=True,
+    )
+    for call_id, result in failed.items():
+        name = names.get(call_id) or call_id
+        error = escape(result.error or "no error text recorded")
+        err_console.print(f"  [red]{name}[/] ({call_id}): {error}", highlight=False, soft_wrap=True)
+    if outcome.error and not failed:
+        # The provider's summary names the same calls; only needed when no outcome does.
+        err_console.print(f"  {escape(outcome.error)}", highlight=False, soft_wrap=True)
+    console.print(
+        Panel(str(outcome.final_output), title="tool error: the agent's answer", border_style="red")
+    )
 
 
 def resume_summary(results: list[dict[str, Any]]) -> None:

@@ -17,7 +17,13 @@ from typing import Any
 from markupsafe import Markup, escape
 from pydantic import BaseModel
 
-from evolving_agents.approvals.models import PendingApproval, ToolCallRecord
+from evolving_agents.approvals.models import (
+    CallKind,
+    CallOutcome,
+    CallOutcomeStatus,
+    PendingApproval,
+    ToolCallRecord,
+)
 from evolving_agents.reviewer_auth import (
     Refusal,
     ReviewerIdentity,
@@ -123,6 +129,140 @@ def highlight_json(value: Any) -> Markup:
     return Markup("").join(parts)
 
 
+# -- what a call will do, per kind (see ``CallKind`` for the shape of its arguments) ----------
+
+KIND_LABELS = {
+    CallKind.FUNCTION: "function",
+    CallKind.AGENT_TOOL: "agent as tool",
+    CallKind.MCP: "MCP tool",
+    CallKind.HOSTED_MCP: "hosted MCP",
+    CallKind.SHELL: "shell",
+    CallKind.APPLY_PATCH: "patch",
+    CallKind.CUSTOM: "custom tool",
+    CallKind.OTHER: "other",
+}
+
+
+class DiffLine(BaseModel):
+    text: str
+    kind: str
+    """add, remove, hunk, file or context: also the CSS class (``d-<kind>``) of the line."""
+
+
+class PatchOperation(BaseModel):
+    """One file operation of an apply_patch call: what it does to which path, and the diff."""
+
+    type: str
+    path: str
+    move_to: str | None = None
+    diff: str | None = None
+
+    @property
+    def lines(self) -> list[DiffLine]:
+        return diff_lines(self.diff or "")
+
+
+class HostedMcpCall(BaseModel):
+    server: str
+    tool: str
+    arguments: Any = None
+
+
+def diff_lines(diff: str) -> list[DiffLine]:
+    """A diff line by line, each tagged with what it does; the text is never interpreted."""
+    lines = []
+    for text in diff.splitlines():
+        if text.startswith(("+++", "---", "*** ")):
+            kind = "file"
+        elif text.startswith("@@"):
+            kind = "hunk"
+        elif text.startswith("+"):
+            kind = "add"
+        elif text.startswith("-"):
+            kind = "remove"
+        else:
+            kind = "context"
+        lines.append(DiffLine(text=text, kind=kind))
+    return lines
+
+
+def _arguments_of(call: ToolCallRecord, kind: CallKind) -> dict[str, Any]:
+    return call.arguments if call.kind is kind and isinstance(call.arguments, dict) else {}
+
+
+def shell_commands(call: ToolCallRecord) -> list[str] | None:
+    """A shell call's commands, in the order they run; None for any other call."""
+    commands = _arguments_of(call, CallKind.SHELL).get("commands")
+    return [str(command) for command in commands] if isinstance(commands, list) else None
+
+
+def shell_options(call: ToolCallRecord) -> dict[str, str]:
+    """A shell call's limits and working directory (everything but its commands), as text."""
+    return {
+        key: value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+        for key, value in sorted(_arguments_of(call, CallKind.SHELL).items())
+        if key != "commands"
+    }
+
+
+def patch_operations(call: ToolCallRecord) -> list[PatchOperation] | None:
+    """An apply_patch call's operations; None for any other call."""
+    operations = _arguments_of(call, CallKind.APPLY_PATCH).get("operations")
+    if not isinstance(operations, list):
+        return None
+    return [
+        PatchOperation(
+            type=str(operation.get("type")),
+            path=str(operation.get("path")),
+            move_to=None if operation.get("move_to") is None else str(operation["move_to"]),
+            diff=operation.get("diff") if isinstance(operation.get("diff"), str) else None,
+        )
+        for operation in operations
+        if isinstance(operation, dict)
+    ]
+
+
+def hosted_mcp_call(call: ToolCallRecord) -> HostedMcpCall | None:
+    """A hosted MCP request's server, tool and arguments; None for any other call."""
+    arguments = _arguments_of(call, CallKind.HOSTED_MCP)
+    if "server" not in arguments:
+        return None
+    return HostedMcpCall(
+        server=str(arguments.get("server")),
+        tool=str(arguments.get("tool")),
+        arguments=arguments.get("arguments"),
+    )
+
+
+def custom_input(call: ToolCallRecord) -> str | None:
+    """A custom tool call's raw input; None for any other call."""
+    value = _arguments_of(call, CallKind.CUSTOM).get("input")
+    return value if isinstance(value, str) else None
+
+
+_OUTCOME_WORDS = {
+    CallOutcomeStatus.EXECUTED: "ran",
+    CallOutcomeStatus.REJECTED: "did not run: rejected",
+    CallOutcomeStatus.BLOCKED: "did not run: blocked by the rules",
+    CallOutcomeStatus.EXPIRED: "did not run: not decided in time",
+    CallOutcomeStatus.TOOL_ERROR: "tool error: the approved action did not happen",
+}
+
+
+def outcome_text(outcome: CallOutcome) -> str:
+    """What a decided call did when its run resumed, in a reviewer's words."""
+    return _OUTCOME_WORDS.get(outcome.status, outcome.status.value)
+
+
+def tool_errors(record: PendingApproval) -> int:
+    """How many calls were approved and then raised: their approved action did not happen."""
+    return sum(
+        1
+        for call in record.tool_calls
+        if call.outcome is not None and call.outcome.status is CallOutcomeStatus.TOOL_ERROR
+    )
+
+
 class ApprovalRow(BaseModel):
     """One line of a queue: what ``eat approvals list`` and the inbox's table show."""
 
@@ -136,6 +276,10 @@ class ApprovalRow(BaseModel):
     actor: str | None
     created_at: datetime
     waiting: int
+    tool_errors: int = 0
+    """Approved calls whose body raised when the run resumed (see ``status_label``)."""
+    kinds: list[str] = []
+    """The kinds of its calls (``CallKind`` values), each once, in call order."""
 
     @classmethod
     def of(cls, record: PendingApproval, *, now: datetime) -> ApprovalRow:
@@ -150,7 +294,26 @@ class ApprovalRow(BaseModel):
             actor=record.actor,
             created_at=record.created_at,
             waiting=len(record.undecided_calls()),
+            tool_errors=tool_errors(record),
+            kinds=list(dict.fromkeys(call.kind.value for call in record.tool_calls)),
         )
+
+    @property
+    def kind_tags(self) -> list[str]:
+        """Labels of the kinds worth a tag in a queue: every kind but plain function calls."""
+        return [
+            KIND_LABELS.get(CallKind(kind), kind)
+            for kind in self.kinds
+            if kind != CallKind.FUNCTION.value
+        ]
+
+    @property
+    def status_label(self) -> str:
+        """``completed``, or ``completed (1 tool error)`` when an approved call raised."""
+        if not self.tool_errors:
+            return self.status
+        plural = "" if self.tool_errors == 1 else "s"
+        return f"{self.status} ({self.tool_errors} tool error{plural})"
 
     def as_json(self) -> dict[str, Any]:
         data = self.model_dump(mode="json")
@@ -185,6 +348,41 @@ class CallView(BaseModel):
             refusal=why_cannot_decide(reviewer, record, call),
             edited_arguments=None if call.decision is None else call.decision.edited_arguments,
         )
+
+    @property
+    def outcome_text(self) -> str | None:
+        """What the call did when its run resumed, or None before it did anything."""
+        return None if self.call.outcome is None else outcome_text(self.call.outcome)
+
+    @property
+    def kind_label(self) -> str:
+        return KIND_LABELS.get(self.call.kind, self.call.kind.value)
+
+    @property
+    def editable(self) -> bool:
+        """Whether approve-with-edits is offered: only for calls with JSON-schema arguments."""
+        return self.call.kind.editable
+
+    @property
+    def script(self) -> str | None:
+        commands = shell_commands(self.call)
+        return None if commands is None else "\n".join(commands)
+
+    @property
+    def script_options(self) -> dict[str, str]:
+        return shell_options(self.call)
+
+    @property
+    def patch(self) -> list[PatchOperation] | None:
+        return patch_operations(self.call)
+
+    @property
+    def hosted(self) -> HostedMcpCall | None:
+        return hosted_mcp_call(self.call)
+
+    @property
+    def raw_input(self) -> str | None:
+        return custom_input(self.call)
 
     @property
     def approvals_so_far(self) -> int:
