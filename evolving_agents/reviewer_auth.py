@@ -238,11 +238,15 @@ async def decide_as(
     call_id: str | None,
     verdict: Verdict | str,
     message: str | None = None,
+    always: bool = False,
     surface: str,
     arguments_sha256: str | None = None,
     edited_arguments: dict[str, Any] | None = None,
 ) -> PendingApproval:
     """Record ``identity``'s decision, under their name and roles, from ``surface``.
+
+    ``always`` makes it sticky: every later call of the same tool in this run is decided the
+    same way without asking (the SDK's ``always_approve`` / ``always_reject``).
 
     Raises whatever the store raises (``ApprovalConflict``, ``InvalidDecision``,
     ``NotAuthorized``).
@@ -253,6 +257,7 @@ async def decide_as(
         verdict=verdict,
         reviewer=Reviewer(name=identity.name, roles=identity.roles),
         message=message,
+        always=always,
         arguments_sha256=arguments_sha256,
         edited_arguments=edited_arguments,
         surface=surface,

@@ -235,6 +235,68 @@ async def test_an_agent_can_call_the_approval_tool(mongo: MongoDBClient) -> None
     assert shown["ok"] and shown["approval"]["tool_calls"][0]["tool_name"] == "grant_access"
 
 
+async def test_approval_tool_decisions_can_be_sticky_and_say_so_in_the_audit(
+    mongo: MongoDBClient,
+) -> None:
+    ops = Ops(mongo)
+    approval_id = await ops.pause()
+    tool = OpenAIToolApprovalTool(provider=ops.provider)
+    schema = tool.as_function_tool().params_json_schema
+    assert schema["properties"]["always"]["type"] == "boolean"
+    assert (
+        "every later call of this tool in this run" in schema["properties"]["always"]["description"]
+    )
+
+    approved = await tool.run(
+        ApprovalToolInput(
+            action="approve", approval_id=approval_id, call_id="c1", reviewer="dana", always=True
+        )
+    )
+    assert approved.ok and "every later call of this tool" in approved.message
+    rejected = await tool.run(
+        ApprovalToolInput(action="reject", approval_id=approval_id, call_id="c2", message="no")
+    )
+    assert rejected.ok and "every later call" not in rejected.message
+
+    record = await ops.provider.store.get(approval_id)
+    sticky, once = record.tool_calls
+    assert sticky.decision is not None and sticky.decision.always is True
+    assert once.decision is not None and once.decision.always is False
+    details = {entry.call_id: entry.detail for entry in record.audit if entry.call_id}
+    assert details["c1"]["sticky"] is True and "sticky" not in details["c2"]
+
+
+async def test_an_agent_calling_the_approval_tool_can_make_its_decision_sticky(
+    mongo: MongoDBClient,
+) -> None:
+    ops = Ops(mongo)
+    approval_id = await ops.pause()
+    supervisor = Agent(
+        name="supervisor",
+        tools=[OpenAIToolApprovalTool(provider=ops.provider).as_function_tool()],
+        model=ScriptedModel(
+            [
+                [
+                    function_call(
+                        "openai_tool_approval",
+                        {
+                            "action": "approve",
+                            "approval_id": approval_id,
+                            "call_id": "c2",
+                            "always": True,
+                        },
+                        call_id="s1",
+                    )
+                ],
+                [assistant_message("approved")],
+            ]
+        ),
+    )
+    await Runner.run(supervisor, "approve the deploy for the rest of the run")
+    decision = (await ops.provider.store.get(approval_id)).tool_calls[1].decision
+    assert decision is not None and decision.always is True and decision.reviewer == "eat"
+
+
 def _system(ops: Ops, **kwargs: Any) -> SystemAgent:
     providers = ProviderRegistry()
     providers.register(ops.provider)

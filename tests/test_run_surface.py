@@ -568,3 +568,23 @@ async def test_a_dataclass_context_survives_chained_pauses(mongo: MongoDBClient)
     assert run.status is RunStatus.SUCCESS
     assert spy.contexts == [OpsContext(team="sre", ticket="T-3")] * 2
     assert all(isinstance(context, OpsContext) for context in spy.contexts)
+
+
+async def test_the_approval_tool_does_not_call_a_failed_approved_action_ok(
+    mongo: MongoDBClient,
+) -> None:
+    from evolving_agents.tools.intent_review.openai_tool_approval_tool import (
+        ApprovalToolInput,
+        OpenAIToolApprovalTool,
+    )
+
+    spy = Spy()
+    agent, _ = agent_with([GRANT, [assistant_message("I tried")]], spy, raises=True)
+    run = await fresh(mongo, agent).execute_agent("ops-agent", "grant")
+    tool = OpenAIToolApprovalTool(provider=fresh(mongo, agent))
+    await tool.run(
+        ApprovalToolInput(action="approve", approval_id=run.approval_id, reviewer="dana")
+    )
+    resumed = await tool.run(ApprovalToolInput(action="resume", approval_id=run.approval_id))
+    assert not resumed.ok
+    assert resumed.message.startswith("tool_error: ") and "okta said 503" in resumed.message

@@ -12,6 +12,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,13 @@ from pymongo import MongoClient
 from starlette.testclient import TestClient
 
 from evolving_agents import MongoDBClient, OpenAIAgentsProvider
-from evolving_agents.approvals.models import AgentRunResult, PendingApproval
+from evolving_agents.approvals.models import (
+    AgentRunResult,
+    CallOutcome,
+    CallOutcomeStatus,
+    PendingApproval,
+)
+from evolving_agents.approvals.reviewers import Reviewer
 from evolving_agents.errors import ConfigurationError
 from evolving_agents.reviewer_auth import ReviewerDirectory, token_digest
 from evolving_agents.web import create_app
@@ -28,6 +35,7 @@ from evolving_agents.web.live import InboxEvents
 from evolving_agents.web.session import COOKIE_NAME
 from evolving_agents.webhooks.feed import ApprovalFeed
 from tests.apps.review_app import AGENT_NAME, build_registry
+from tests.test_cli_approvals import finish_with_outcomes
 
 ALICE = "alice-token-0123456789"  # sre
 BOB = "bob-token-0123456789ab"  # security
@@ -216,6 +224,85 @@ def test_a_reviewer_approves_with_edited_arguments_and_the_tool_runs_with_them(
     assert inbox.form(f"/approvals/{approval_id}/resume").status_code == 303
     final = str(inbox.record(approval_id).result.final_output)
     assert "deployed payments-api 2.4.1 to staging" in final
+
+
+def test_a_sticky_decision_from_the_inbox_is_stored_and_audited(inbox: Inbox) -> None:
+    approved, rejected, plain = (inbox.pause("deploy payments-api") for _ in range(3))
+    inbox.sign_in(ALICE)
+    page = inbox.http.get(f"/approvals/{approved.approval_id}")
+    assert page.text.count('name="always"') == 2, "on the approve and on the reject form"
+    assert page.text.count("and every later call of this tool in this run") == 2
+
+    def decide(run: AgentRunResult, **fields: str) -> Any:
+        path = f"/approvals/{run.approval_id}/decide"
+        return inbox.form(path, call_id=run.pending_tool_calls[0].call_id, **fields)
+
+    yes = decide(approved, verdict="approved", always="true")
+    assert yes.headers["location"] == f"/approvals/{approved.approval_id}?done=approved-always"
+    no = decide(rejected, verdict="rejected", message="Not this week", always="true")
+    assert no.headers["location"].endswith("?done=rejected-always")
+    assert decide(plain, verdict="approved").headers["location"].endswith("?done=approved")
+
+    for run, verdict in ((approved, "approved"), (rejected, "rejected")):
+        record = inbox.record(run.approval_id)
+        decision = record.tool_calls[0].decision
+        assert decision is not None and decision.always is True
+        [entry] = [e for e in record.audit if e.action == f"decision.{verdict}"]
+        assert entry.detail["sticky"] is True and entry.detail["surface"] == "web"
+    once = inbox.record(plain.approval_id)
+    assert once.tool_calls[0].decision is not None and once.tool_calls[0].decision.always is False
+    assert not any("sticky" in entry.detail for entry in once.audit)
+
+    shown = inbox.http.get(f"/approvals/{approved.approval_id}?done=approved-always").text
+    assert "every later call of this tool in this run will be too" in shown
+    assert '<span class="tag sticky">' in shown
+    assert '<span class="tag sticky">' not in inbox.http.get(f"/approvals/{plain.approval_id}").text
+
+
+def test_the_inbox_shows_what_each_decided_call_did_and_a_tool_error_first(inbox: Inbox) -> None:
+    run = inbox.pause("deploy payments-api and grant alice admin")
+    clean = inbox.pause("deploy payments-api")
+    approval_id = str(run.approval_id)
+    calls = {call.tool_name: call.call_id for call in run.pending_tool_calls}
+    store = inbox.provider.store
+    bob = Reviewer(name="bob", roles=frozenset({"security"}))
+    for target in (approval_id, str(clean.approval_id)):
+        inbox.http.portal.call(partial(store.decide, target, verdict="approved", reviewer=bob))
+    error = "ConnectionError: <cluster prod-1> unreachable"
+    outcomes = {
+        calls["deploy_service"]: CallOutcome(status=CallOutcomeStatus.TOOL_ERROR, error=error),
+        calls["grant_access"]: CallOutcome(
+            status=CallOutcomeStatus.EXECUTED, output="granted alice for 48h"
+        ),
+    }
+    inbox.http.portal.call(finish_with_outcomes, store, approval_id, outcomes)
+    executed = CallOutcome(status=CallOutcomeStatus.EXECUTED, output="deployed")
+    clean_call = clean.pending_tool_calls[0].call_id
+    inbox.http.portal.call(
+        finish_with_outcomes, store, str(clean.approval_id), {clean_call: executed}
+    )
+    inbox.sign_in(ALICE)
+
+    page = inbox.http.get(f"/approvals/{approval_id}").text
+    assert '<span class="badge big risk-high" id="record-tool-errors">1 tool error</span>' in page
+    assert "1 approved call raised when the run resumed" in page
+    deploy_card = page.split(f'id="call-{calls["deploy_service"]}"')[1].split("</section>")[0]
+    assert 'class="flash error outcome outcome-tool_error" role="alert"' in deploy_card
+    assert "the approved action did not happen" in deploy_card
+    assert "ConnectionError: &lt;cluster prod-1&gt; unreachable" in deploy_card, "escaped"
+    grant_card = page.split(f'id="call-{calls["grant_access"]}"')[1].split("</section>")[0]
+    assert (
+        '<strong>Outcome:</strong> ran: <span class="mono">granted alice for 48h</span>'
+        in grant_card
+    )
+    assert "tool error" not in grant_card.lower()
+    assert "record-tool-errors" not in inbox.http.get(f"/approvals/{clean.approval_id}").text
+
+    rows = inbox.http.get("/approvals/rows", params={"status": "completed"}).text
+    mine = rows.split(f'data-approval-id="{approval_id}"')[1].split("</tr>")[0]
+    assert "1 tool error</span>" in mine
+    theirs = rows.split(f'data-approval-id="{clean.approval_id}"')[1].split("</tr>")[0]
+    assert "tool error" not in theirs
 
 
 def test_filters_and_the_live_rows_fragment(inbox: Inbox) -> None:

@@ -17,7 +17,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from evolving_agents import MongoDBClient, OpenAIAgentsProvider
-from evolving_agents.approvals.models import AgentRunResult, utcnow
+from evolving_agents.approvals.models import (
+    AgentRunResult,
+    CallOutcome,
+    CallOutcomeStatus,
+    utcnow,
+)
 from evolving_agents.webhooks import (
     DELIVERY_HEADER,
     EVENT_HEADER,
@@ -30,6 +35,7 @@ from evolving_agents.webhooks import (
     verify_signature,
 )
 from tests.apps.review_app import AGENT_NAME, build_registry
+from tests.test_cli_approvals import finish_with_outcomes
 
 SECRET = "whsec-test-0123456789"
 
@@ -160,6 +166,48 @@ async def test_events_follow_the_audit_trail_with_stable_ids(
     ]
 
 
+async def test_a_run_whose_approved_call_raised_ends_with_a_tool_error_event(
+    provider: OpenAIAgentsProvider,
+) -> None:
+    store = provider.store
+    broken = await _pause(provider)
+    fine = await _pause(provider)
+    call = broken.pending_tool_calls[0].call_id
+    for run in (broken, fine):
+        await store.decide(str(run.approval_id), verdict="approved", reviewer="alice")
+    failed = CallOutcome(status=CallOutcomeStatus.TOOL_ERROR, error="RuntimeError: cluster down")
+    record = await finish_with_outcomes(store, str(broken.approval_id), {call: failed})
+    ran = CallOutcome(status=CallOutcomeStatus.EXECUTED, output="deployed")
+    clean = await finish_with_outcomes(
+        store, str(fine.approval_id), {fine.pending_tool_calls[0].call_id: ran}
+    )
+
+    events = events_for(record)
+    assert [event.type.value for event in events] == [
+        "approval.created",
+        "approval.decided",
+        "approval.completed",
+        "approval.tool_error",
+    ]
+    decided, completed, tool_error = events[1:]
+    assert decided.tool_calls[0].outcome is None, "the decided event stays as it was sent"
+    assert completed.tool_errors == 1 and completed.tool_calls[0].outcome == failed
+    assert tool_error.id == f"{broken.approval_id}:approval.tool_error"
+    assert tool_error.at == completed.at and tool_error.status.value == "completed"
+    body = tool_error.model_dump(mode="json")
+    assert body["tool_errors"] == 1
+    assert body["tool_calls"][0]["outcome"] == {
+        "status": "tool_error",
+        "output": None,
+        "error": "RuntimeError: cluster down",
+    }
+
+    clean_events = events_for(clean)
+    assert [event.type.value for event in clean_events][-1] == "approval.completed"
+    assert clean_events[-1].tool_errors == 0
+    assert clean_events[-1].tool_calls[0].outcome == ran
+
+
 async def test_reading_the_same_history_twice_from_two_services_enqueues_each_event_once(
     provider: OpenAIAgentsProvider, mongo: MongoDBClient, receiver: Receiver
 ) -> None:
@@ -216,8 +264,10 @@ async def test_a_delivery_is_signed_over_timestamp_and_body_and_verifies_at_the_
             "reviewer": None,
             "reviewer_kind": None,
             "message": None,
+            "outcome": None,
         }
     ]
+    assert got.event["tool_errors"] == 0
     delivery = await service.outbox.get(f"{run.approval_id}:approval.created")
     assert delivery is not None and delivery.status is DeliveryStatus.DELIVERED
 

@@ -4,8 +4,8 @@
 
     eat approvals list [--status pending|decided|...|all] [--agent A] [--tool T] [--limit N]
     eat approvals show ID
-    eat approvals approve ID [--call CALL] --as NAME [--role ROLE ...] [--comment TEXT]
-    eat approvals reject ID [--call CALL] --as NAME [--role ROLE ...] --message TEXT
+    eat approvals approve ID [--call CALL] --as NAME [--role ROLE ...] [--comment TEXT] [--always]
+    eat approvals reject ID [--call CALL] --as NAME [--role ROLE ...] --message TEXT [--always]
     eat approvals resume ID --app module:attr      # or: resume --all-decided --app ...
     eat approvals cancel ID [--as NAME] [--reason TEXT]
 
@@ -27,6 +27,7 @@ from evolving_agents.approvals.errors import ApprovalConflict, ApprovalError
 from evolving_agents.approvals.models import (
     AgentRunResult,
     ApprovalStatus,
+    CallOutcomeStatus,
     PendingApproval,
     RunStatus,
     Verdict,
@@ -70,6 +71,11 @@ RoleOption = typer.Option(
 )
 CallOption = typer.Option(
     None, "--call", help="The call to decide (default: every undecided call of the record)."
+)
+AlwaysOption = typer.Option(
+    False,
+    "--always",
+    help="Decide this call and every later call of this tool in this run (sticky).",
 )
 
 
@@ -162,13 +168,14 @@ def approve(
     app: str | None = typer.Option(
         None, "--app", help="Your agents (module:attr): they check edited arguments."
     ),
+    always: bool = AlwaysOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Approve one call (--call) or every undecided call of a record."""
     edits = _parse_edits(edited_arguments, call, app)
     identity = ReviewerIdentity(name=reviewer, roles=frozenset(roles))
     record = run_async(
-        _decide(ctx, approval_id, call, Verdict.APPROVED, identity, comment, edits, app)
+        _decide(ctx, approval_id, call, Verdict.APPROVED, identity, comment, edits, app, always)
     )
     report_decision(record, call, Verdict.APPROVED, identity, as_json)
 
@@ -183,13 +190,16 @@ def reject(
     message: str = typer.Option(
         ..., "--message", "-m", help="Why: the agent reads this in place of the tool's output."
     ),
+    always: bool = AlwaysOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Reject one call (--call) or every undecided call; the model reads your message."""
     if not message.strip():
         raise fail("--message must say why: the agent reads it", ExitCode.USAGE)
     identity = ReviewerIdentity(name=reviewer, roles=frozenset(roles))
-    record = run_async(_decide(ctx, approval_id, call, Verdict.REJECTED, identity, message, None))
+    record = run_async(
+        _decide(ctx, approval_id, call, Verdict.REJECTED, identity, message, None, None, always)
+    )
     report_decision(record, call, Verdict.REJECTED, identity, as_json)
 
 
@@ -222,6 +232,7 @@ async def _decide(
     message: str | None,
     edits: dict[str, Any] | None,
     app: str | None = None,
+    always: bool = False,
 ) -> PendingApproval:
     async with database(ctx) as client:
         # The provider's store checks edited arguments; a bare store refuses them.
@@ -244,6 +255,7 @@ async def _decide(
             call_id=call_id,
             verdict=verdict,
             message=message,
+            always=always,
             surface="cli",
             arguments_sha256=sha,
             edited_arguments=edits,
@@ -271,14 +283,15 @@ def resume(
     if approval_id is not None:
         outcome = run_async(_resume_one(ctx, approval_id, app))
         report_outcome(outcome, as_json)
-        code = ExitCode.ERROR if outcome.status is RunStatus.ERROR else ExitCode.OK
-        raise typer.Exit(int(code))
+        # A tool error is no success: the approved action did not happen.
+        failed = outcome.status in (RunStatus.ERROR, RunStatus.TOOL_ERROR)
+        raise typer.Exit(int(ExitCode.ERROR if failed else ExitCode.OK))
     results = run_async(_resume_all(ctx, app, quiet=as_json))
     if as_json:
         print_json(results)
     else:
         resume_summary(results)
-    failed = any(result["outcome"] in ("error", "refused") for result in results)
+    failed = any(result["outcome"] in ("error", "tool_error", "refused") for result in results)
     raise typer.Exit(int(ExitCode.ERROR if failed else ExitCode.OK))
 
 
@@ -339,11 +352,21 @@ async def _resume_quietly(provider: OpenAIAgentsProvider, approval_id: str) -> d
         return {"approval_id": approval_id, "outcome": "skipped", "detail": exc.reason}
     except (ApprovalError, EvolvingAgentsError) as exc:
         return {"approval_id": approval_id, "outcome": "refused", "detail": str(exc)}
-    detail = outcome.error or (
-        f"paused again: {outcome.approval_id}"
-        if outcome.status is RunStatus.AWAITING_APPROVAL
-        else str(outcome.final_output)
-    )
+    if outcome.status is RunStatus.TOOL_ERROR:
+        errors = [
+            f"{call_id}: {result.error or 'raised'}"
+            for call_id, result in outcome.outcomes.items()
+            if result.status is CallOutcomeStatus.TOOL_ERROR
+        ]
+        detail = "tool error, the approved action did not happen: " + (
+            "; ".join(errors) or outcome.error or "see eat approvals show"
+        )
+    else:
+        detail = outcome.error or (
+            f"paused again: {outcome.approval_id}"
+            if outcome.status is RunStatus.AWAITING_APPROVAL
+            else str(outcome.final_output)
+        )
     return {"approval_id": approval_id, "outcome": outcome.status.value, "detail": detail}
 
 

@@ -81,6 +81,8 @@ async def _apply_decision(
     if verdict == Verdict.REJECTED.value and message is None:
         raise Refused(400, "Say why you reject it: the agent reads your message.")
     edited = _edited_arguments(form, call.arguments) if verdict == "approved" else None
+    # Sticky: the run decides every later call of this tool the same way, without asking.
+    always = form_text(form, "always") in ("true", "on", "1")
     try:
         await decide_as(
             store,
@@ -89,6 +91,7 @@ async def _apply_decision(
             call_id=call.call_id,
             verdict=verdict,
             message=message,
+            always=always,
             surface="web",
             arguments_sha256=call.arguments_sha256,
             edited_arguments=edited,
@@ -99,8 +102,17 @@ async def _apply_decision(
         raise Refused(409, str(exc)) from None
     except (InvalidDecision, ConfigurationError) as exc:
         raise Refused(400, str(exc)) from None
-    logger.info("inbox: %s %s call %s of %s", reviewer.name, verdict, call.call_id, approval_id)
-    return "edited" if edited is not None else verdict
+    logger.info(
+        "inbox: %s %s call %s of %s%s",
+        reviewer.name,
+        verdict,
+        call.call_id,
+        approval_id,
+        " (sticky)" if always else "",
+    )
+    if edited is not None:
+        return "edited"
+    return f"{verdict}-always" if always else verdict
 
 
 def _edited_arguments(form: FormData, original: Any) -> dict[str, Any] | None:

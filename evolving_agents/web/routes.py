@@ -22,7 +22,7 @@ from fastapi.responses import (
 from evolving_agents.approvals.errors import ApprovalNotFound
 from evolving_agents.approvals.models import ApprovalStatus, PendingApproval
 from evolving_agents.reviewer_auth import ReviewerIdentity, token_digest
-from evolving_agents.web.present import ApprovalRow, CallView, expires_in, humanize
+from evolving_agents.web.present import ApprovalRow, CallView, expires_in, humanize, tool_errors
 from evolving_agents.web.requests import (
     Refused,
     checked_form,
@@ -47,6 +47,8 @@ _PAGE_SIZE = 100
 _NOTICES = {
     "approved": "Approved.",
     "rejected": "Rejected; the agent will read your message.",
+    "approved-always": "Approved, and every later call of this tool in this run will be too.",
+    "rejected-always": "Rejected, and every later call of this tool in this run will be too.",
     "edited": "Approved with your edited arguments.",
     "resumed": "The run was resumed.",
     "cancelled": "The run was cancelled.",
@@ -222,6 +224,7 @@ async def detail_page(
         "history": history,
         "age": humanize(now - record.created_at),
         "expires_in": expires_in(record, now),
+        "tool_errors": tool_errors(record),
         # Edits are checked against the tool's schema and rules, which only the agents know.
         "can_edit": inbox.provider is not None,
         "can_resume": inbox.provider is not None and record.status is ApprovalStatus.DECIDED,

@@ -7,7 +7,8 @@
     task = start_webhooks_from_env(client)    # inside a worker or the inbox (None if unset)
 
 Every event (``approval.created``, ``approval.decided``, ``approval.expired``,
-``approval.completed``, ``approval.failed``, ``approval.cancelled``) is a JSON POST with
+``approval.completed``, ``approval.tool_error`` (after ``completed``, when an approved call's
+body raised), ``approval.failed``, ``approval.cancelled``) is a JSON POST with
 ``X-EAT-Event``, ``X-EAT-Delivery`` (the event id, stable across retries),
 ``X-EAT-Timestamp`` and ``X-EAT-Signature: sha256=<hex>``, an HMAC-SHA256 with
 ``EAT_WEBHOOK_SECRET`` over ``<timestamp>.<raw body>``; receivers check it with

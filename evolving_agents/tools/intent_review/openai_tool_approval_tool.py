@@ -6,6 +6,7 @@
     out = await tool.run(ApprovalToolInput(action="show", approval_id=approval_id))
     out.approval.tool_calls[0].arguments
     await tool.run(ApprovalToolInput(action="approve", approval_id=approval_id, reviewer="alice"))
+    # always=True: every later call of the same tool in this run is approved without asking
     agent = Agent(name="system", tools=[tool.as_function_tool()])   # an agent may call it too
 
 Inputs and outputs are Pydantic models and JSON-safe. ``show`` never loads the run state.
@@ -26,6 +27,7 @@ from evolving_agents.approvals.models import (
     AuditEntry,
     PendingApproval,
     ReviewerKind,
+    RunStatus,
     ToolCallRecord,
     Verdict,
 )
@@ -46,6 +48,12 @@ class ApprovalToolInput(BaseModel):
     )
     reviewer: str | None = None
     message: str | None = Field(default=None, description="What the model reads on a rejection.")
+    always: bool = Field(
+        default=False,
+        description=(
+            "approve or reject: and every later call of this tool in this run, without asking"
+        ),
+    )
     status: ApprovalStatus | None = ApprovalStatus.PENDING
     limit: int = Field(default=20, ge=1, le=200)
 
@@ -136,17 +144,24 @@ class OpenAIToolApprovalTool:
                 reviewer=request.reviewer or self._default_reviewer,
                 reviewer_kind=self._reviewer_kind,
                 message=request.message,
+                always=request.always,
             )
+            sticky = ", and every later call of this tool in this run" if request.always else ""
             return ApprovalToolOutput(
                 ok=True,
                 action=request.action,
-                message=f"{verdict.value}; record is {record.status.value}",
+                message=f"{verdict.value}{sticky}; record is {record.status.value}",
                 approval=_view(record),
             )
         if request.action == "review":
             return await self._review(approval_id)
         result = await self._provider.resume_agent(approval_id)
-        return ApprovalToolOutput(ok=True, action="resume", message=result.status, result=result)
+        # A run that finished with an approved call that raised, or failed, is not "ok".
+        succeeded = result.status in (RunStatus.SUCCESS, RunStatus.AWAITING_APPROVAL)
+        message = (
+            result.status.value if result.error is None else f"{result.status}: {result.error}"
+        )
+        return ApprovalToolOutput(ok=succeeded, action="resume", message=message, result=result)
 
     async def _review(self, approval_id: str) -> ApprovalToolOutput:
         if self._ai_reviewer is None:
