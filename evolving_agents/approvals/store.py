@@ -484,16 +484,7 @@ class PendingApprovalStore:
             raise ValueError("lease_seconds must be positive")
         with _driver_errors("claim_for_resume", approval_id):
             now = self._clock()
-            update = {
-                "$set": {
-                    "status": ApprovalStatus.RESUMING.value,
-                    "claim.worker_id": worker_id,
-                    "claim.lease_until": now + timedelta(seconds=lease_seconds),
-                    "updated_at": now,
-                },
-                "$inc": {"claim.attempts": 1, "version": 1},
-                "$push": {"audit": _audit(now, "claimed", worker_id)},
-            }
+            update = _claim_update(now, worker_id, lease_seconds)
             # Two plain conditional updates rather than one with ``$or``: servers whose planner
             # turns ``{_id, $or}`` into a collection scan (SecantusDB does) keep the _id lookup.
             document = None
@@ -539,24 +530,13 @@ class PendingApprovalStore:
                     "status": ApprovalStatus.PENDING.value,
                     "version": record.version,
                 },
-                {
-                    "$set": {
-                        "status": ApprovalStatus.RESUMING.value,
-                        "claim.worker_id": worker_id,
-                        "claim.lease_until": now + timedelta(seconds=lease_seconds),
-                        "updated_at": now,
-                    },
-                    "$inc": {"claim.attempts": 1, "version": 1},
-                    "$push": {
-                        "audit": _audit(
-                            now,
-                            "claimed",
-                            worker_id,
-                            partial=True,
-                            undecided=[call.call_id for call in record.undecided_calls()],
-                        )
-                    },
-                },
+                _claim_update(
+                    now,
+                    worker_id,
+                    lease_seconds,
+                    partial=True,
+                    undecided=[call.call_id for call in record.undecided_calls()],
+                ),
             )
             if document is None:
                 raise ApprovalConflict(
@@ -829,6 +809,21 @@ def _vote_update(
         # Paused under a partial-resume policy: a worker may resume it now (see claim_partial).
         sets[PARTIAL_READY] = True
     return {"$set": sets, "$inc": {"version": 1}, "$push": {"audit": {"$each": audit}}}
+
+
+def _claim_update(
+    now: datetime, worker_id: str, lease_seconds: float, **audit: Any
+) -> dict[str, Any]:
+    return {
+        "$set": {
+            "status": ApprovalStatus.RESUMING.value,
+            "claim.worker_id": worker_id,
+            "claim.lease_until": now + timedelta(seconds=lease_seconds),
+            "updated_at": now,
+        },
+        "$inc": {"claim.attempts": 1, "version": 1},
+        "$push": {"audit": _audit(now, "claimed", worker_id, **audit)},
+    }
 
 
 def _expiry_update(
