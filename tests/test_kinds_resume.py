@@ -27,6 +27,7 @@ from evolving_agents import (
 )
 from tests.apps.kinds_app import shell_call
 
+
 def fresh(mongo: MongoDBClient, agent: Agent[Any]) -> OpenAIAgentsProvider:
     registry = AgentRegistry()
     registry.register(agent)
