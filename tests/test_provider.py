@@ -386,10 +386,11 @@ async def test_arguments_changed_in_the_record_do_not_resume(mongo: MongoDBClien
     await mongo.collection(COLLECTION_NAME).update_one(
         {"_id": approval_id}, {"$set": {"tool_calls.0.arguments_sha256": "0" * 64}}
     )
-    with pytest.raises(StateIntegrityError, match="differ from the reviewed ones"):
+    before = await mongo.collection(COLLECTION_NAME).find_one({"_id": approval_id})
+    with pytest.raises(StateIntegrityError, match="do not match its seal"):
         await provider.resume_agent(approval_id)
-    record = await provider.store.get(approval_id)
-    assert record.status is ApprovalStatus.DECIDED, "a refused load releases the claim"
+    # Refused before the claim: the record is exactly as the writer left it.
+    assert await mongo.collection(COLLECTION_NAME).find_one({"_id": approval_id}) == before
     assert spy.calls == []
 
 

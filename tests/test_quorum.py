@@ -16,6 +16,7 @@ from evolving_agents.approvals import (
     NotAuthorized,
     PendingApproval,
     Reviewer,
+    StateIntegrityError,
     ToolCallRecord,
 )
 from evolving_agents.approvals.models import (
@@ -224,11 +225,12 @@ async def test_malformed_approval_rules_are_refused_not_guessed(
         await store.create(make_record("a2", metadata={"approver_roles": {"sre": True}}))
     with pytest.raises(InvalidDecision, match="expires_in"):
         await store.create(make_record("a3", metadata={"expires_in": "soon"}))
-    # A record written by something else with rules nobody can read: nobody may decide it.
+    # A record written by something else with rules nobody can read: nobody may decide it
+    # (it is not sealed by the app's key, so it is refused before its rules are even read).
     document = make_record("a4").to_document()
     document["tool_calls"][0]["metadata"]["min_approvals"] = 0
     await mongo.collection(COLLECTION_NAME).insert_one(document)
-    with pytest.raises(InvalidDecision, match="min_approvals"):
+    with pytest.raises(StateIntegrityError, match="altered outside the app"):
         await store.decide("a4", call_id="c1", verdict="approved", reviewer=ALICE)
 
 

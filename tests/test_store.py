@@ -83,7 +83,11 @@ async def test_create_then_get_round_trips_with_bson_dates(
 
 async def test_get_without_state_skips_the_blob(store: PendingApprovalStore) -> None:
     await store.create(make_record("a1"))
-    assert (await store.get("a1")).state is None
+    light = (await store.get("a1")).state
+    # The digest and signature stay (the record's seal covers them), the bytes do not.
+    assert light is not None and light.data == b"" and light.sha256
+    full = (await store.get("a1", include_state=True)).state
+    assert full is not None and full.data and full.sha256 == light.sha256
 
 
 async def test_unknown_id_raises_approval_not_found(store: PendingApprovalStore) -> None:

@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import secrets
+import stat
 import tempfile
 import zlib
 from collections.abc import Mapping
@@ -43,7 +44,8 @@ from evolving_agents.approvals.errors import (
     StateTooLarge,
 )
 from evolving_agents.approvals.models import StoredState
-from evolving_agents.config import Settings
+from evolving_agents.approvals.seals import RecordSigner
+from evolving_agents.config import NEW_SECRET_HINT, Settings, secret_weakness
 from evolving_agents.errors import ConfigurationError
 
 logger = logging.getLogger(__name__)
@@ -76,6 +78,11 @@ class StateCodec:
             raise ConfigurationError("EAT_STATE_SECRET must be at least 16 bytes long")
         self._secret = secret
         self._sdk_version = _sdk_version()
+
+    @property
+    def signer(self) -> RecordSigner:
+        """The record signer under the same secret (a key derived for records)."""
+        return RecordSigner(self._secret)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> StateCodec:
@@ -169,27 +176,77 @@ def _version_key(value: str) -> tuple[int, ...]:
 
 
 def load_state_secret(settings: Settings) -> bytes:
-    """``EAT_STATE_SECRET``, else (outside production) a key generated once and kept 0600.
+    """``EAT_STATE_SECRET``, else ``EAT_STATE_SECRET_FILE``, else (outside production) a key
+    generated once and kept 0600.
 
     In production a generated key would differ per machine and silently break resumes on
-    another host, so it is required there.
+    another host, so a secret is required there, and it must be strong (32+ bytes, not a
+    repeated pattern or a few symbols, see ``config.secret_weakness``) and, from a file,
+    readable by this user only: whoever reads the key can sign what the workers will trust.
     """
-    if settings.state_secret:
-        return settings.state_secret.encode("utf-8")
-    if settings.is_production:
+    if settings.state_secret and settings.state_secret_file is not None:
         raise ConfigurationError(
-            "EAT_STATE_SECRET is required when EAT_ENV=production: set it to the same random "
-            "value (32+ bytes) on every process that pauses or resumes runs"
+            "EAT_STATE_SECRET and EAT_STATE_SECRET_FILE are both set: keep one of them"
         )
-    path = settings.resolved_config_dir() / SECRET_FILE_NAME
-    return _read_or_create_secret(path)
+    if settings.state_secret:
+        secret, source = settings.state_secret.encode("utf-8"), "EAT_STATE_SECRET"
+    elif settings.state_secret_file is not None:
+        path = settings.state_secret_file
+        secret = _read_secret_file(path, production=settings.is_production)
+        source = f"EAT_STATE_SECRET_FILE ({path})"
+    elif settings.is_production:
+        raise ConfigurationError(
+            "EAT_STATE_SECRET is required when EAT_ENV=production: set it (or "
+            "EAT_STATE_SECRET_FILE, a file only this user can read) to the same random value "
+            f"(32+ bytes, e.g. {NEW_SECRET_HINT}) on every process that pauses or resumes runs"
+        )
+    else:
+        path = settings.resolved_config_dir() / SECRET_FILE_NAME
+        return _read_or_create_secret(path)
+    if settings.is_production and (weakness := secret_weakness(secret)) is not None:
+        raise ConfigurationError(
+            f"{source} is too weak for EAT_ENV=production: {weakness}. Set it to 32+ random "
+            f"bytes, e.g. {NEW_SECRET_HINT}, the same on every process that pauses or resumes"
+        )
+    return secret
+
+
+def _read_secret_file(path: Path, *, production: bool) -> bytes:
+    try:
+        secret = path.read_bytes().strip()
+    except OSError as exc:
+        raise ConfigurationError(f"EAT_STATE_SECRET_FILE: cannot read {path}: {exc}") from exc
+    if not secret:
+        raise ConfigurationError(f"EAT_STATE_SECRET_FILE: {path} is empty")
+    _check_private(path, "EAT_STATE_SECRET_FILE", production=production)
+    return secret
+
+
+def _check_private(path: Path, setting: str, *, production: bool) -> None:
+    """Refuse (production) or warn about a secret file that other users can read."""
+    if os.name != "posix":  # POSIX modes only; elsewhere the file's ACL is the operator's job
+        return
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if not mode & 0o077:
+        return
+    problem = (
+        f"{setting}: {path} has mode {mode:04o}, so other users on this machine can read the "
+        f"key; make it private with: chmod 600 {path}"
+    )
+    if production:
+        raise ConfigurationError(problem + " (refused because EAT_ENV=production)")
+    logger.warning("%s", problem)
 
 
 def _read_or_create_secret(path: Path) -> bytes:
     try:
-        return path.read_bytes().strip()
+        secret = path.read_bytes().strip()
     except FileNotFoundError:
         pass
+    else:
+        # Outside production only: a key others can read lets them sign what workers trust.
+        _check_private(path, "the generated state secret", production=False)
+        return secret
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     candidate = secrets.token_hex(32).encode("ascii")
     # Write a private temp file, then hard-link it into place: the link either appears whole or

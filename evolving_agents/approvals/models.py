@@ -204,6 +204,7 @@ class Vote(_Model):
     at: UtcDatetime
     surface: str = "api"
     edited_arguments_sha256: str | None = None
+    seal: str | None = None
 
 
 class ToolDecision(_Model):
@@ -225,6 +226,7 @@ class ToolDecision(_Model):
     votes: list[Vote] = Field(default_factory=list)
     edited_arguments: dict[str, Any] | None = None
     edited_arguments_sha256: str | None = None
+    seal: str | None = None
 
 
 class CallOutcome(_Model):
@@ -262,7 +264,8 @@ class StoredState(_Model):
     schema_version: str
     sdk_version: str
     encoding: str
-    data: bytes
+    data: bytes = b""
+    """Empty when the record was read without its state (the blob is not needed to show it)."""
     sha256: str
     hmac: str
     raw_bytes: int = 0
@@ -285,6 +288,8 @@ class AuditEntry(_Model):
     actor: str | None = None
     call_id: str | None = None
     detail: dict[str, Any] = Field(default_factory=dict)
+    mac: str | None = None
+    """This entry's link in the keyed hash chain of the record's audit trail (``seals.py``)."""
 
 
 class StoredRunOptions(_Model):
@@ -343,6 +348,10 @@ class PendingApproval(_Model):
     created_at: UtcDatetime
     updated_at: UtcDatetime
     version: int = 1
+    seal: str | None = None
+    """The app key's seal over what the record asks (``seals.py``); None: not sealed."""
+    audit_head: str | None = None
+    status_seal: str | None = None
 
     def call(self, call_id: str) -> ToolCallRecord | None:
         return next((c for c in self.tool_calls if c.call_id == call_id), None)

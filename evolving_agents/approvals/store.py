@@ -22,7 +22,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Callable, Iterator, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
@@ -35,11 +35,21 @@ from pymongo.errors import (
     WriteConcernError,
 )
 
+from evolving_agents.approvals.codec import StateCodec
+from evolving_agents.approvals.documents import (
+    UnreadableEntry,
+    UnreadableRecords,
+    check_writable,
+    parse_record,
+    shown,
+)
 from evolving_agents.approvals.errors import (
     ApprovalConflict,
     ApprovalNotFound,
     ApprovalStoreError,
     InvalidDecision,
+    StateIntegrityError,
+    UnreadableRecord,
 )
 from evolving_agents.approvals.models import (
     ApprovalStatus,
@@ -65,6 +75,7 @@ from evolving_agents.approvals.reviewers import (
     plan_votes,
     rules_of,
 )
+from evolving_agents.approvals.seals import RecordSigner
 from evolving_agents.config import Settings
 
 if TYPE_CHECKING:
@@ -77,7 +88,9 @@ COLLECTION_NAME = "eat_openai_pending_approvals"
 # decided: the worker then resumes what is decided, and the rest pause again.
 PARTIAL_READY = "partial_ready"
 TIMEOUT_REVIEWER = "eat-timeout"
-_NO_STATE = {"state": 0}
+# Everything but the blob's bytes: the digest and signature stay, since the record's seal
+# covers them.
+_NO_STATE = {"state.data": 0}
 # Optimistic retries of a read-then-conditional-write: each retry means another writer's
 # update landed between our read and our write.
 _WRITE_ATTEMPTS = 16
@@ -91,6 +104,8 @@ class ApprovalPage(BaseModel):
 
     items: list[PendingApproval]
     next_cursor: str | None = None
+    unreadable: list[UnreadableEntry] = []
+    """Documents of this page that do not parse, each where it sits on the page."""
 
 
 class PendingApprovalStore:
@@ -112,6 +127,12 @@ class PendingApprovalStore:
 
     ``edit_checker`` validates approvals with edited arguments (``OpenAIAgentsProvider`` passes
     one that checks the tool's schema and policy); without it such approvals are refused.
+
+    Integrity: ``create`` seals the record, every vote and decision is sealed as it lands, and
+    every transition extends the audit trail's keyed hash chain and seals the new status
+    (``seals.py``, with ``signer``, by default the one of ``EAT_STATE_SECRET``). A vote on a
+    record whose seals do not verify is refused with ``StateIntegrityError``;
+    ``integrity_problems`` says what was altered.
     """
 
     def __init__(
@@ -123,8 +144,11 @@ class PendingApprovalStore:
         clock: Callable[[], datetime] = utcnow,
         approval_timeout: timedelta | str | None = None,
         edit_checker: EditChecker | None = None,
+        signer: RecordSigner | None = None,
     ) -> None:
         self._client = client
+        # Seals bind what reviewers read and what decides a resume to the app's key.
+        self._signer = StateCodec.from_settings().signer if signer is None else signer
         self._collection_name = collection_name
         self._purge_after = purge_after
         self._clock = clock
@@ -135,10 +159,32 @@ class PendingApprovalStore:
             self._approval_timeout = parse_duration(approval_timeout)
         self._indexes_ready = False
         self._index_lock = asyncio.Lock()
+        self._unreadable = UnreadableRecords("approval store")
 
     @property
     def collection(self) -> Any:
         return self._client.collection(self._collection_name)
+
+    @property
+    def unreadable_seen(self) -> dict[str, str]:
+        """Approval id -> what does not parse, for each unreadable record this store met.
+
+        Lists, histories and the expiry sweep skip such records (logging each once); ``get``
+        raises ``UnreadableRecord`` for them.
+        """
+        return self._unreadable.seen
+
+    def integrity_problems(self, record: PendingApproval) -> builtins.list[str]:
+        """What in ``record`` was changed behind the store's back (empty when intact)."""
+        return self._signer.verify(record)
+
+    def check_integrity(self, record: PendingApproval) -> None:
+        """Raise ``StateIntegrityError`` naming what was altered, unless ``record`` is intact."""
+        problems = self._signer.verify(record)
+        if problems:
+            raise StateIntegrityError(
+                record.id, "the record was altered outside the app: " + "; ".join(problems)
+            )
 
     @property
     def approval_timeout(self) -> timedelta | None:
@@ -188,7 +234,11 @@ class PendingApprovalStore:
     # -- reads ---------------------------------------------------------------------------------
 
     async def get(self, approval_id: str, *, include_state: bool = False) -> PendingApproval:
-        """One record; a pending one past its deadline is expired first."""
+        """One record; a pending one past its deadline is expired first.
+
+        Raises ``ApprovalNotFound``, or ``UnreadableRecord`` naming the fields of a stored
+        document that do not parse.
+        """
         with _driver_errors("get", approval_id):
             return await self._load(approval_id, include_state=include_state)
 
@@ -206,6 +256,8 @@ class PendingApprovalStore:
         """Records in creation order (oldest first unless ``newest_first``), ``limit`` a page.
 
         Overdue pending records among those asked for are expired before the page is read.
+        Documents that do not parse are left out of ``items`` and listed in ``unreadable``
+        (each logged once); a ``cursor`` that is not one this method made is a ``ValueError``.
         """
         if limit < 1 or limit > 1000:
             raise ValueError(f"limit must be between 1 and 1000, got {limit}")
@@ -237,12 +289,11 @@ class PendingApprovalStore:
                 .limit(limit + 1)
                 .to_list(None)
             )
-            items = [await self._current(doc, now) for doc in documents[:limit]]
+            items, unreadable = await self._readable(documents[:limit], now)
         next_cursor = None
         if len(documents) > limit:
-            last = items[-1]
-            next_cursor = _encode_cursor(last.created_at, last.id)
-        return ApprovalPage(items=items, next_cursor=next_cursor)
+            next_cursor = _cursor_after(documents[:limit])
+        return ApprovalPage(items=items, next_cursor=next_cursor, unreadable=unreadable)
 
     async def run_history(self, run_id: str) -> builtins.list[PendingApproval]:
         """Every record of one run, in sequence order."""
@@ -253,14 +304,30 @@ class PendingApprovalStore:
                 .sort([("run_id", ASCENDING), ("sequence", ASCENDING)])
                 .to_list(None)
             )
-            return [await self._current(doc, now) for doc in documents]
+            items, _ = await self._readable(documents, now)
+            return items
+
+    async def _readable(
+        self, documents: builtins.list[Mapping[str, Any]], now: datetime
+    ) -> tuple[builtins.list[PendingApproval], builtins.list[UnreadableEntry]]:
+        """The documents that parse, as current records, and those that do not."""
+        items: builtins.list[PendingApproval] = []
+        unreadable: builtins.list[UnreadableEntry] = []
+        for position, document in enumerate(documents):
+            try:
+                items.append(await self._current(document, now))
+            except UnreadableRecord as exc:
+                unreadable.append(
+                    UnreadableEntry(id=exc.approval_id, problem=exc.reason, position=position)
+                )
+        return items, unreadable
 
     async def _load(self, approval_id: str, *, include_state: bool = False) -> PendingApproval:
         projection = None if include_state else _NO_STATE
         document = await self.collection.find_one({"_id": approval_id}, projection)
         if document is None:
             raise ApprovalNotFound(approval_id)
-        record = PendingApproval.model_validate(document)
+        record = self._parse(document)
         now = self._clock()
         if _is_overdue(record, now):
             record, _ = await self._expire(approval_id, now, projection)
@@ -268,10 +335,18 @@ class PendingApprovalStore:
 
     async def _current(self, document: Mapping[str, Any], now: datetime) -> PendingApproval:
         """A listed record, expired first if it became overdue since the list's own sweep."""
-        record = PendingApproval.model_validate(document)
+        record = self._parse(document)
         if _is_overdue(record, now):
             record, _ = await self._expire(record.id, now, _NO_STATE)
         return record
+
+    def _parse(self, document: Mapping[str, Any]) -> PendingApproval:
+        """The document as a record, else ``UnreadableRecord`` (logged once per record)."""
+        try:
+            return parse_record(document)
+        except UnreadableRecord as exc:
+            self._unreadable.note(exc)
+            raise
 
     # -- creating ------------------------------------------------------------------------------
 
@@ -281,7 +356,10 @@ class PendingApprovalStore:
         Each call gets its deadline here (see the class docstring); a caller-set
         ``record.expires_at`` caps every call's, and the record's ``expires_at`` becomes the
         earliest deadline of its calls. Malformed approval rules in a tool's metadata
-        (``approver_roles``, ``min_approvals``, ``expires_in``) are refused.
+        (``approver_roles``, ``min_approvals``, ``expires_in``) are refused. So is, before
+        anything is written, a record MongoDB would refuse: ``RecordTooLarge`` over
+        ``MAX_RECORD_BYTES`` as BSON, ``UnstorableToolCall`` for arguments BSON cannot hold
+        (a key with a NUL byte, an integer beyond 64 bits, ...), naming the call.
         """
         if record.status is not ApprovalStatus.PENDING:
             raise ApprovalConflict(record.id, "a new record must be pending", status=record.status)
@@ -294,11 +372,39 @@ class PendingApprovalStore:
             actor=record.actor,
             detail={"calls": [call.call_id for call in record.tool_calls]},
         )
-        record = record.model_copy(update={"audit": [*record.audit, audit]})
+        entries, sealed = self._signer.chain(
+            record.id,
+            None,
+            record.status.value,
+            [*(_bson(entry) for entry in record.audit), _bson(audit)],
+        )
+        record = record.model_copy(
+            update={"audit": [AuditEntry.model_validate(entry) for entry in entries], **sealed}
+        )
+        # Votes carried from the run's previous record (a partial resume, verified there) are
+        # sealed for this one; the record seal then covers every call as created.
+        calls = [
+            call.model_copy(
+                update={
+                    "votes": [
+                        vote.model_copy(
+                            update={"seal": self._signer.seal_vote(record.id, call, vote)}
+                        )
+                        for vote in call.votes
+                    ]
+                }
+            )
+            for call in record.tool_calls
+        ]
+        record = record.model_copy(update={"tool_calls": calls})
+        record = record.model_copy(update={"seal": self._signer.seal_record(record)})
+        # Checked as it will be written: the driver would refuse it only after the run paused.
+        document = record.to_document()
+        check_writable(record, document)
         with _driver_errors("create", record.id):
             await self._ensure_indexes()
             try:
-                await self.collection.insert_one(record.to_document())
+                await self.collection.insert_one(document)
             except DuplicateKeyError as exc:
                 raise ApprovalConflict(
                     record.id,
@@ -370,6 +476,8 @@ class PendingApprovalStore:
             edit_accepted = False
             for _ in range(_WRITE_ATTEMPTS):
                 record = await self._load(approval_id)
+                # A vote on an altered record would lend a reviewer's name to what they never saw.
+                self.check_integrity(record)
                 indexes = decision_targets(record, call_id, arguments_sha256)
                 if edit is not None and arguments_digest(edit) == (
                     record.tool_calls[indexes[0]].arguments_sha256
@@ -385,7 +493,10 @@ class PendingApprovalStore:
                     edit_accepted = True
                 document = await self._update_then_read(
                     _unchanged_since(record, indexes),
-                    _vote_update(record, plan, ballot, edit, now),
+                    self._sealed(
+                        record,
+                        _vote_update(record, self._seal_plan(record, plan), ballot, edit, now),
+                    ),
                     projection=_NO_STATE,
                 )
                 if document is not None:
@@ -410,7 +521,8 @@ class PendingApprovalStore:
         """Expire up to ``limit`` pending records past their deadline; their ids, oldest first.
 
         The query runs on the ``pending_expiry`` partial index. Records another writer settles
-        during the sweep are skipped.
+        during the sweep are skipped, and so are records that do not parse (``unreadable_seen``):
+        they never stop the sweep, nor take the places of readable ones in it.
         """
         with _driver_errors("expire_overdue", None):
             now = self._clock()
@@ -420,15 +532,19 @@ class PendingApprovalStore:
                     {"_id": 1},
                 )
                 .sort([("expires_at", ASCENDING)])
-                .limit(limit)
+                .limit(limit + len(self._unreadable.seen))
             )
-            expired = []
+            expired: builtins.list[str] = []
             for approval_id in overdue:
+                if len(expired) == limit:
+                    break
                 try:
                     _, count = await self._expire(approval_id, now, _NO_STATE)
                 except (ApprovalNotFound, ApprovalConflict) as exc:
                     logger.info("expiry of %s skipped: %s", approval_id, exc)
                     continue
+                except UnreadableRecord:
+                    continue  # logged once by _parse
                 if count:
                     expired.append(approval_id)
             return expired
@@ -441,7 +557,8 @@ class PendingApprovalStore:
         }
         overdue = await _ids(self.collection.find(overdue_query, {"_id": 1}).limit(_EXPIRE_ON_READ))
         for approval_id in overdue:
-            with contextlib.suppress(ApprovalNotFound):
+            # An unreadable record is reported by the page itself, where it would be listed.
+            with contextlib.suppress(ApprovalNotFound, UnreadableRecord):
                 await self._expire(approval_id, now, _NO_STATE)
 
     async def _expire(
@@ -452,16 +569,22 @@ class PendingApprovalStore:
             document = await self.collection.find_one({"_id": approval_id}, projection)
             if document is None:
                 raise ApprovalNotFound(approval_id)
-            record = PendingApproval.model_validate(document)
+            record = self._parse(document)
             if record.status is not ApprovalStatus.PENDING:
                 return record, 0
             overdue = record.overdue_calls(now)
             update = _expiry_update(record, overdue, now)
             if update is None:
                 return record, 0
+            if overdue:
+                for index in overdue:
+                    field = f"tool_calls.{index}.decision"
+                    decision = ToolDecision.model_validate(update["$set"][field])
+                    seal = self._signer.seal_decision(record.id, record.tool_calls[index], decision)
+                    update["$set"][field]["seal"] = seal
             document = await self._update_then_read(
                 _unchanged_since(record, overdue),
-                update,
+                self._sealed(record, update),
                 projection=projection,
             )
             if document is not None:
@@ -473,31 +596,36 @@ class PendingApprovalStore:
     # -- resuming ------------------------------------------------------------------------------
 
     async def claim_for_resume(
-        self, approval_id: str, worker_id: str, lease_seconds: float
+        self,
+        approval_id: str,
+        worker_id: str,
+        lease_seconds: float,
+        *,
+        known: PendingApproval | None = None,
     ) -> PendingApproval:
         """Take a decided record for resuming: ``decided`` -> ``resuming`` with a lease.
 
         A ``resuming`` record whose lease ran out (its worker died) can be claimed again; the
-        attempt count only grows. Returns the record with its state.
+        attempt count only grows. Returns the record with its state. ``known``: the record as
+        the caller just read it (saves a read); the claim then only lands if it is unchanged.
         """
         if lease_seconds <= 0:
             raise ValueError("lease_seconds must be positive")
         with _driver_errors("claim_for_resume", approval_id):
             now = self._clock()
-            update = _claim_update(now, worker_id, lease_seconds)
-            # Two plain conditional updates rather than one with ``$or``: servers whose planner
-            # turns ``{_id, $or}`` into a collection scan (SecantusDB does) keep the _id lookup.
-            document = None
-            for condition in (
-                {"status": ApprovalStatus.DECIDED.value},
-                {"status": ApprovalStatus.RESUMING.value, "claim.lease_until": {"$lt": now}},
-            ):
-                document = await self._update_then_read(
-                    {"_id": approval_id, **condition},
-                    update,
-                )
-                if document is not None:
-                    break
+            record = await self._load(approval_id) if known is None else known
+            lapsed = (
+                record.status is ApprovalStatus.RESUMING
+                and record.claim.lease_until is not None
+                and record.claim.lease_until < now
+            )
+            if record.status is not ApprovalStatus.DECIDED and not lapsed:
+                raise await self._claim_conflict(approval_id)
+            document = await self._update_then_read(
+                # The version pins the record as read: its status, its lease, its chain head.
+                {"_id": approval_id, "status": record.status.value, "version": record.version},
+                self._sealed(record, _claim_update(now, worker_id, lease_seconds)),
+            )
             if document is None:
                 raise await self._claim_conflict(approval_id)
             return PendingApproval.model_validate(document)
@@ -524,18 +652,22 @@ class PendingApprovalStore:
                     status=record.status.value,
                 )
             now = self._clock()
+            self.check_integrity(record)
             document = await self._update_then_read(
                 {
                     "_id": approval_id,
                     "status": ApprovalStatus.PENDING.value,
                     "version": record.version,
                 },
-                _claim_update(
-                    now,
-                    worker_id,
-                    lease_seconds,
-                    partial=True,
-                    undecided=[call.call_id for call in record.undecided_calls()],
+                self._sealed(
+                    record,
+                    _claim_update(
+                        now,
+                        worker_id,
+                        lease_seconds,
+                        partial=True,
+                        undecided=[call.call_id for call in record.undecided_calls()],
+                    ),
                 ),
             )
             if document is None:
@@ -591,7 +723,14 @@ class PendingApprovalStore:
         if result.matched_count == 0:
             raise ApprovalConflict(approval_id, f"worker {worker_id} no longer holds the lease")
 
-    async def release(self, approval_id: str, worker_id: str, reason: str) -> PendingApproval:
+    async def release(
+        self,
+        approval_id: str,
+        worker_id: str,
+        reason: str,
+        *,
+        known: PendingApproval | None = None,
+    ) -> PendingApproval:
         """Give a claimed record back (``resuming`` -> ``decided``) without running it."""
         now = self._clock()
         return await self._finish_transition(
@@ -605,6 +744,7 @@ class PendingApprovalStore:
                 "updated_at": now,
             },
             _audit(now, "released", worker_id, reason=reason),
+            known,
         )
 
     async def complete(
@@ -615,11 +755,13 @@ class PendingApprovalStore:
         final_output: Any = None,
         next_approval_id: str | None = None,
         outcomes: Mapping[int, CallOutcome] | None = None,
+        known: PendingApproval | None = None,
     ) -> PendingApproval:
         """The resumed run ended (or paused again into ``next_approval_id``): ``completed``.
 
         ``outcomes``: call index -> what that call did, kept on the call
-        (``tool_calls.N.outcome``) in the same update.
+        (``tool_calls.N.outcome``) in the same update. ``known``: the record as claimed
+        (saves a read).
         """
         now = self._clock()
         outcomes = outcomes or {}
@@ -644,11 +786,22 @@ class PendingApprovalStore:
                 next_approval_id=next_approval_id,
                 outcomes={str(i): o.status.value for i, o in outcomes.items()},
             ),
+            known,
         )
 
-    async def fail(self, approval_id: str, worker_id: str, error: str) -> PendingApproval:
-        """The resumed run raised: ``failed`` with the error kept for the reviewer."""
+    async def fail(
+        self,
+        approval_id: str,
+        worker_id: str,
+        error: str,
+        *,
+        known: PendingApproval | None = None,
+        outcomes: Mapping[int, CallOutcome] | None = None,
+    ) -> PendingApproval:
+        """The resumed run raised: ``failed`` with the error kept for the reviewer, and what
+        each call did before it stopped (``outcomes``, call index -> outcome), if known."""
         now = self._clock()
+        outcomes = outcomes or {}
         return await self._finish_transition(
             "fail",
             approval_id,
@@ -656,9 +809,20 @@ class PendingApprovalStore:
             {
                 "status": ApprovalStatus.FAILED.value,
                 "result.error": error,
+                **{
+                    f"tool_calls.{index}.outcome": _bson(outcome)
+                    for index, outcome in outcomes.items()
+                },
                 **self._finished_at(now),
             },
-            _audit(now, "failed", worker_id, error=error),
+            _audit(
+                now,
+                "failed",
+                worker_id,
+                error=error,
+                outcomes={str(i): o.status.value for i, o in outcomes.items()},
+            ),
+            known,
         )
 
     async def cancel(
@@ -667,22 +831,25 @@ class PendingApprovalStore:
         """Withdraw a run that has not started resuming: pending or decided -> cancelled."""
         with _driver_errors("cancel", approval_id):
             now = self._clock()
-            document = await self._update_then_read(
-                {
-                    "_id": approval_id,
-                    "status": {"$in": [ApprovalStatus.PENDING.value, ApprovalStatus.DECIDED.value]},
-                },
-                {
-                    "$set": {
-                        "status": ApprovalStatus.CANCELLED.value,
-                        "result.error": reason,
-                        **self._finished_at(now),
-                    },
-                    "$inc": {"version": 1},
-                    "$push": {"audit": _audit(now, "cancelled", by, reason=reason)},
-                },
-                projection=_NO_STATE,
-            )
+            record = await self._load(approval_id)
+            document = None
+            if record.status in (ApprovalStatus.PENDING, ApprovalStatus.DECIDED):
+                document = await self._update_then_read(
+                    {"_id": approval_id, "status": record.status.value, "version": record.version},
+                    self._sealed(
+                        record,
+                        {
+                            "$set": {
+                                "status": ApprovalStatus.CANCELLED.value,
+                                "result.error": reason,
+                                **self._finished_at(now),
+                            },
+                            "$inc": {"version": 1},
+                            "$push": {"audit": _audit(now, "cancelled", by, reason=reason)},
+                        },
+                    ),
+                    projection=_NO_STATE,
+                )
             if document is None:
                 record = await self._load(approval_id)
                 raise ApprovalConflict(
@@ -699,22 +866,69 @@ class PendingApprovalStore:
         worker_id: str,
         sets: Mapping[str, Any],
         audit: dict[str, Any],
+        known: PendingApproval | None = None,
     ) -> PendingApproval:
         with _driver_errors(operation, approval_id):
-            document = await self._update_then_read(
-                self._held_by(approval_id, worker_id),
-                {"$set": dict(sets), "$inc": {"version": 1}, "$push": {"audit": audit}},
-                projection=_NO_STATE,
+            for attempt in range(2):
+                record = await self._load(approval_id) if known is None or attempt else known
+                document = None
+                if record.status is ApprovalStatus.RESUMING and record.claim.worker_id == worker_id:
+                    document = await self._update_then_read(
+                        {**self._held_by(approval_id, worker_id), "version": record.version},
+                        self._sealed(
+                            record,
+                            {"$set": dict(sets), "$inc": {"version": 1}, "$push": {"audit": audit}},
+                        ),
+                        projection=_NO_STATE,
+                    )
+                if document is not None:
+                    return PendingApproval.model_validate(document)
+                if known is None:
+                    break  # read just now: the refusal below is about this very record
+            record = await self._load(approval_id)
+            raise ApprovalConflict(
+                approval_id,
+                f"worker {worker_id} does not hold this record "
+                f"(status {record.status.value}, held by {record.claim.worker_id})",
+                status=record.status.value,
             )
-            if document is None:
-                record = await self._load(approval_id)
-                raise ApprovalConflict(
-                    approval_id,
-                    f"worker {worker_id} does not hold this record "
-                    f"(status {record.status.value}, held by {record.claim.worker_id})",
-                    status=record.status.value,
+
+    def _sealed(self, record: PendingApproval, update: dict[str, Any]) -> dict[str, Any]:
+        """``update`` with its audit entries linked into ``record``'s chain and the status
+        it leaves sealed with the new head. Every audit-writing update goes through here."""
+        push = update.get("$push", {}).get("audit")
+        if push is None:
+            return update
+        entries = push.get("$each", [push])
+        status = update.get("$set", {}).get("status", record.status.value)
+        linked, sealed = self._signer.chain(record.id, record.audit_head, str(status), entries)
+        return {
+            **update,
+            "$set": {**update.get("$set", {}), **sealed},
+            "$push": {"audit": {"$each": linked}},
+        }
+
+    def _seal_plan(
+        self, record: PendingApproval, plan: builtins.list[CallVote]
+    ) -> builtins.list[CallVote]:
+        """The plan with the new vote and any decision it makes sealed."""
+        sealed = []
+        for vote_plan in plan:
+            call = record.tool_calls[vote_plan.position]
+            votes = [
+                vote
+                if vote.seal is not None
+                else vote.model_copy(update={"seal": self._signer.seal_vote(record.id, call, vote)})
+                for vote in vote_plan.votes
+            ]
+            decision = vote_plan.decision
+            if decision is not None:
+                decision = decision.model_copy(update={"votes": votes})
+                decision = decision.model_copy(
+                    update={"seal": self._signer.seal_decision(record.id, call, decision)}
                 )
-            return PendingApproval.model_validate(document)
+            sealed.append(vote_plan._replace(votes=votes, decision=decision))
+        return sealed
 
     def _finished_at(self, now: datetime) -> dict[str, datetime]:
         # A finished record is purged by the TTL index ``purge_after`` from now.
@@ -936,9 +1150,42 @@ def _encode_cursor(created_at: datetime, approval_id: str) -> str:
     return base64.urlsafe_b64encode(payload).decode("ascii")
 
 
+def _cursor_after(documents: builtins.list[Mapping[str, Any]]) -> str | None:
+    """The cursor after the page's last document that has a BSON date and a string id.
+
+    Read from the raw documents, so a page ending in an unreadable record still pages on.
+    """
+    for document in reversed(documents):
+        created, approval_id = document.get("created_at"), document.get("_id")
+        if isinstance(created, datetime) and isinstance(approval_id, str):
+            return _encode_cursor(_as_utc(created), approval_id)
+    logger.warning("approval store: no record on this page has a date to page on from")
+    return None
+
+
+# Cursors this store makes are about 100 characters; anything much longer is not one of them.
+_MAX_CURSOR = 1024
+
+
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The position a cursor from ``_encode_cursor`` names, else ``ValueError`` (never more)."""
+    invalid = f"invalid list cursor {shown(cursor)}: pass back a next_cursor from a list"
+    if not isinstance(cursor, str) or len(cursor) > _MAX_CURSOR or not cursor.isascii():
+        raise ValueError(invalid)
     try:
-        created, approval_id = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
-        return datetime.fromisoformat(created), str(approval_id)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"invalid list cursor {cursor!r}") from exc
+        decoded = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
+        if not (
+            isinstance(decoded, builtins.list)
+            and len(decoded) == 2
+            and all(isinstance(part, str) for part in decoded)
+        ):
+            raise ValueError(invalid)
+        created = _as_utc(datetime.fromisoformat(decoded[0]))
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+        raise ValueError(invalid) from exc
+    return created, decoded[1]
+
+
+def _as_utc(moment: datetime) -> datetime:
+    # BSON dates are UTC; a naive one (mongomock, or a cursor without a zone) is UTC too.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -82,8 +82,19 @@ def queue_table(rows: list[ApprovalRow], status: str) -> Table:
     return table
 
 
-def show_record(record: PendingApproval) -> None:
+def show_record(record: PendingApproval, *, tampered: list[str] | None = None) -> None:
     now = utcnow()
+    if tampered:
+        console.print(
+            Panel(
+                "\n".join(f"- {escape(problem)}" for problem in tampered)
+                + "\n\nWhat is shown may not be what would run. Do not approve it; a resume"
+                " refuses it.",
+                title="[bold]TAMPERED: this record was altered outside the app[/]",
+                title_align="left",
+                border_style="bold red",
+            )
+        )
     console.print(
         Panel(
             f"[bold]{record.agent_name}[/] run [cyan]{record.run_id}[/] step {record.sequence}\n"

@@ -138,15 +138,18 @@ def show(
 ) -> None:
     """One record: the request, each call's arguments and signal, decisions, the audit trail."""
 
-    async def fetch() -> PendingApproval:
+    async def fetch() -> tuple[PendingApproval, list[str]]:
         async with database(ctx) as client:
-            return await _store(client).get(approval_id)
+            store = _store(client)
+            record = await store.get(approval_id)
+            return record, store.integrity_problems(record)
 
-    record = run_async(fetch())
+    record, problems = run_async(fetch())
     if as_json:
-        print_json(record.model_dump(mode="json", by_alias=True, exclude={"state"}))
+        shown = record.model_dump(mode="json", by_alias=True, exclude={"state"})
+        print_json({**shown, "integrity": {"intact": not problems, "problems": problems}})
         return
-    show_record(record)
+    show_record(record, tampered=problems)
 
 
 # -- approve / reject ----------------------------------------------------------------------

@@ -42,11 +42,7 @@ from agents.memory import Session
 from agents.stream_events import StreamEvent
 from pydantic_core import to_jsonable_python
 
-from evolving_agents.adapters.openai_tool_adapter import (
-    OpenAIToolAdapter,
-    collect_tool_metadata,
-    recall_signal,
-)
+from evolving_agents.adapters.openai_tool_adapter import OpenAIToolAdapter
 from evolving_agents.approvals.codec import StateCodec
 from evolving_agents.approvals.edits import apply_edits, check_edited_arguments
 from evolving_agents.approvals.errors import RunOptionMissing
@@ -133,17 +129,18 @@ class OpenAIAgentsProvider(FrameworkProvider):
             MongoDBClient(settings=self._settings) if mongodb_client is None else mongodb_client
         )
         self._registry = AgentRegistry() if registry is None else registry
+        self._codec = StateCodec.from_settings(self._settings) if codec is None else codec
         self._store = (
             PendingApprovalStore(
                 self._mongodb,
                 purge_after=timedelta(days=self._settings.purge_after_days),
                 approval_timeout=self._settings.approval_timeout,
                 edit_checker=self.check_edit,
+                signer=self._codec.signer,
             )
             if store is None
             else store
         )
-        self._codec = StateCodec.from_settings(self._settings) if codec is None else codec
         self._adapter = OpenAIToolAdapter() if tool_adapter is None else tool_adapter
         # Run options for every agent without its own (see run_options.py).
         self._own_supplies = RunSupplies(
@@ -443,6 +440,9 @@ class OpenAIAgentsProvider(FrameworkProvider):
         """Verify, resolve every option, claim, and load the state: ready to run."""
         unclaimed = await self._store.get(approval_id, include_state=True)
         state_json = self._codec.decode(approval_id, unclaimed.state)
+        # Everything that decides this resume (calls, arguments, run id, each decision and
+        # its votes, the status) must carry the app key's seals; else nothing is touched.
+        self._store.check_integrity(unclaimed)
         agent = self._registry.get(unclaimed.agent_name)
         supplies = self._supplies(unclaimed.agent_name)
         plan = await self._resumed_plan(unclaimed, state_json, supplies, args)
@@ -458,7 +458,9 @@ class OpenAIAgentsProvider(FrameworkProvider):
         if partial and unclaimed.status is ApprovalStatus.PENDING:
             record = await self._store.claim_partial(approval_id, worker, self.lease_seconds)
         else:
-            record = await self._store.claim_for_resume(approval_id, worker, self.lease_seconds)
+            record = await self._store.claim_for_resume(
+                approval_id, worker, self.lease_seconds, known=unclaimed
+            )
         try:
             if (
                 record.state is None
@@ -470,7 +472,7 @@ class OpenAIAgentsProvider(FrameworkProvider):
             state = await self._load_state(record, agent, state_json, plan, partial=partial)
         except BaseException as exc:
             # Boundary: whatever stopped the load, the record goes back untouched.
-            await self._store.release(approval_id, worker, reason=_describe(exc))
+            await self._store.release(approval_id, worker, reason=_describe(exc), known=record)
             raise
         return _Resume(record, agent, state, plan, worker)
 
@@ -527,18 +529,45 @@ class OpenAIAgentsProvider(FrameworkProvider):
     async def _finish_resume(self, resume: _Resume, result: Any) -> AgentRunResult:
         record = resume.record
         outcomes = await call_outcomes(record, resume.agent, result.new_items, self._ledger)
-        outcome = await self._settle(
-            result,
-            resume.agent,
-            resume.plan,
-            run_id=record.run_id,
-            sequence=record.sequence,
-            actor=record.actor,
-            domain=record.domain,
-            input_preview=record.input_preview,
-            previous=record,
-            outcomes=outcomes,
-        )
+        by_index = {
+            index: outcomes[call.call_id]
+            for index, call in enumerate(record.tool_calls)
+            if call.call_id in outcomes
+        }
+        try:
+            outcome = await self._settle(
+                result,
+                resume.agent,
+                resume.plan,
+                run_id=record.run_id,
+                sequence=record.sequence,
+                actor=record.actor,
+                domain=record.domain,
+                input_preview=record.input_preview,
+                previous=record,
+                outcomes=outcomes,
+            )
+        except Exception as exc:
+            # Boundary: the run went on and paused again, but that pause cannot be stored
+            # (too large, keys the database refuses, a context that cannot be kept). Waiting
+            # for the lease would call the model again on every takeover: end it `failed`,
+            # with what the approved calls did and why it stopped.
+            logger.exception("run %s: the next pause cannot be stored", record.run_id)
+            reason = f"the run paused again but its next pause cannot be stored: {_describe(exc)}"
+            await self._store.fail(
+                record.id, resume.worker_id, reason, known=record, outcomes=by_index
+            )
+            self._report_outcomes(record, outcomes)
+            return AgentRunResult(
+                status=RunStatus.ERROR,
+                run_id=record.run_id,
+                sequence=record.sequence,
+                agent_name=record.agent_name,
+                approval_id=record.id,
+                error=reason,
+                tool_outputs=tool_outputs(result.new_items),
+                outcomes=outcomes,
+            )
         await self._store.complete(
             record.id,
             resume.worker_id,
@@ -546,18 +575,15 @@ class OpenAIAgentsProvider(FrameworkProvider):
             next_approval_id=outcome.approval_id
             if outcome.status is RunStatus.AWAITING_APPROVAL
             else None,
-            outcomes={
-                index: outcomes[call.call_id]
-                for index, call in enumerate(record.tool_calls)
-                if call.call_id in outcomes
-            },
+            outcomes=by_index,
+            known=record,
         )
         self._report_outcomes(record, outcomes)
         return outcome
 
     async def _resume_failed(self, resume: _Resume, exc: Exception) -> AgentRunResult:
         record = resume.record
-        await self._store.fail(record.id, resume.worker_id, _describe(exc))
+        await self._store.fail(record.id, resume.worker_id, _describe(exc), known=record)
         self._report_outcomes(record, None)
         return AgentRunResult(
             status=RunStatus.ERROR,
@@ -656,12 +682,11 @@ class OpenAIAgentsProvider(FrameworkProvider):
         codec, codec_kind = codec_for(plan.context_value(result), plan.context_codec)
         check_round_trip(plan.context_value(result), codec)
         approval_id = new_approval_id()
-        metadata = collect_tool_metadata(agent)
         calls = [
             call_record(
                 item,
-                metadata,
-                recall_signal(agent, item.call_id or ""),
+                agent,
+                run_id,
                 None if previous is None else _undecided(previous, item.call_id),
             )
             for item in result.interruptions

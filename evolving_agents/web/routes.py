@@ -7,6 +7,7 @@ post are handled in ``actions.py``.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 from urllib.parse import urlencode
 
@@ -21,11 +22,12 @@ from fastapi.responses import (
 
 from evolving_agents.approvals.errors import ApprovalNotFound
 from evolving_agents.approvals.models import ApprovalStatus, PendingApproval
-from evolving_agents.reviewer_auth import ReviewerIdentity, token_digest
+from evolving_agents.reviewer_auth import ReviewerIdentity
 from evolving_agents.web.present import ApprovalRow, CallView, expires_in, humanize, tool_errors
 from evolving_agents.web.requests import (
     Refused,
     checked_form,
+    client_address,
     form_text,
     inbox_of,
     local_path,
@@ -80,11 +82,27 @@ async def login(request: Request) -> Response:
         form, session = await checked_form(request)
     except Refused as exc:
         return refused_page(request, exc, session_of(request))
+    inbox = inbox_of(request)
     token = form_text(form, "token")
-    identity = inbox_of(request).reviewers.authenticate(token) if token else None
     target = local_path(form_text(form, "next") or "/")
+    client = client_address(request)
+    # Counted before the token is looked at: during a backoff no guess is tested at all.
+    wait = await inbox.sign_ins.reserve(client) if token else 0.0
+    if wait > 0:
+        logger.warning("inbox sign-in from %s throttled for %.0f s", client, wait)
+        seconds = math.ceil(wait)
+        response = render(
+            request,
+            "login.html",
+            {"next": target, "error": f"Too many sign-in attempts; try again in {seconds} s."},
+            session=session,
+            status_code=429,
+        )
+        response.headers["Retry-After"] = str(seconds)
+        return response
+    identity = inbox.reviewers.authenticate(token) if token else None
     if identity is None:
-        logger.warning("inbox sign-in refused: unknown token")
+        logger.warning("inbox sign-in refused from %s: unknown token", client)
         return render(
             request,
             "login.html",
@@ -92,7 +110,10 @@ async def login(request: Request) -> Response:
             session=session,
             status_code=401,
         )
-    signed_in = Session.signed_in(identity.name, token_digest(token))
+    await inbox.sign_ins.succeeded(client)
+    if session.reviewer is not None:
+        await inbox.sessions.end(session)  # signing in again ends the session it replaces
+    signed_in = await inbox.sessions.start(identity, token)
     response = RedirectResponse(target, status_code=303)
     set_session_cookie(request, response, signed_in)
     logger.info("inbox: %s signed in", identity.name)
@@ -102,9 +123,13 @@ async def login(request: Request) -> Response:
 @router.post("/logout")
 async def logout(request: Request) -> Response:
     try:
-        await checked_form(request)
+        _, session = await checked_form(request)
     except Refused as exc:
         return refused_page(request, exc, session_of(request))
+    # Deleting the stored sign-in ends this session for every copy of its cookie, everywhere.
+    await inbox_of(request).sessions.end(session)
+    if session.reviewer is not None:
+        logger.info("inbox: %s signed out", session.reviewer.name)
     response = RedirectResponse("/login", status_code=303)
     set_session_cookie(request, response, Session.anonymous())
     return response
@@ -218,16 +243,20 @@ async def detail_page(
     ]
     now = inbox.clock()
     notice = _NOTICES.get(request.query_params.get("done", ""))
+    tampered = inbox.store.integrity_problems(record)
     context = {
         "record": record,
+        "tampered": tampered,
         "calls": [CallView.of(record, call, reviewer) for call in record.tool_calls],
         "history": history,
         "age": humanize(now - record.created_at),
         "expires_in": expires_in(record, now),
         "tool_errors": tool_errors(record),
         # Edits are checked against the tool's schema and rules, which only the agents know.
-        "can_edit": inbox.provider is not None,
-        "can_resume": inbox.provider is not None and record.status is ApprovalStatus.DECIDED,
+        "can_edit": inbox.provider is not None and not tampered,
+        "can_resume": inbox.provider is not None
+        and record.status is ApprovalStatus.DECIDED
+        and not tampered,
         "can_cancel": may_cancel(record, reviewer),
         "notice": None if error else notice,
         "error": error,
