@@ -276,3 +276,28 @@ async def test_the_cli_and_the_inbox_show_a_tampered_record_as_tampered(
     assert detail.status_code == 200
     assert 'id="tampered"' in detail.text
     assert "Tampered: this record was altered outside the app." in detail.text
+
+
+async def test_a_resumed_run_whose_next_pause_cannot_be_stored_ends_failed(
+    mongo: MongoDBClient,
+) -> None:
+    ops = Ops()
+    hostile = function_call("grant_admin", {"us\x00er": "mallory"}, call_id="c2")
+    provider = provider_for(mongo, ops.agent([GRANT, [hostile], [assistant_message("done")]]))
+    run = await provider.execute_agent("iam", "make mallory admin", actor="iam-bot")
+    assert run.approval_id is not None
+    await approve(provider, run.approval_id)
+
+    done = await provider.resume_agent(run.approval_id)
+
+    assert done.status is RunStatus.ERROR
+    assert done.error is not None and "next pause cannot be stored" in done.error
+    assert ops.ran == [("grant_admin", {"user": "mallory"})]
+    assert done.outcomes["c1"].status.value == "executed"
+    assert [output.call_id for output in done.tool_outputs] == ["c1"]
+    record = await provider.store.get(run.approval_id)
+    assert record.status is ApprovalStatus.FAILED, "never left resuming for a takeover"
+    assert record.result.error == done.error
+    kept = record.tool_calls[0].outcome
+    assert kept is not None and kept.output == "mallory is admin"
+    assert provider.store.integrity_problems(record) == []
