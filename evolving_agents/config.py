@@ -11,7 +11,9 @@ EAT's own names are kept (``MONGODB_URI``, ``MONGODB_DATABASE_NAME``, ``INTENT_R
 
 from __future__ import annotations
 
+import math
 import os
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
@@ -20,6 +22,10 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 APP_NAME = "evolving-agents"
+# What production asks of a secret: this many bytes, and about this much estimated entropy.
+MIN_PRODUCTION_SECRET_BYTES = 32
+_MIN_ESTIMATED_BITS = 128.0
+NEW_SECRET_HINT = "python -c 'import secrets; print(secrets.token_hex(32))'"
 
 
 class Settings(BaseSettings):
@@ -39,6 +45,9 @@ class Settings(BaseSettings):
     reviewer: str = Field(default="human", validation_alias="EAT_REVIEWER")
     env: str = Field(default="development", validation_alias="EAT_ENV")
     state_secret: str | None = Field(default=None, validation_alias="EAT_STATE_SECRET")
+    # A file holding the state secret (a mounted secret); in production it must be private.
+    state_secret_file: Path | None = Field(default=None, validation_alias="EAT_STATE_SECRET_FILE")
+    web_secret: str | None = Field(default=None, validation_alias="EAT_WEB_SECRET")
     openai_api_key: str | None = Field(default=None, validation_alias="OPENAI_API_KEY")
     openai_model: str = Field(default="gpt-4.1-mini", validation_alias="EAT_OPENAI_MODEL")
     data_dir: Path | None = Field(default=None, validation_alias="EAT_DATA_DIR")
@@ -86,3 +95,29 @@ class Settings(BaseSettings):
             return self.config_dir
         base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
         return Path(base) / APP_NAME
+
+
+def secret_weakness(secret: bytes) -> str | None:
+    """Why ``secret`` is too weak for production, or None.
+
+    A heuristic, not a proof of randomness: it catches short values, repeated patterns and
+    values drawn from a few symbols (``changeme...``, ``aaaa...``, ``0123...0123...``), which
+    is what ends up in a deployment's environment by mistake. A generated value passes; a long
+    English sentence may too, so generate the value.
+    """
+    if len(secret) < MIN_PRODUCTION_SECRET_BYTES:
+        return f"it is {len(secret)} bytes long, under {MIN_PRODUCTION_SECRET_BYTES}"
+    for period in range(1, min(len(secret) // 2, 512) + 1):
+        if secret == (secret[:period] * (len(secret) // period + 1))[: len(secret)]:
+            return f"it repeats a {period}-byte pattern"
+    counts = Counter(secret)
+    # Shannon entropy of the bytes seen, times the length: an optimistic estimate, so a value
+    # under the bar is certainly weak (32 random bytes as hex estimate ~240 bits).
+    bits = -sum(n / len(secret) * math.log2(n / len(secret)) for n in counts.values())
+    bits *= len(secret)
+    if bits < _MIN_ESTIMATED_BITS:
+        return (
+            f"it looks low-entropy (about {bits:.0f} bits estimated, "
+            f"under {_MIN_ESTIMATED_BITS:.0f})"
+        )
+    return None

@@ -31,12 +31,13 @@ import hmac
 import json
 import os
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from evolving_agents.approvals.identity import same_identity
 from evolving_agents.approvals.models import (
     ApprovalStatus,
     PendingApproval,
@@ -155,6 +156,10 @@ class ReviewerDirectory:
     def __len__(self) -> int:
         return len(self._by_digest)
 
+    def digests(self) -> Iterator[tuple[str, ReviewerIdentity]]:
+        """Each token's SHA-256 with its identity (what a session is bound to, keyed)."""
+        return iter(self._by_digest.items())
+
     def authenticate(self, token: str) -> ReviewerIdentity | None:
         return self.by_digest(token_digest(token.strip()))
 
@@ -213,7 +218,7 @@ def why_cannot_decide(
         return Refusal(
             reason=f"needs one of the roles: {', '.join(sorted(needed))}", forbidden=True
         )
-    if record.actor is not None and record.actor == identity.name:
+    if same_identity(record.actor, identity.name):
         return Refusal(reason="you started this run; someone else must decide it", forbidden=True)
     if record.status is not ApprovalStatus.PENDING:
         return Refusal(reason=f"the record is {record.status.value}", forbidden=False)
@@ -222,7 +227,7 @@ def why_cannot_decide(
             reason=f"already {call.decision.verdict.value} by {call.decision.reviewer}",
             forbidden=False,
         )
-    if any(vote.get("reviewer") == identity.name for vote in votes_of(call)):
+    if any(same_identity(vote.get("reviewer"), identity.name) for vote in votes_of(call)):
         return Refusal(reason="you already voted on this call", forbidden=False)
     return None
 

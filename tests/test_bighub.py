@@ -337,7 +337,8 @@ async def test_one_retry_then_success_with_the_same_idempotency_key(
 
     assert signal.verdict is DecisionVerdict.ALLOW
     assert signal.error is None
-    assert [r.idempotency_key for r in fake.decide_requests()] == ["call_retry", "call_retry"]
+    first, again = [r.idempotency_key for r in fake.decide_requests()]
+    assert first == again and first is not None and first.startswith("call_retry:")
 
 
 async def test_retries_zero_means_a_single_attempt(
@@ -367,12 +368,28 @@ async def test_timeout_bounds_the_whole_decision(
 # -- what is sent -----------------------------------------------------------------------------
 
 
-async def test_idempotency_key_is_the_call_id(make: MakeProvider, fake: FakeBighubServer) -> None:
-    provider = make()
-    await provider.decide(okta_grant("call_A"), DecisionContext())
-    await provider.decide(okta_grant("call_B"), DecisionContext())
+async def test_idempotency_key_is_one_call_of_one_run(
+    make: MakeProvider, fake: FakeBighubServer
+) -> None:
+    # Was the bare call id: a model reusing call ids (across runs, or with other arguments) got
+    # the first call's answer back from BIGHUB's idempotency cache.
+    provider = make(allowed_argument_fields=["duration_hours"])
+    short, long = {"duration_hours": 2}, {"duration_hours": 72}
+    await provider.decide(okta_grant("call_A", **short), DecisionContext(run_id="run_1"))
+    await provider.decide(okta_grant("call_B", **short), DecisionContext(run_id="run_1"))
+    allowed = await provider.decide(okta_grant("call_A", **short), DecisionContext(run_id="run_2"))
+    reused = await provider.decide(okta_grant("call_A", **long), DecisionContext(run_id="run_2"))
 
-    assert [r.idempotency_key for r in fake.decide_requests()] == ["call_A", "call_B"]
+    keys = [r.idempotency_key or "" for r in fake.decide_requests()]
+    assert [key.split(":")[:2] for key in keys] == [
+        ["run_1", "call_A"],
+        ["run_1", "call_B"],
+        ["run_2", "call_A"],
+        ["run_2", "call_A"],
+    ]
+    assert len(set(keys)) == 4, "a reused call id with other arguments is a new key"
+    assert allowed.verdict is DecisionVerdict.ALLOW
+    assert reused.verdict is DecisionVerdict.NEEDS_APPROVAL, "scored afresh, not the first answer"
     assert all(r.api_key == API_KEY for r in fake.decide_requests())
 
 

@@ -155,9 +155,12 @@ async def test_a_reviewer_without_the_tool_role_cannot_vote_at_all(
 
 
 async def test_an_ai_reviewer_needs_the_ai_role_listed(store: PendingApprovalStore) -> None:
-    await store.create(make_record("a1", metadata={"approver_roles": ["sre"]}))
-    await store.create(make_record("a2", metadata={"approver_roles": ["sre", "ai"]}))
-    await store.create(make_record("a3"))
+    # The tools opt into AI review: without it the store now refuses any AI approval (the AI
+    # cap, tests/test_hardening_metadata.py); this test is about the role.
+    ai_ok = {"ai_review": True}
+    await store.create(make_record("a1", metadata={**ai_ok, "approver_roles": ["sre"]}))
+    await store.create(make_record("a2", metadata={**ai_ok, "approver_roles": ["sre", "ai"]}))
+    await store.create(make_record("a3", metadata=ai_ok))
     with pytest.raises(NotAuthorized, match=r"AI reviewer .* does not list the role 'ai'"):
         await store.decide(
             "a1", call_id="c1", verdict="approved", reviewer="reviewer:gpt", reviewer_kind="ai"

@@ -266,35 +266,40 @@ async def test_approval_tool_decisions_can_be_sticky_and_say_so_in_the_audit(
     assert details["c1"]["sticky"] is True and "sticky" not in details["c2"]
 
 
-async def test_an_agent_calling_the_approval_tool_can_make_its_decision_sticky(
+async def test_an_agent_calling_the_approval_tool_can_make_its_rejection_sticky(
     mongo: MongoDBClient,
 ) -> None:
+    # Was a sticky *approval* recorded as the human "eat": a model approving as a person, for
+    # every later call. A model's decisions are now ai decisions, rejections only when allowed,
+    # and never a sticky approval (see tests/test_hardening_metadata.py).
     ops = Ops(mongo)
     approval_id = await ops.pause()
     supervisor = Agent(
         name="supervisor",
-        tools=[OpenAIToolApprovalTool(provider=ops.provider).as_function_tool()],
+        tools=[OpenAIToolApprovalTool(provider=ops.provider).as_function_tool(may_reject=True)],
         model=ScriptedModel(
             [
                 [
                     function_call(
                         "openai_tool_approval",
                         {
-                            "action": "approve",
+                            "action": "reject",
                             "approval_id": approval_id,
                             "call_id": "c2",
                             "always": True,
+                            "reviewer": "alice",
                         },
                         call_id="s1",
                     )
                 ],
-                [assistant_message("approved")],
+                [assistant_message("rejected")],
             ]
         ),
     )
-    await Runner.run(supervisor, "approve the deploy for the rest of the run")
+    await Runner.run(supervisor, "reject the deploy for the rest of the run")
     decision = (await ops.provider.store.get(approval_id)).tool_calls[1].decision
-    assert decision is not None and decision.always is True and decision.reviewer == "eat"
+    assert decision is not None and decision.always is True
+    assert (decision.reviewer, decision.reviewer_kind) == ("model:supervisor", "ai")
 
 
 def _system(ops: Ops, **kwargs: Any) -> SystemAgent:

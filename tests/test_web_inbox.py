@@ -331,14 +331,20 @@ def test_sessions_end_when_tampered_with_or_when_the_token_is_removed(inbox: Inb
     )
     assert inbox.http.get("/", follow_redirects=False).status_code == 303
 
+    # The second app runs its own event loop: on the wire server it needs a client of its own.
+    mongo = inbox.provider.mongodb_client
+    same_db = mongo if mongo.backend == "memory" else MongoDBClient(mongo.uri, mongo.db_name)
     without_alice = create_app(
         inbox.provider.store,
         ReviewerDirectory.of([(BOB, "bob", ["security"])]),
         session_secret=SECRET,
+        mongodb_client=same_db,
     )
     with TestClient(without_alice, base_url="http://127.0.0.1:8765") as other:
         other.cookies.set(COOKIE_NAME, cookie)
         assert other.get("/", follow_redirects=False).status_code == 303
+        if same_db is not mongo:
+            other.portal.call(same_db.close)
 
 
 def test_sign_in_never_redirects_off_site(inbox: Inbox) -> None:

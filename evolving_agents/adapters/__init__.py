@@ -7,8 +7,14 @@ from evolving_agents.adapters.openai_tool_adapter import (
     GovernedFunctionTool,
     OpenAIToolAdapter,
     ToolAdapterError,
-    collect_tool_metadata,
     metadata_requires_approval,
+)
+from evolving_agents.adapters.tool_lookup import (
+    CallTool,
+    collect_tool_metadata,
+    strictest_metadata,
+    tool_for_call,
+    tool_for_record,
     tool_metadata,
 )
 
@@ -16,10 +22,14 @@ __all__ = [
     "DEFAULT_SENSITIVE_SYSTEMS",
     "AdaptableTool",
     "ApprovalPredicate",
+    "CallTool",
     "GovernedFunctionTool",
     "OpenAIToolAdapter",
     "ToolAdapterError",
     "collect_tool_metadata",
     "metadata_requires_approval",
+    "strictest_metadata",
+    "tool_for_call",
+    "tool_for_record",
     "tool_metadata",
 ]

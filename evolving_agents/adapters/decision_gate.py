@@ -6,10 +6,16 @@
     tool = adapter.adapt(grant_okta_admin, metadata={"system": "okta"})
     # allow -> runs; needs_approval -> the run pauses; block -> the model reads the reason
 
-The provider is asked once per call id; the signal is remembered so the block guardrail and
-the pending-approval record use the same verdict. In a process that did not see the call (a
-resume elsewhere) the guardrail asks again: rule policies are deterministic and BIGHUB
-deduplicates on the call id.
+The provider is asked once per call of a run; the signal is remembered so the block guardrail
+and the pending-approval record use the same verdict. A call is its run (the run id of the
+ledger scope the provider opens around each run), its tool, its call id and the digest of its
+arguments: models reuse call ids (scripted models do; some providers number calls per
+response), so a call id alone would hand one call's ``allow`` to another call, let a blocked
+call through the guardrail, and show a reviewer another call's signal. A call that differs in
+any of the four is evaluated afresh. Outside a provider run there is no run id, and only an
+identical call (same tool, id and arguments) shares a verdict. In a process that did not see the
+call (a resume elsewhere) the guardrail asks again: rule policies are deterministic and BIGHUB
+deduplicates on the same four.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ from agents.tool_guardrails import (
     ToolInputGuardrailData,
 )
 
+from evolving_agents.approvals.ledger import current_scope
+from evolving_agents.approvals.models import arguments_digest
 from evolving_agents.decisions.base import (
     DecisionContext,
     DecisionProvider,
@@ -39,26 +47,52 @@ logger = logging.getLogger(__name__)
 
 _CONTEXT_KEYS = ("actor", "run_id", "domain", "environment")
 
+CallKey = tuple[str, str, str, str]
+"""One call of one run: (run id or "" outside a provider run, tool name, call id, digest)."""
+
+
+def call_key(run_id: str | None, tool_name: str, call_id: str, arguments: Any) -> CallKey:
+    return (run_id or "", tool_name, call_id, arguments_digest(arguments))
+
+
+def current_run_id() -> str | None:
+    """The run id of the provider run in progress (its ledger scope), if any."""
+    scope = current_scope.get()
+    return None if scope is None else scope.run_id
+
 
 class DecisionGate:
-    """Asks one decision provider per tool call and remembers the answer (bounded, LRU)."""
+    """Asks one decision provider per tool call and remembers the answer (bounded, LRU),
+    keyed by :data:`CallKey`, never by call id alone."""
 
     def __init__(self, provider: DecisionProvider, *, remember: int = 10_000) -> None:
         self.provider = provider
         self._remember = remember
-        self._signals: OrderedDict[str, DecisionSignal] = OrderedDict()
+        self._signals: OrderedDict[CallKey, DecisionSignal] = OrderedDict()
 
-    def recall(self, call_id: str) -> DecisionSignal | None:
-        return self._signals.get(call_id)
+    def recall(self, key: CallKey) -> DecisionSignal | None:
+        """The signal this gate gave exactly this call of this run, if it gave one."""
+        return self._signals.get(key)
 
     async def signal_for(
         self, request: ToolCallRequest, context: DecisionContext
     ) -> DecisionSignal:
-        known = self._signals.get(request.call_id)
+        """The remembered signal for this call of the current run, else a fresh one."""
+        key = call_key(current_run_id(), request.tool_name, request.call_id, request.arguments)
+        known = self._signals.get(key)
         if known is not None:
+            self._signals.move_to_end(key)
             return known
+        signal = await self.evaluate(request, context)
+        self._signals[key] = signal
+        while len(self._signals) > self._remember:
+            self._signals.popitem(last=False)
+        return signal
+
+    async def evaluate(self, request: ToolCallRequest, context: DecisionContext) -> DecisionSignal:
+        """Ask the provider now, remembering nothing (an edit is a new call to score)."""
         try:
-            signal = await self.provider.decide(request, context)
+            return await self.provider.decide(request, context)
         except Exception as exc:
             # Boundary that must fail closed: a broken provider sends the call to a person.
             logger.exception(
@@ -67,11 +101,7 @@ class DecisionGate:
                 request.tool_name,
                 request.call_id,
             )
-            signal = DecisionSignal.failed(self.provider.name, exc)
-        self._signals[request.call_id] = signal
-        while len(self._signals) > self._remember:
-            self._signals.popitem(last=False)
-        return signal
+            return DecisionSignal.failed(self.provider.name, exc)
 
     def needs_approval(
         self, tool_name: str, metadata: Mapping[str, Any], tool_requires_approval: bool
@@ -111,11 +141,15 @@ class DecisionGate:
 
 
 def context_of(ctx: RunContextWrapper[Any]) -> DecisionContext:
-    """Who and where, read from a mapping run context when the app provides one."""
+    """Who and where, read from a mapping run context when the app provides one; the run id is
+    the provider run's when the app gives none."""
     context = ctx.context
-    if not isinstance(context, Mapping):
-        return DecisionContext()
-    values = {key: context[key] for key in _CONTEXT_KEYS if isinstance(context.get(key), str)}
+    values: dict[str, str] = {}
+    if isinstance(context, Mapping):
+        values = {key: context[key] for key in _CONTEXT_KEYS if isinstance(context.get(key), str)}
+    run_id = current_run_id()
+    if run_id is not None:
+        values.setdefault("run_id", run_id)
     return DecisionContext(**values)
 
 

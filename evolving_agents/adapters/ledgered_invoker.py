@@ -5,10 +5,17 @@ for a person, not become a message the model reads and works around. A second, i
 sits inside it, around the body itself, and only notes an exception the SDK is about to turn
 into a message for the model: the ledger then records the call as ``raised`` (an approved
 action that did not happen), not as finished with the error text as its output.
+
+Under a lease (a resumed run, see ``approvals/lease.py``) the body runs inside
+``lease.tool_body()`` and keeps a heartbeat on its ledger entry: a worker that lost its lease
+lets the body finish and records its end before it stops, and a worker that took the run over
+meanwhile waits for that end instead of calling the outcome unknown.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import contextvars
 import json
 import logging
@@ -17,9 +24,12 @@ from typing import Any
 
 from agents.tool_context import ToolContext
 from pydantic_core import to_jsonable_python
+from pymongo.errors import PyMongoError
 
+from evolving_agents.approvals.lease import RunLease, current_lease
 from evolving_agents.approvals.ledger import (
     ExecutionStatus,
+    LedgerScope,
     ToolOutcomeUnknown,
     current_scope,
     running_call,
@@ -50,35 +60,27 @@ def ledgered(invoker: Invoker) -> Invoker:
             # Outside a provider run (a plain Runner.run) there is no ledger to consult.
             with running_call(call_id):
                 return await invoker(ctx, raw_arguments)
-        earlier = await scope.ledger.begin(
-            scope.run_id,
-            call_id,
-            tool_name=ctx.tool_name,
-            arguments_sha256=_digest(raw_arguments),
-            approval_id=scope.approval_id,
-            worker_id=scope.worker_id,
-        )
-        if earlier is not None:
-            if earlier.status is ExecutionStatus.FINISHED:
-                logger.info("call %s already ran; returning its recorded output", call_id)
-                return earlier.output
-            raise ToolOutcomeUnknown(earlier)
-        handled: list[str] = []
-        token = _raised.set(handled)
-        try:
-            with running_call(call_id):
-                output = await invoker(ctx, raw_arguments)
-        except BaseException as exc:
-            await scope.ledger.raised(scope.run_id, call_id, f"{type(exc).__name__}: {exc}")
-            raise
-        finally:
-            _raised.reset(token)
-        if handled:
-            # The body raised and the SDK gave the model an error message instead.
-            await scope.ledger.raised(scope.run_id, call_id, handled[0])
-            return output
-        await scope.ledger.finish(scope.run_id, call_id, to_jsonable_python(output, fallback=str))
-        return output
+        lease = current_lease.get()
+        if lease is not None and lease.lost is not None:
+            await _stopped(lease)  # the run is being stopped: no new body starts
+        with contextlib.nullcontext() if lease is None else lease.tool_body():
+            earlier = await scope.ledger.begin(
+                scope.run_id,
+                call_id,
+                tool_name=ctx.tool_name,
+                arguments_sha256=_digest(raw_arguments),
+                approval_id=scope.approval_id,
+                worker_id=scope.worker_id,
+                alive_for=None if lease is None else lease.seconds,
+            )
+            if earlier is None:
+                return await _run_body(invoker, ctx, raw_arguments, scope, lease)
+        # Not ours: wait while another worker's body still runs, then its end decides.
+        earlier = await scope.ledger.await_end(earlier)
+        if earlier.status is ExecutionStatus.FINISHED:
+            logger.info("call %s already ran; returning its recorded output", call_id)
+            return earlier.output
+        raise ToolOutcomeUnknown(earlier)
 
     if getattr(invoker, _MARK, False):
         return invoker
@@ -89,6 +91,57 @@ def ledgered(invoker: Invoker) -> Invoker:
         setattr(invoke, _BIND, lambda tool: ledgered(bind(tool)))
     setattr(invoke, _MARK, True)
     return invoke
+
+
+async def _run_body(
+    invoker: Invoker,
+    ctx: ToolContext[Any],
+    raw_arguments: str,
+    scope: LedgerScope,
+    lease: RunLease | None,
+) -> Any:
+    """Run the body this worker owns, keep its entry's heartbeat, and record how it ended."""
+    call_id = ctx.tool_call_id
+    handled: list[str] = []
+    token = _raised.set(handled)
+    beat = (
+        None
+        if lease is None
+        else asyncio.create_task(_heartbeat(scope, call_id, lease.seconds), name=f"beat {call_id}")
+    )
+    try:
+        with running_call(call_id):
+            output = await invoker(ctx, raw_arguments)
+    except BaseException as exc:
+        await scope.ledger.raised(scope.run_id, call_id, f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        _raised.reset(token)
+        if beat is not None:
+            beat.cancel()
+    if handled:
+        # The body raised and the SDK gave the model an error message instead.
+        await scope.ledger.raised(scope.run_id, call_id, handled[0])
+        return output
+    await scope.ledger.finish(scope.run_id, call_id, to_jsonable_python(output, fallback=str))
+    return output
+
+
+async def _heartbeat(scope: LedgerScope, call_id: str, alive_for: float) -> None:
+    interval = max(alive_for / 3, 0.05)
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await scope.ledger.heartbeat(scope.run_id, call_id, alive_for)
+        except PyMongoError as exc:
+            # The body goes on regardless; a lapsed heartbeat only makes a takeover give up.
+            logger.warning("heartbeat of running call %s failed: %s", call_id, exc)
+
+
+async def _stopped(lease: RunLease) -> None:
+    """Wait for the stop of a run whose lease is lost (it cancels this call)."""
+    await asyncio.sleep(lease.seconds)
+    lease.raise_if_lost()  # the stop never came: refuse the call rather than run it
 
 
 def _note_raises_inside(invoker: Invoker) -> None:

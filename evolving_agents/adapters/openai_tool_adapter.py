@@ -14,7 +14,8 @@
 The result is an ordinary SDK ``FunctionTool`` (schema and invoker built by the SDK's own
 ``function_tool``), so ``Runner`` and ``RunState`` treat it like any other tool. It also carries
 the EAT metadata (``system``, ``environment``, ``risk``, ...) that the provider copies into the
-pending approval record; ``collect_tool_metadata(agent)`` finds it across the agent graph.
+pending approval record, read from the tool of the agent that made each call
+(``tool_lookup.tool_for_call``), never from a same-named tool elsewhere in the graph.
 
 The approval policy is chosen once, at adaptation, from the first of: the explicit
 ``needs_approval=`` argument, ``metadata["needs_approval"]``, the adapter's
@@ -25,22 +26,27 @@ tool input guardrail; an error means approval), the metadata rule
 
 from __future__ import annotations
 
-import copy
 import dataclasses
+import inspect
 import json
 import logging
 import re
-from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, TypeAlias
 
-from agents import Agent, FunctionTool, RunContextWrapper, function_tool
+from agents import FunctionTool, RunContextWrapper, function_tool
 from agents.exceptions import UserError
+from pydantic import PydanticUserError
 
 from evolving_agents.adapters.decision_gate import DecisionGate
 from evolving_agents.adapters.ledgered_invoker import ledgered
-from evolving_agents.decisions.base import DecisionProvider, DecisionSignal
+from evolving_agents.adapters.tool_lookup import (
+    collect_tool_metadata as collect_tool_metadata,  # re-exported; approvals never use it
+)
+from evolving_agents.adapters.tool_lookup import find_tool as find_tool
+from evolving_agents.adapters.tool_lookup import tool_metadata as tool_metadata
+from evolving_agents.decisions.base import DecisionProvider
 from evolving_agents.errors import EvolvingAgentsError
 
 logger = logging.getLogger(__name__)
@@ -108,60 +114,6 @@ def metadata_requires_approval(
         or _label(metadata.get("environment")) in _PRODUCTION_ENVIRONMENTS
         or _label(metadata.get("system")) in systems
     )
-
-
-def tool_metadata(tool: object) -> dict[str, Any]:
-    """A copy of the EAT metadata a tool carries; ``{}`` for tools without metadata."""
-    metadata = getattr(tool, "eat_metadata", None)
-    if not isinstance(metadata, Mapping):
-        return {}
-    return copy.deepcopy(dict(metadata))
-
-
-def collect_tool_metadata(agent: Agent[Any]) -> dict[str, dict[str, Any]]:
-    """Tool name -> metadata for every tool with metadata reachable from ``agent``.
-
-    Walks ``agent.tools``, handoffs and agents exposed with ``Agent.as_tool``, each agent once.
-    A handoff built by hand that does not expose its target agent is skipped (logged at debug),
-    as are MCP tools, which exist only once a run lists them. When two agents carry a tool of
-    the same name with different metadata, the one nearest ``agent`` wins and a warning is
-    logged: the SDK names tools per agent, this index does not.
-    """
-    found: dict[str, dict[str, Any]] = {}
-    for current in _reachable_agents(agent):
-        for tool in current.tools:
-            metadata = tool_metadata(tool)
-            name = getattr(tool, "name", None)
-            if not metadata or not isinstance(name, str):
-                continue
-            kept = found.setdefault(name, metadata)
-            if kept is not metadata and kept != metadata:
-                logger.warning(
-                    "tool %r on agent %r has different metadata than a nearer tool of the same "
-                    "name; keeping the nearer one",
-                    name,
-                    current.name,
-                )
-    return found
-
-
-def find_tool(agent: Agent[Any], tool_name: str) -> Any:
-    """The tool named ``tool_name`` nearest ``agent`` in its graph, or None."""
-    for current in _reachable_agents(agent):
-        for tool in current.tools:
-            if getattr(tool, "name", None) == tool_name:
-                return tool
-    return None
-
-
-def recall_signal(agent: Agent[Any], call_id: str) -> DecisionSignal | None:
-    """The decision signal a governed tool reachable from ``agent`` got for ``call_id``."""
-    for current in _reachable_agents(agent):
-        for tool in current.tools:
-            gate = getattr(tool, "eat_gate", None)
-            if isinstance(gate, DecisionGate) and (signal := gate.recall(call_id)) is not None:
-                return signal
-    return None
 
 
 class OpenAIToolAdapter:
@@ -310,12 +262,69 @@ def _source_of_function_tool(
 def _source_of_callable(
     func: Callable[..., Any], name: str | None, description: str | None, metadata: Mapping[str, Any]
 ) -> _Source:
+    label = name or getattr(func, "__name__", None) or repr(func)
+    problem = _signature_problem(func)
+    if problem is not None:
+        raise ToolAdapterError(f"tool {label!r}: {problem}")
     try:
         tool = function_tool(func, name_override=name, description_override=description)
     except UserError as error:
-        raise ToolAdapterError(f"cannot build a tool from {func!r}: {error}") from error
+        raise ToolAdapterError(
+            f"tool {label!r}: cannot build a tool from {func!r}: {error}"
+        ) from error
+    except (NameError, TypeError, ValueError, PydanticUserError) as error:
+        # An annotation that does not resolve, or a type pydantic cannot describe as JSON
+        # (a socket, a callable): the SDK lets these through raw.
+        raise ToolAdapterError(
+            f"tool {label!r}: its parameters cannot be described as a JSON schema: "
+            f"{type(error).__name__}: {error}"
+        ) from error
     _check_tool_name(tool.name)
     return _Source(tool=tool, name=tool.name, description=tool.description, metadata=metadata)
+
+
+def _signature_problem(func: Callable[..., Any]) -> str | None:
+    """What about ``func``'s signature the SDK would mishandle or refuse obscurely, if anything.
+
+    Positional-only parameters and ``*args`` are fine: the SDK passes them by position (``*args``
+    as a JSON array). Generators are not: the SDK would hand the model the generator object's
+    repr instead of what it yields.
+    """
+    if inspect.isclass(func):
+        return (
+            "a class is not a tool (calling it builds an instance); pass a function, "
+            "or an instance whose __call__ is the tool"
+        )
+    body: Any = func
+    target = inspect.unwrap(body.__call__ if _is_call_object(body) else body)
+    if inspect.isasyncgenfunction(target) or inspect.isgeneratorfunction(target):
+        kind = "an async generator" if inspect.isasyncgenfunction(target) else "a generator"
+        return (
+            f"it is {kind}: a tool returns one result, and the SDK would give the model the "
+            "generator object instead of its items; collect them and return a list"
+        )
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError) as error:
+        return f"its signature cannot be read ({error}); wrap it in a def with typed parameters"
+    parameters = list(signature.parameters.values())
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return (
+            "it takes **kwargs, which a strict JSON schema cannot describe; "
+            "name each parameter (or take one dict parameter)"
+        )
+    if parameters and parameters[0].name in ("self", "cls") and not inspect.ismethod(func):
+        return (
+            f"its first parameter is {parameters[0].name!r}: an unbound method would let the "
+            "model supply it; pass the bound method (instance.method) instead"
+        )
+    return None
+
+
+def _is_call_object(func: object) -> bool:
+    return not (
+        inspect.isfunction(func) or inspect.ismethod(func) or inspect.isbuiltin(func)
+    ) and callable(func)
 
 
 def _source_of_record(
@@ -450,39 +459,3 @@ def _label(value: object) -> str | None:
 
 def _describe(needs_approval: bool | ApprovalPredicate) -> str:
     return str(needs_approval) if isinstance(needs_approval, bool) else "decided per call"
-
-
-def _reachable_agents(start: Agent[Any]) -> Iterator[Agent[Any]]:
-    """Each agent reachable by handoff or agent-as-tool, once, nearest first."""
-    queue: deque[Agent[Any]] = deque([start])
-    seen: set[int] = set()
-    while queue:
-        current = queue.popleft()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        for item in current.handoffs:
-            target = _handoff_target(item)
-            if target is not None:
-                queue.append(target)
-        for tool in current.tools:
-            nested = getattr(tool, "_agent_instance", None)  # set by Agent.as_tool
-            if isinstance(nested, Agent):
-                queue.append(nested)
-
-
-def _handoff_target(item: object) -> Agent[Any] | None:
-    if isinstance(item, Agent):
-        return item
-    # handoff() keeps a weak reference to its target; a Handoff built by hand only has a
-    # callback that produces the agent at run time, which cannot be followed here.
-    agent_ref = getattr(item, "_agent_ref", None)
-    target = agent_ref() if callable(agent_ref) else getattr(item, "agent", None)
-    if isinstance(target, Agent):
-        return target
-    logger.debug(
-        "handoff %r does not expose its target agent; its tools are not collected",
-        getattr(item, "tool_name", item),
-    )
-    return None

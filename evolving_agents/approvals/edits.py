@@ -22,7 +22,7 @@ from typing import Any
 import jsonschema
 from agents import Agent
 
-from evolving_agents.adapters.openai_tool_adapter import find_tool
+from evolving_agents.adapters.tool_lookup import fingerprint, tool_for_record
 from evolving_agents.approvals.errors import InvalidDecision
 from evolving_agents.approvals.models import (
     CallKind,
@@ -36,12 +36,30 @@ from evolving_agents.decisions.base import DecisionContext, DecisionVerdict, Too
 async def check_edited_arguments(
     agent: Agent[Any], call: ToolCallRecord, edited: dict[str, Any]
 ) -> None:
-    """Raise ``InvalidDecision`` unless ``edited`` fits the tool's schema and its policy."""
+    """Raise ``InvalidDecision`` unless ``edited`` fits the tool's schema and its policy.
+
+    The tool is the one of the agent that made the call (``call.agent_name`` in ``agent``'s
+    graph), never a same-named tool of another agent; when that agent's tool cannot be told
+    apart from another with a different schema or policy, the edit is refused naming both.
+    """
     approval = f"call {call.call_id}"
     if not call.kind.editable:
         why = _NOT_EDITABLE.get(call.kind, f"a {call.kind.value} call cannot be edited")
         raise InvalidDecision(approval, f"{why}; reject it with a message instead")
-    tool = find_tool(agent, call.tool_name)
+    found = tool_for_record(agent, call.agent_name, call.tool_name)
+    if not found.tools:
+        raise InvalidDecision(
+            approval,
+            f"agent {call.agent_name!r} has no tool {call.tool_name!r} to check edits on; "
+            "reject the call with a message instead",
+        )
+    if len({fingerprint(tool) for tool in found.tools}) > 1:
+        raise InvalidDecision(
+            approval,
+            f"the call may have gone through any of {found.describe()}, which differ in schema "
+            "or policy, so the edit cannot be checked; reject the call with a message instead",
+        )
+    tool = found.tools[0]
     schema = getattr(tool, "params_json_schema", None)
     if not isinstance(schema, dict):
         raise InvalidDecision(approval, f"tool {call.tool_name} has no schema to check edits on")
@@ -59,12 +77,12 @@ async def check_edited_arguments(
         tool_name=call.tool_name,
         arguments=edited,
         metadata=call.metadata,
-        # A distinct id: the original call's cached signal must not answer for the edit.
         call_id=f"{call.call_id}#edit-{arguments_digest(edited)[:12]}",
         agent_name=call.agent_name,
         tool_requires_approval=True,
     )
-    signal = await gate.signal_for(request, DecisionContext())
+    # Scored afresh, never from a remembered signal: an edit is a new call.
+    signal = await gate.evaluate(request, DecisionContext())
     if signal.verdict is DecisionVerdict.BLOCK:
         raise InvalidDecision(
             approval,

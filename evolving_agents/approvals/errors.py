@@ -75,6 +75,43 @@ class StateTooLarge(ApprovalError):
     """The encoded run state does not fit in one MongoDB document."""
 
 
+class RecordTooLarge(StateTooLarge):
+    """The record as it would be written (arguments, metadata, state) is over the store's
+    document limit. Raised by ``create`` before anything is written; ``run_id`` names the run
+    and ``size`` is the record's BSON size in bytes."""
+
+    def __init__(self, approval_id: str, reason: str, *, run_id: str, size: int) -> None:
+        super().__init__(approval_id, reason)
+        self.run_id = run_id
+        self.size = size
+
+
+class UnstorableRecord(ApprovalError):
+    """The record cannot be stored as it is: BSON or MongoDB would refuse a key or a value.
+    Raised by ``create`` before anything is written."""
+
+
+class UnstorableToolCall(UnstorableRecord):
+    """A call's arguments cannot be stored as they are (an argument key with a NUL byte, a
+    value BSON cannot encode). Raised by ``create`` before anything is written; ``call_id``
+    and ``tool_name`` name the call."""
+
+    def __init__(self, approval_id: str, reason: str, *, call_id: str, tool_name: str) -> None:
+        super().__init__(approval_id, reason)
+        self.call_id = call_id
+        self.tool_name = tool_name
+
+
+class UnreadableRecord(ApprovalError):
+    """A stored document does not parse as a record (an unknown status, a field of the wrong
+    type, a half-migrated document). Nothing is written to it; lists skip it and show it as
+    "unreadable record <id>". ``problems`` says which fields do not parse."""
+
+    def __init__(self, approval_id: str, problems: list[str]) -> None:
+        super().__init__(approval_id, "unreadable record: " + "; ".join(problems))
+        self.problems = problems
+
+
 class NotAuthorized(ApprovalError):
     """The reviewer may not cast this vote: a missing role, or the run's actor approving itself.
 
@@ -112,3 +149,26 @@ class ApprovalStoreError(ApprovalError):
             super().__init__(approval_id, reason)
         self.operation = operation
         self.outcome_unknown = outcome_unknown
+
+
+class LeaseLost(ApprovalStoreError):
+    """A worker could not keep the lease of the run it was resuming, so it stopped the run
+    before the lease ran out (a governed tool body already running was let finish first).
+
+    Nothing was reported as done: the record stays ``resuming`` until its lease runs out and
+    another worker takes it over; the tool ledger gives that worker the outputs of the calls
+    that ran. ``outcome_unknown`` is True: the stopped run may have acted before it stopped.
+    A subclass of ``ApprovalStoreError``, so callers that retry a failed database operation
+    later treat it the same way.
+    """
+
+    def __init__(self, approval_id: str, worker_id: str, reason: str) -> None:
+        ApprovalError.__init__(
+            self,
+            approval_id,
+            f"worker {worker_id} lost the lease ({reason}); the run was stopped before the "
+            "lease ran out and is left for another worker to take over",
+        )
+        self.worker_id = worker_id
+        self.operation = "renew_lease"
+        self.outcome_unknown = True

@@ -14,14 +14,22 @@
 
 Inside a body, ``idempotency_key()`` is the call id, to pass on to the system acted upon.
 The provider opens a ``LedgerScope`` around each run; governed tools consult it.
+
+A body running under a lease keeps a heartbeat on its entry (``alive_until``). A worker that
+took the run over and finds the entry ``started`` waits while that heartbeat is fresh: the
+body is still running somewhere, and its end (``finished`` with the output, or ``raised``)
+decides. Only an entry whose heartbeat lapsed is judged "outcome unknown".
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -32,7 +40,11 @@ from evolving_agents.approvals.models import UtcDatetime, bson_ready, utcnow
 from evolving_agents.core.mongodb_client import MongoDBClient
 from evolving_agents.errors import EvolvingAgentsError
 
+logger = logging.getLogger(__name__)
+
 COLLECTION_NAME = "eat_openai_tool_executions"
+# How often a worker waiting on another worker's running body reads its entry again (at most).
+_WAIT_POLL_SECONDS = 0.5
 
 
 class ExecutionStatus(StrEnum):
@@ -58,6 +70,16 @@ class ToolExecution(BaseModel):
     error: str | None = None
     started_at: UtcDatetime
     finished_at: UtcDatetime | None = None
+    alive_until: UtcDatetime | None = None
+    """While ``started``: the body's heartbeat, renewed as it runs (None: no heartbeat)."""
+
+    def running_elsewhere(self) -> bool:
+        """Started, and its heartbeat says the body may still be running."""
+        return (
+            self.status is ExecutionStatus.STARTED
+            and self.alive_until is not None
+            and self.alive_until > utcnow()
+        )
 
 
 class ToolOutcomeUnknown(EvolvingAgentsError):
@@ -79,6 +101,8 @@ class ToolExecutionLedger:
     ``begin`` is one insert on that key, unique by construction, so of any number of concurrent
     attempts at the same call exactly one gets to run the body; the others see its entry. No
     secondary index: every write pays for each index, and the ledger is only read by key.
+    A body run under a lease refreshes ``alive_until`` (``heartbeat``) until it ends; a
+    worker that meets a ``started`` entry waits on it while it is fresh (``await_end``).
     """
 
     def __init__(self, client: MongoDBClient, *, collection_name: str = COLLECTION_NAME) -> None:
@@ -98,8 +122,13 @@ class ToolExecutionLedger:
         arguments_sha256: str | None = None,
         approval_id: str | None = None,
         worker_id: str | None = None,
+        alive_for: float | None = None,
     ) -> ToolExecution | None:
-        """Claim the execution of this call: None if it is ours to run, else the earlier entry."""
+        """Claim the execution of this call: None if it is ours to run, else the earlier entry.
+
+        ``alive_for``: seconds of heartbeat the new entry starts with (see ``heartbeat``).
+        """
+        now = utcnow()
         entry = ToolExecution(
             id=_key(run_id, call_id),
             run_id=run_id,
@@ -109,7 +138,8 @@ class ToolExecutionLedger:
             approval_id=approval_id,
             worker_id=worker_id,
             status=ExecutionStatus.STARTED,
-            started_at=utcnow(),
+            started_at=now,
+            alive_until=None if alive_for is None else now + timedelta(seconds=alive_for),
         )
         try:
             await self.collection.insert_one(bson_ready(entry.model_dump(by_alias=True)))
@@ -122,6 +152,36 @@ class ToolExecutionLedger:
 
     async def raised(self, run_id: str, call_id: str, error: str) -> None:
         await self._end(run_id, call_id, ExecutionStatus.RAISED, error=error)
+
+    async def heartbeat(self, run_id: str, call_id: str, alive_for: float) -> None:
+        """The body of this started call is still running: keep its entry fresh."""
+        await self.collection.update_one(
+            {"_id": _key(run_id, call_id), "status": ExecutionStatus.STARTED.value},
+            {"$set": {"alive_until": utcnow() + timedelta(seconds=alive_for)}},
+        )
+
+    async def await_end(self, entry: ToolExecution) -> ToolExecution:
+        """Wait while ``entry``'s body runs elsewhere (its heartbeat fresh), and return the
+        entry as it then is: ended, or started with a lapsed heartbeat (its worker is gone)."""
+        if entry.running_elsewhere():
+            logger.warning(
+                "call %s of run %s is still running in worker %s; waiting for it to end",
+                entry.call_id,
+                entry.run_id,
+                entry.worker_id,
+            )
+        while True:
+            alive_until = entry.alive_until
+            if entry.status is not ExecutionStatus.STARTED or alive_until is None:
+                return entry
+            left = (alive_until - utcnow()).total_seconds()
+            if left <= 0:
+                return entry
+            await asyncio.sleep(min(left, _WAIT_POLL_SECONDS))
+            found = await self.get(entry.run_id, entry.call_id)
+            if found is None:  # pragma: no cover - entries are never deleted
+                return entry
+            entry = found
 
     async def get(self, run_id: str, call_id: str) -> ToolExecution | None:
         document = await self.collection.find_one({"_id": _key(run_id, call_id)})

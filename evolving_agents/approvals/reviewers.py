@@ -11,14 +11,18 @@ A tool asks for particular roles, several approvers, or its own expiry in its me
 
 The rules, as the store applies them inside one conditional update per vote: a human reviewer
 must hold one of ``approver_roles`` (when the tool lists any), an AI reviewer needs ``"ai"``
-listed there, policy and timeout decisions are exempt; the run's ``actor`` may not approve its
-own call; one vote per reviewer per call; any rejection settles the call at once; an approval
-settles it when ``min_approvals`` distinct reviewers approved the same arguments.
+listed there and approves only within the AI cap (``ai_approval_refusal``: the tool opts into
+AI review, its known risk is low, no sticky or edited approval), policy and timeout decisions
+are exempt; the run's ``actor`` may not approve its own call; one vote per reviewer per call
+(names compared in their canonical form, see ``identity.py``, so another spelling is the same
+person); any rejection settles the call at once; an approval settles it when
+``min_approvals`` distinct reviewers approved the same arguments.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Literal, NamedTuple, TypeAlias
@@ -26,6 +30,7 @@ from typing import Any, Literal, NamedTuple, TypeAlias
 from pydantic import BaseModel, ConfigDict
 
 from evolving_agents.approvals.errors import ApprovalConflict, InvalidDecision, NotAuthorized
+from evolving_agents.approvals.identity import canonical_identity, same_identity
 from evolving_agents.approvals.models import (
     ApprovalStatus,
     PendingApproval,
@@ -126,6 +131,9 @@ def check_voter(
     def refuse(reason: str) -> NotAuthorized:
         return NotAuthorized(record.id, reason, reviewer=reviewer.name, call_id=call.call_id)
 
+    if not canonical_identity(reviewer.name):
+        # Only invisible characters: a vote nobody can be held to, and equal to any other such.
+        raise refuse(f"the reviewer name {reviewer.name!r} has no visible characters")
     needed = rules.approver_roles
     if needed and reviewer_kind not in _ROLE_EXEMPT:
         if reviewer_kind is ReviewerKind.AI and AI_ROLE not in needed:
@@ -141,14 +149,14 @@ def check_voter(
     if (
         verdict is Verdict.APPROVED
         and reviewer_kind is not ReviewerKind.TIMEOUT
-        and record.actor is not None
-        and reviewer.name == record.actor
+        # Canonical names: "Alice", " alice" or a Cyrillic look-alike are still the run's actor.
+        and same_identity(reviewer.name, record.actor)
     ):
         raise refuse(
             f"{reviewer.name} started this run and may not approve its own call "
             f"{call.call_id}; another reviewer must"
         )
-    if any(vote.reviewer == reviewer.name for vote in call.votes):
+    if any(same_identity(vote.reviewer, reviewer.name) for vote in call.votes):
         raise ApprovalConflict(
             record.id, f"{reviewer.name} already voted on call {call.call_id}", status="pending"
         )
@@ -295,6 +303,7 @@ def plan_votes(
         call = record.tool_calls[index]
         rules = rules_of(record.id, call)
         check_voter(record, call, rules, ballot.reviewer, ballot.reviewer_kind, ballot.verdict)
+        check_ai_cap(record, call, ballot, edit)
         vote = Vote(
             reviewer=ballot.reviewer.name,
             roles=sorted(ballot.reviewer.roles),
@@ -357,3 +366,117 @@ def already_decided(approval_id: str, call_id: str, decision: ToolDecision) -> A
         f"call {call_id} was already {decision.verdict.value} by {decision.reviewer}",
         status=ApprovalStatus.PENDING.value,
     )
+
+
+# -- the AI cap: what an AI reviewer may approve, wherever its decision comes from ----------
+
+AI_RISK_CEILING = 0.5
+"""No AI approval stands on a call whose known risk is at or above this, whatever threshold the
+reviewer was given: the same boundary at which the metadata rule calls a tool high risk."""
+
+_HIGH_RISK_LABELS = frozenset({"high", "critical"})
+_HIGH_RISK_FLOOR = 0.7
+# Anything unreadable about a risk counts as the highest: nothing is known about the call.
+_UNKNOWN_RISK = 1.0
+
+
+def ai_review_allowed(metadata: Mapping[str, Any]) -> bool:
+    """True when a tool's metadata lets an AI reviewer approve its calls: ``ai_review`` is
+    ``True`` or ``"allowed"``, or ``reviewer`` is ``"ai"``. Anything else (absent, ``1``,
+    ``"yes"``) does not."""
+    ai_review = metadata.get("ai_review")
+    return ai_review is True or ai_review == "allowed" or metadata.get("reviewer") == "ai"
+
+
+def as_risk(value: object) -> float:
+    """A stored risk as a number in 0..1; anything unreadable or out of range is the maximum."""
+    if isinstance(value, bool):
+        return _UNKNOWN_RISK
+    if isinstance(value, int | float | str):
+        try:
+            number = float(value)
+        except ValueError:
+            return _UNKNOWN_RISK
+        return number if math.isfinite(number) and 0.0 <= number <= 1.0 else _UNKNOWN_RISK
+    return _UNKNOWN_RISK
+
+
+def metadata_risk(metadata: Mapping[str, Any]) -> float:
+    """A floor from the tool's own ``risk``: 0.7 for "high"/"critical", the number if numeric.
+
+    Other labels ("low", "medium") add nothing: the signal's (and a model's) risk still count.
+    """
+    risk = metadata.get("risk")
+    if risk is None:
+        return 0.0
+    if isinstance(risk, str):
+        label = risk.strip().lower()
+        if label in _HIGH_RISK_LABELS:
+            return _HIGH_RISK_FLOOR
+        try:
+            float(label)
+        except ValueError:
+            return 0.0
+    return as_risk(risk)
+
+
+def signal_risk(signal: Mapping[str, Any] | None) -> float:
+    """The decision layer's risk for a call, 0 when it gave none."""
+    if signal is None or "risk" not in signal:
+        return 0.0
+    return as_risk(signal["risk"])
+
+
+def known_risk(call: ToolCallRecord) -> float:
+    """What is known about a call's risk before anyone reviews it: the highest of the decision
+    layer's signal and the floor its tool's metadata sets."""
+    return max(signal_risk(call.signal), metadata_risk(call.metadata))
+
+
+def ai_approval_refusal(
+    call: ToolCallRecord,
+    *,
+    risk: float | None = None,
+    threshold: float = AI_RISK_CEILING,
+    always: bool = False,
+    edited: bool = False,
+) -> str | None:
+    """Why an AI reviewer may not approve ``call``, or None when it may.
+
+    The one definition of the AI cap. The store applies it to every ``ai`` approval, whichever
+    surface sent it; ``IntentReviewAgent`` applies it first, with its own ``threshold`` and the
+    model's ``risk``, so it escalates instead of being refused. An AI may approve only a tool
+    whose metadata opts into AI review, below both thresholds, once (not ``always``), and only
+    the arguments the model proposed (no edits: the decision layer never scored them).
+    """
+    if not ai_review_allowed(call.metadata):
+        return (
+            f"tool {call.tool_name!r} does not allow AI approval "
+            "(metadata ai_review=True or reviewer='ai')"
+        )
+    combined = known_risk(call) if risk is None else max(as_risk(risk), known_risk(call))
+    limit = min(threshold, AI_RISK_CEILING)
+    if not combined < limit:
+        return f"the risk {combined:.2f} is not below the AI approval threshold {limit:.2f}"
+    if always:
+        return "an AI reviewer may not approve every later call of the tool (always)"
+    if edited:
+        return "an AI reviewer may not approve edited arguments"
+    return None
+
+
+def check_ai_cap(
+    record: PendingApproval, call: ToolCallRecord, ballot: Ballot, edit: dict[str, Any] | None
+) -> None:
+    """Raise ``NotAuthorized`` when an ``ai`` approval goes beyond the AI cap."""
+    if ballot.reviewer_kind is not ReviewerKind.AI or ballot.verdict is not Verdict.APPROVED:
+        return
+    reason = ai_approval_refusal(call, always=ballot.always, edited=edit is not None)
+    if reason is not None:
+        raise NotAuthorized(
+            record.id,
+            f"{ballot.reviewer.name} is an AI reviewer and may not approve call "
+            f"{call.call_id}: {reason}; a person must decide",
+            reviewer=ballot.reviewer.name,
+            call_id=call.call_id,
+        )

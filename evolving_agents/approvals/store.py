@@ -366,6 +366,9 @@ class PendingApprovalStore:
         if not record.tool_calls:
             raise InvalidDecision(record.id, "a pending approval needs at least one tool call")
         record = self._with_deadlines(record)
+        # Checked as it will be written (seals and the first audit entry add a few hundred
+        # bytes): the driver would refuse it only after the run paused, and it would be lost.
+        check_writable(record, record.to_document())
         audit = AuditEntry(
             at=record.created_at,
             action="created",
@@ -398,13 +401,10 @@ class PendingApprovalStore:
         ]
         record = record.model_copy(update={"tool_calls": calls})
         record = record.model_copy(update={"seal": self._signer.seal_record(record)})
-        # Checked as it will be written: the driver would refuse it only after the run paused.
-        document = record.to_document()
-        check_writable(record, document)
         with _driver_errors("create", record.id):
             await self._ensure_indexes()
             try:
-                await self.collection.insert_one(document)
+                await self.collection.insert_one(record.to_document())
             except DuplicateKeyError as exc:
                 raise ApprovalConflict(
                     record.id,
@@ -712,16 +712,27 @@ class PendingApprovalStore:
             reason = f"cannot resume: the record is {status.value}"
         return ApprovalConflict(approval_id, reason, status=status.value)
 
-    async def renew_lease(self, approval_id: str, worker_id: str, lease_seconds: float) -> None:
-        """Extend the lease of a run this worker is resuming."""
+    async def renew_lease(self, approval_id: str, worker_id: str, lease_seconds: float) -> datetime:
+        """Extend the lease of a run this worker is resuming; returns the new ``lease_until``.
+
+        ``ApprovalConflict`` when the record is no longer this worker's (another worker took
+        it over after the lease lapsed, or it ended); ``ApprovalStoreError`` when the database
+        failed, after PyMongo's one retry. A lease that lapsed but was not taken over is
+        renewed: nobody else holds it, and the claim and this update are both conditional on
+        the one document, so they cannot both win. Retrying within the lease is the caller's
+        (``approvals/lease.py``), which knows how long the lease still holds.
+        """
+        if lease_seconds <= 0:
+            raise ValueError("lease_seconds must be positive")
         with _driver_errors("renew_lease", approval_id):
-            now = self._clock()
+            lease_until = self._clock() + timedelta(seconds=lease_seconds)
             result = await self.collection.update_one(
                 self._held_by(approval_id, worker_id),
-                {"$set": {"claim.lease_until": now + timedelta(seconds=lease_seconds)}},
+                {"$set": {"claim.lease_until": lease_until}},
             )
         if result.matched_count == 0:
             raise ApprovalConflict(approval_id, f"worker {worker_id} no longer holds the lease")
+        return lease_until
 
     async def release(
         self,

@@ -35,6 +35,7 @@ from evolving_agents.approvals.errors import (
     ApprovalConflict,
     ApprovalNotFound,
     ApprovalStoreError,
+    UnreadableRecord,
 )
 from evolving_agents.approvals.models import (
     AgentRunResult,
@@ -93,8 +94,12 @@ class WorkerStats(BaseModel):
     worker got there first. ``refused``: records left untouched because they cannot be resumed
     here (tampered state, unknown agent); this worker skips them from then on. ``expired``:
     overdue approvals this worker turned into timeout rejections. ``tool_errors``: completed
-    runs in which an approved call's body raised (also counted in ``completed``). ``errors``:
-    anything else, logged, with the last one kept in ``last_error``.
+    runs in which an approved call's body raised (also counted in ``completed``).
+    ``unreadable``: records that do not parse (an unknown status, a field of the wrong type),
+    met by a resume or the expiry sweep; each is skipped from then on and logged once.
+    ``errors``: anything else, logged, with the last one kept in ``last_error``.
+    ``dead_tasks``: background tasks of the worker (its change-stream watcher) that ended with
+    an error while it ran, as ``name: error``; the worker goes on polling without them.
     """
 
     worker_id: str
@@ -107,8 +112,10 @@ class WorkerStats(BaseModel):
     expired: int = 0
     refused: int = 0
     tool_errors: int = 0
+    unreadable: int = 0
     errors: int = 0
     last_error: str | None = None
+    dead_tasks: list[str] = []
     seconds: float = 0.0
 
 
@@ -174,11 +181,29 @@ class ResumeWorker:
         self._next_abandoned_check = 0.0
         # Whether the last search found nothing at all (what ``drain`` waits for).
         self._queue_empty = False
+        self._unreadable: set[str] = set()
+        self._helpers: dict[str, asyncio.Task[None]] = {}
 
     @property
     def stats(self) -> WorkerStats:
-        """A snapshot of the counts so far."""
-        return self._stats.model_copy()
+        """A snapshot of the counts so far, with the background tasks that died."""
+        snapshot = self._stats.model_copy(deep=True)
+        # The store also meets unreadable records in the expiry sweep, which skips them.
+        seen = getattr(self._store, "unreadable_seen", None)
+        snapshot.unreadable = len(self._unreadable | set(seen or ()))
+        if self._helpers:
+            snapshot.dead_tasks = self._dead_helpers()
+        if any(dead.startswith("change stream:") for dead in snapshot.dead_tasks):
+            snapshot.wakeup = "polling"  # it is: the worker polls on without its stream
+        return snapshot
+
+    def _dead_helpers(self) -> list[str]:
+        dead = []
+        for name, task in self._helpers.items():
+            why = _ended_with(task) if task.done() else None
+            if why is not None:
+                dead.append(f"{name}: {why}")
+        return dead
 
     @property
     def in_flight(self) -> int:
@@ -199,17 +224,20 @@ class ResumeWorker:
         scripts, tests and batch jobs.
         """
         started = time.monotonic()
-        helpers: list[asyncio.Task[None]] = []
         stream = await self._open_change_stream()
         if stream is not None:
-            helpers.append(asyncio.create_task(self._watch(stream)))
+            self._helpers["change stream"] = asyncio.create_task(self._watch(stream))
         if stop is not None:
-            helpers.append(asyncio.create_task(_forward(stop, self._stop)))
+            self._helpers["stop signal"] = asyncio.create_task(_forward(stop, self._stop))
+        helpers = list(self._helpers.values())
         try:
             await self._loop(drain)
             if self._running:
                 await asyncio.wait(self._running.values())
         finally:
+            # What died while the worker ran stays in the stats; the stop itself kills nothing.
+            self._stats.dead_tasks = self._dead_helpers()
+            self._helpers.clear()
             # Only reached with runs still going when run() itself was cancelled.
             pending = [*self._running.values(), *helpers]
             for task in pending:
@@ -224,7 +252,14 @@ class ResumeWorker:
         interval = self.poll_interval
         while not self._stop.is_set():
             self._wake.clear()
-            started = await self._take_work()
+            try:
+                started = await self._take_work()
+            except Exception as exc:
+                # Boundary: whatever one round of looking for work raised (a record nothing
+                # anticipated, a driver surprise), the worker logs it, counts it, and goes on.
+                logger.exception("worker %s: looking for work failed", self.worker_id)
+                self._count_error("looking for work", exc)
+                started = 0
             if drain and self._queue_empty and not self._running:
                 return
             if started:
@@ -386,6 +421,13 @@ class ResumeWorker:
         except asyncio.CancelledError:
             await self._release_after_cancel(approval_id)
             raise
+        except UnreadableRecord as exc:
+            # Not claimed: the document does not parse, so nothing in it can be trusted to
+            # resume. Skipped from now on; the store logged it once with what does not parse.
+            self._unreadable.add(approval_id)
+            self._skip_until[approval_id] = math.inf
+            logger.debug("worker %s skipped unreadable %s: %s", self.worker_id, approval_id, exc)
+            return
         except (ApprovalStoreError, PyMongoError) as exc:
             # The database failed us; it may answer again soon, so retry after a pause.
             logger.warning("worker %s could not resume %s: %s", self.worker_id, approval_id, exc)
@@ -419,10 +461,13 @@ class ResumeWorker:
                 result.error,
             )
 
+    def _count_error(self, where: str, exc: BaseException) -> None:
+        self._stats.errors += 1
+        self._stats.last_error = f"{where}: {type(exc).__name__}: {exc}"
+
     async def _after_error(self, approval_id: str, exc: Exception) -> None:
         stats = self._stats
-        stats.errors += 1
-        stats.last_error = f"{approval_id}: {type(exc).__name__}: {exc}"
+        self._count_error(approval_id, exc)
         # If we held the claim, the record keeps its lease and is taken over (by any worker,
         # this one included) once the lease runs out; until then, nobody resumes it twice.
         self._skip_until[approval_id] = time.monotonic() + self.max_poll_interval
@@ -449,7 +494,7 @@ class ResumeWorker:
     async def _holds(self, approval_id: str) -> bool:
         try:
             record = await self._store.get(approval_id)
-        except (ApprovalNotFound, ApprovalStoreError, PyMongoError):
+        except (ApprovalNotFound, ApprovalStoreError, UnreadableRecord, PyMongoError):
             return False
         return record.status is ApprovalStatus.RESUMING and record.claim.worker_id == self.worker_id
 
@@ -476,6 +521,13 @@ class ResumeWorker:
         except PyMongoError as exc:
             self._set_wakeup("polling", f"could not open a change stream: {exc}")
             return None
+        except Exception as exc:
+            # Boundary: a driver or backend that fails in a way nobody named costs the worker
+            # its wake-ups, never its work; polling finds the same records.
+            logger.exception("worker %s: opening a change stream failed", self.worker_id)
+            self._count_error("change stream", exc)
+            self._set_wakeup("polling", f"could not open a change stream: {exc!r}")
+            return None
         self._set_wakeup("change_stream", "watching for decided records")
         return stream
 
@@ -488,6 +540,11 @@ class ResumeWorker:
             except PyMongoError as exc:
                 # The stream broke (failover, network): poll meanwhile and reopen after a pause.
                 self._set_wakeup("polling", f"change stream lost: {exc}")
+            except Exception as exc:
+                # Boundary, as in _open_change_stream: logged and counted, then reopened.
+                logger.exception("worker %s: the change stream failed", self.worker_id)
+                self._count_error("change stream", exc)
+                self._set_wakeup("polling", f"change stream lost: {exc!r}")
             await asyncio.sleep(self.max_poll_interval)
             reopened = await self._open_change_stream()
             if reopened is None:
@@ -499,6 +556,14 @@ class ResumeWorker:
         if self._stats.wakeup != mode:
             logger.info("worker %s: %s (%s)", self.worker_id, mode.replace("_", " "), why)
         self._stats.wakeup = mode
+
+
+def _ended_with(task: asyncio.Task[None]) -> str | None:
+    """Why a finished background task ended early: its error, or None if it just returned."""
+    if task.cancelled():
+        return "cancelled"
+    error = task.exception()
+    return None if error is None else f"{type(error).__name__}: {error}"
 
 
 async def _forward(source: asyncio.Event, target: asyncio.Event) -> None:

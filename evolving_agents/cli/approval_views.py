@@ -35,6 +35,7 @@ from evolving_agents.reviewer_auth import (
 from evolving_agents.web.present import (
     KIND_LABELS,
     ApprovalRow,
+    UnreadableRow,
     call_risk,
     custom_input,
     expires_in,
@@ -46,17 +47,52 @@ from evolving_agents.web.present import (
     shell_options,
     tool_errors,
 )
+from evolving_agents.web.reveal import (
+    FLAG_TEXT,
+    escape_hidden,
+    escaped,
+    hidden_characters,
+    is_hidden,
+    segments,
+)
 
 _RISK_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "green"}
 _STATUS_STYLE = {"pending": "cyan", "decided": "yellow", "completed": "green", "failed": "red"}
+# An invisible or direction-changing character, shown as its escape: impossible to miss.
+_HIDDEN_STYLE = "bold white on red"
 
 
-def queue_table(rows: list[ApprovalRow], status: str) -> Table:
-    table = Table(
-        title=f"{len(rows)} {'' if status == 'all' else status} approval(s)",
-        box=box.SIMPLE_HEAD,
-        title_justify="left",
-    )
+def revealed(text: str, style: str = "") -> Text:
+    """``text`` as Rich text (never markup), each hidden character as its styled escape."""
+    shown = Text(style=style)
+    for piece, hidden in segments(text):
+        shown.append(escaped(piece) if hidden else piece, style=_HIDDEN_STYLE if hidden else None)
+    return shown
+
+
+def revealed_json(value: Any) -> Text:
+    """Highlighted JSON whose hidden characters are styled JSON escapes (it still parses)."""
+    highlighted = JSON(json.dumps(value, default=str), indent=2).text
+    plain = highlighted.plain
+    hidden = [index for index, char in enumerate(plain) if is_hidden(char)]
+    if not hidden:
+        return highlighted
+    pieces = highlighted.divide(sorted({cut for i in hidden for cut in (i, i + 1)}))
+    shown = Text(no_wrap=True)
+    for piece in pieces:
+        if len(piece.plain) == 1 and is_hidden(piece.plain):
+            shown.append(escaped(piece.plain, json_escape=True), style=_HIDDEN_STYLE)
+        else:
+            shown.append_text(piece)
+    return shown
+
+
+def queue_table(rows: list[ApprovalRow | UnreadableRow], status: str) -> Table:
+    unreadable = sum(1 for row in rows if row.unreadable)
+    title = f"{len(rows)} {'' if status == 'all' else status} approval(s)"
+    if unreadable:
+        title += f", {unreadable} unreadable"
+    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
     for column in ("id", "age", "agent", "tool(s)", "risk", "status", "expires"):
         wraps = column in ("agent", "tool(s)")
         table.add_column(
@@ -66,11 +102,26 @@ def queue_table(rows: list[ApprovalRow], status: str) -> Table:
             min_width={"tool(s)": 14, "expires": 7}.get(column),
         )
     for row in rows:
+        if isinstance(row, UnreadableRow):
+            # In the queue where it sits, so nobody wonders where a record went.
+            table.add_row(
+                Text(f"unreadable record {row.id}", style="bold red"),
+                "-",
+                "-",
+                Text(row.problem, style="red"),
+                "-",
+                Text("unreadable", style="bold red"),
+                "-",
+            )
+            continue
+        tools = revealed(row.tools.replace(", ", "\n"))
+        if row.hidden_characters:
+            tools.append("\nhidden characters", style=_HIDDEN_STYLE)
         table.add_row(
-            f"[cyan]{row.id}[/]",
+            Text(row.id, style="cyan"),
             row.age,
-            row.agent,
-            row.tools.replace(", ", "\n"),
+            revealed(row.agent),
+            tools,
             f"[{_RISK_STYLE.get(row.risk.level, 'dim')}]{row.risk.level}[/]",
             (
                 f"[bold red]{row.status_label}[/]"
@@ -95,17 +146,19 @@ def show_record(record: PendingApproval, *, tampered: list[str] | None = None) -
                 border_style="bold red",
             )
         )
-    console.print(
-        Panel(
-            f"[bold]{record.agent_name}[/] run [cyan]{record.run_id}[/] step {record.sequence}\n"
-            f"status [{_STATUS_STYLE.get(record.status.value, 'dim')}]{record.status.value}[/]"
-            f" · requested by {record.actor or 'unknown'}"
-            f" · waiting {humanize(now - record.created_at)}"
-            f" · expires in {expires_in(record, now)}\n\n[bold]Request:[/] {record.input_preview}",
-            title=f"approval {record.id}",
-            title_align="left",
-        )
+    header = Text.assemble(
+        (record.agent_name, "bold"),
+        " run ",
+        (record.run_id, "cyan"),
+        f" step {record.sequence}\nstatus ",
+        (record.status.value, _STATUS_STYLE.get(record.status.value, "dim")),
+        f" · requested by {record.actor or 'unknown'}",
+        f" · waiting {humanize(now - record.created_at)}",
+        f" · expires in {expires_in(record, now)}\n\n",
+        ("Request: ", "bold"),
+        revealed(record.input_preview),
     )
+    console.print(Panel(header, title=f"approval {record.id}", title_align="left"))
     for call in record.tool_calls:
         show_call(call)
     if record.status.is_final:
@@ -125,17 +178,27 @@ def show_record(record: PendingApproval, *, tampered: list[str] | None = None) -
 
 def show_call(call: ToolCallRecord) -> None:
     risk = call_risk(call)
-    kind = "" if call.kind is CallKind.FUNCTION else f"[yellow]{KIND_LABELS[call.kind]}[/]  "
-    head = (
-        f"\n[bold]{escape(call.tool_name)}[/] [dim]{call.call_id}[/]  {kind}"
-        f"risk [{_RISK_STYLE.get(risk.level, 'dim')}]{risk.label}[/]"
-    )
+    head = Text.assemble("\n", revealed(call.tool_name, "bold"), " ", revealed(call.call_id, "dim"))
+    head.append("  ")
+    if call.kind is not CallKind.FUNCTION:
+        head.append(KIND_LABELS[call.kind], style="yellow")
+        head.append("  ")
+    head.append("risk ")
+    head.append(risk.label, style=_RISK_STYLE.get(risk.level, "dim"))
     roles = approver_roles(call)
     if roles:
-        head += f"  approver roles: {', '.join(sorted(roles))}"
+        head.append(f"  approver roles: {', '.join(sorted(roles))}")
     if min_approvals(call) > 1:
-        head += f"  needs {min_approvals(call)} approvals"
+        head.append(f"  needs {min_approvals(call)} approvals")
     console.print(head)
+    edited = None if call.decision is None else call.decision.edited_arguments
+    hidden = hidden_characters(call.tool_name, call.arguments, edited)
+    if hidden:
+        console.print(
+            Text(
+                f"  ! {FLAG_TEXT}: {', '.join(hidden)}; each is shown as its escape", _HIDDEN_STYLE
+            )
+        )
     show_arguments(call)
     signal = call.signal or {}
     if signal:
@@ -164,7 +227,7 @@ def show_call(call: ToolCallRecord) -> None:
         edited = getattr(call.decision, "edited_arguments", None)
         if edited is not None:
             console.print("  runs with edited arguments:")
-            console.print(JSON(json.dumps(edited, default=str), indent=2))
+            console.print(revealed_json(edited))
     if call.outcome is not None:
         show_call_outcome(call.outcome)
 
@@ -178,36 +241,53 @@ def show_arguments(call: ToolCallRecord) -> None:
     if commands is not None:
         console.print(_code("\n".join(commands), "bash"))
         for key, value in shell_options(call).items():
-            console.print(Text(f"  {key}: {value}", style="dim"))
+            console.print(revealed(f"  {key}: {value}", "dim"))
     elif operations is not None:
         for operation in operations:
             where = (
                 f"{operation.path} -> {operation.move_to}" if operation.move_to else operation.path
             )
-            console.print(Text.assemble(("  " + operation.type, "bold"), " ", where))
+            console.print(Text.assemble(("  " + operation.type, "bold"), " ", revealed(where)))
             if operation.diff:
                 console.print(_code(operation.diff, "diff"))
     elif hosted is not None:
         console.print(
-            Text.assemble("  server ", (hosted.server, "bold"), "  tool ", (hosted.tool, "bold"))
+            Text.assemble(
+                "  server ",
+                revealed(hosted.server, "bold"),
+                "  tool ",
+                revealed(hosted.tool, "bold"),
+            )
         )
-        console.print(JSON(json.dumps(hosted.arguments, default=str), indent=2))
+        console.print(revealed_json(hosted.arguments))
     elif raw_input is not None:
-        console.print(Panel(Text(raw_input), title="input", title_align="left"))
+        console.print(Panel(revealed(raw_input), title="input", title_align="left"))
     else:
-        console.print(JSON(json.dumps(call.arguments, default=str), indent=2))
+        console.print(revealed_json(call.arguments))
 
 
 def _code(text: str, lexer: str) -> Syntax:
-    # A diff's final newline is not a line of its own.
-    return Syntax(
-        text.rstrip("\n"),
+    """A script or a diff, highlighted, hidden characters as styled escapes (a raw carriage
+    return or override would make a terminal show other text than what runs)."""
+    # A diff's final newline is not a line of its own; a Windows line end is a line end.
+    lines = text.rstrip("\n").replace("\r\n", "\n").split("\n")
+    shown_lines = [escape_hidden(line) for line in lines]
+    syntax = Syntax(
+        "\n".join(shown_lines),
         lexer,
         theme="ansi_dark",
         word_wrap=True,
         background_color="default",
         padding=(0, 2),
     )
+    for number, line in enumerate(lines, start=1):
+        column = 0
+        for piece, hidden in segments(line):
+            width = len(escaped(piece)) if hidden else len(piece)
+            if hidden:
+                syntax.stylize_range(_HIDDEN_STYLE, (number, column), (number, column + width))
+            column += width
+    return syntax
 
 
 def show_call_outcome(outcome: CallOutcome) -> None:

@@ -33,7 +33,7 @@ from evolving_agents.approvals.models import (
     Verdict,
     utcnow,
 )
-from evolving_agents.approvals.store import PendingApprovalStore
+from evolving_agents.approvals.store import ApprovalPage, PendingApprovalStore
 from evolving_agents.cli.approval_views import (
     queue_table,
     report_decision,
@@ -60,7 +60,7 @@ from evolving_agents.reviewer_auth import (
     decide_as,
     why_cannot_decide,
 )
-from evolving_agents.web.present import ApprovalRow
+from evolving_agents.web.present import page_rows
 
 approvals_app = typer.Typer(help="See, decide, resume or cancel paused runs.", no_args_is_help=True)
 
@@ -96,38 +96,56 @@ def list_approvals(
     agent: str | None = typer.Option(None, "--agent", help="Only this agent's runs."),
     tool: str | None = typer.Option(None, "--tool", help="Only runs waiting on this tool."),
     limit: int = typer.Option(50, "--limit", min=1, max=1000, help="At most this many."),
+    cursor: str | None = typer.Option(
+        None, "--cursor", help="Start after this point: the next-page cursor a list printed."
+    ),
     as_json: bool = JsonOption,
 ) -> None:
-    """The queue: oldest first for pending records, newest first otherwise."""
+    """The queue: oldest first for pending records, newest first otherwise.
+
+    A stored document that does not parse is listed as "unreadable record <id>" with what
+    does not parse (in JSON: ``status`` "unreadable"); the rest of the queue is unaffected.
+    """
     statuses = [item.value for item in ApprovalStatus]
     if status != "all" and status not in statuses:
         raise fail(
             f"unknown status {status!r}; use one of {', '.join(statuses)}, all", ExitCode.USAGE
         )
 
-    async def fetch() -> list[PendingApproval]:
+    async def fetch() -> ApprovalPage:
         async with database(ctx) as client:
-            page = await _store(client).list(
-                status=None if status == "all" else status,
-                agent_name=agent,
-                tool_name=tool,
-                newest_first=status != "pending",
-                limit=limit,
-            )
-            return page.items
+            try:
+                return await _store(client).list(
+                    status=None if status == "all" else status,
+                    agent_name=agent,
+                    tool_name=tool,
+                    newest_first=status != "pending",
+                    limit=limit,
+                    cursor=cursor,
+                )
+            except ValueError as exc:  # a --cursor the store did not make
+                raise fail(f"--cursor: {exc}", ExitCode.USAGE) from None
 
-    records = run_async(fetch())
-    now = utcnow()
-    rows = [ApprovalRow.of(record, now=now) for record in records]
+    page = run_async(fetch())
+    rows = page_rows(page, now=utcnow())
+    more = None if page.next_cursor is None else f"next page: --cursor {page.next_cursor}"
     if as_json:
+        run_ids = {record.id: record.run_id for record in page.items}
         print_json(
-            [{**row.as_json(), "run_id": r.run_id} for row, r in zip(rows, records, strict=True)]
+            [
+                row.as_json() if row.unreadable else {**row.as_json(), "run_id": run_ids[row.id]}
+                for row in rows
+            ]
         )
+        if more:
+            err_console.print(more, highlight=False, soft_wrap=True)
         return
     if not rows:
         console.print(f"no {'' if status == 'all' else status + ' '}approvals")
         return
     console.print(queue_table(rows, status))
+    if more:
+        console.print(more, highlight=False, soft_wrap=True)
 
 
 @approvals_app.command("show")

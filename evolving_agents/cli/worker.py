@@ -19,6 +19,7 @@ from typing import Any
 import typer
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from evolving_agents.approvals.worker import ResumeWorker, WorkerStats, install_signal_handlers
 from evolving_agents.cli.common import console, fail_cleanly, run_async
@@ -37,6 +38,7 @@ _COUNTS = (
     "released",
     "expired",
     "refused",
+    "unreadable",
 )
 
 
@@ -125,7 +127,12 @@ async def _refresh(resume_worker: ResumeWorker, display: Live) -> None:
     shown: tuple[Any, ...] = ()
     while True:
         stats = resume_worker.stats
-        current = (stats.wakeup, resume_worker.in_flight, *(getattr(stats, n) for n in _COUNTS))
+        current = (
+            stats.wakeup,
+            resume_worker.in_flight,
+            *(getattr(stats, n) for n in _COUNTS),
+            *stats.dead_tasks,
+        )
         if current != shown:
             display.update(_stats_table(stats, in_flight=resume_worker.in_flight))
             shown = current
@@ -144,6 +151,9 @@ def _stats_table(stats: WorkerStats, *, in_flight: int = 0, final: bool = False)
         table.add_row("in flight", str(in_flight))
     for name in (*_COUNTS, "errors"):
         table.add_row(name, str(getattr(stats, name)))
+    notes = [f"dead background task: {dead}" for dead in stats.dead_tasks]
     if stats.last_error:
-        table.caption = f"last error: {stats.last_error}"
+        notes.append(f"last error: {stats.last_error}")
+    if notes:
+        table.caption = Text("\n".join(notes))
     return table

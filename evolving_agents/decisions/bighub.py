@@ -15,9 +15,10 @@
 Needs the optional extra: ``pip install 'evolving-agents[bighub]'`` (the ``bighub`` SDK).
 
 What leaves the machine, per call: the tool name, the argument fields you allow-listed (no other
-argument, ever), the tool metadata ``system`` / ``environment`` / ``risk``, the domain, and the
-call id as the ``Idempotency-Key``. It goes to ``POST /actions/evaluate`` through the SDK's
-``AsyncBighubClient.decide(...)``.
+argument, ever), the tool metadata ``system`` / ``environment`` / ``risk``, the domain, and an
+``Idempotency-Key`` of the run id, the call id and a digest of exactly what is sent (so one call
+of one run; a model reusing call ids gets each new call scored afresh, not the first call's
+answer). It goes to ``POST /actions/evaluate`` through the SDK's ``AsyncBighubClient.decide(...)``.
 
 Failing closed: an outage (timeout, network error, 429 or 5xx after the retry, 401/403, 422)
 returns the ``on_error`` verdict with ``error`` set. An answer this provider cannot read, or an
@@ -30,7 +31,9 @@ crash the agent instead of pausing it. Its ``error`` starts with ``auth`` and it
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import importlib
+import json
 import logging
 import os
 import time
@@ -222,13 +225,14 @@ class BighubDecisionProvider:
         environment = tool_call.metadata.get("environment") or context.environment
         if environment is not None:
             sent["environment"] = _json_scalar(environment)
-        return {
+        request: dict[str, Any] = {
             "action": tool_call.tool_name,
             "context": sent,
             "domain": self._domain or context.domain,
-            "idempotency_key": tool_call.call_id,
             "raw": True,
         }
+        request["idempotency_key"] = _idempotency_key(tool_call.call_id, context.run_id, request)
+        return request
 
     def _allowed_arguments(self, tool_call: ToolCallRequest) -> dict[str, Any]:
         allowed = self._global_fields | self._tool_fields.get(tool_call.tool_name, frozenset())
@@ -402,6 +406,15 @@ class _ProviderFailure(Exception):
         if self.retry_after is not None:
             return max(0.0, min(float(self.retry_after), timeout))
         return _RETRY_BACKOFF_SECONDS
+
+
+def _idempotency_key(call_id: str, run_id: str | None, request: Mapping[str, Any]) -> str:
+    """One call of one run: BIGHUB answers a repeated key with its first answer, so the key
+    must change whenever the run or what is sent does. The digest covers only what is sent
+    (never the arguments left out), so it reveals nothing new."""
+    sent = json.dumps(request, sort_keys=True, separators=(",", ":"), default=str)
+    digest = hashlib.sha256(sent.encode("utf-8")).hexdigest()[:16]
+    return f"{call_id}:{digest}" if run_id is None else f"{run_id}:{call_id}:{digest}"
 
 
 def _load_sdk() -> ModuleType:

@@ -44,6 +44,10 @@ Operator = Literal[
     ">", ">=", "<", "<=", "==", "!=", "in", "not_in", "contains", "matches", "exists", "missing"
 ]
 _MISSING = object()
+# Rules files nest a few levels (rules, a rule, its conditions, a value list); far deeper is a
+# mistake or an attack, and would reach Python's recursion limit while validating.
+MAX_NESTING = 32
+MAX_VALUES = 100_000
 
 
 class ArgumentPredicate(BaseModel):
@@ -115,20 +119,40 @@ class LocalRulePolicy:
 
     @classmethod
     def from_file(cls, path: str | Path) -> LocalRulePolicy:
+        """Rules from a UTF-8 TOML or YAML file. Anything wrong with the file (unreadable, not
+        UTF-8, not valid TOML/YAML, nested more than ``MAX_NESTING`` levels, rules that do
+        not validate) is a ``ConfigurationError`` naming the file."""
         path = Path(path)
         if path.suffix not in {".toml", ".yaml", ".yml"}:
             raise ConfigurationError(f"rules file {path}: use a .toml, .yaml or .yml file")
         try:
-            text = path.read_text(encoding="utf-8")
+            raw = path.read_bytes()
         except OSError as exc:
             raise ConfigurationError(f"cannot read rules file {path}: {exc}") from exc
-        if path.suffix == ".toml":
-            try:
+        try:
+            # utf-8-sig: a byte-order mark from an editor is not part of the rules.
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise ConfigurationError(
+                f"rules file {path} is not UTF-8 (byte {exc.start} is {raw[exc.start]:#04x}); "
+                "save it as UTF-8"
+            ) from None
+        try:
+            if path.suffix == ".toml":
                 data: Any = tomllib.loads(text)
-            except tomllib.TOMLDecodeError as exc:
-                raise ConfigurationError(f"rules file {path}: {exc}") from exc
-        else:
-            data = _load_yaml(path, text)
+            else:
+                data = _load_yaml(path, text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigurationError(f"rules file {path}: {exc}") from exc
+        except RecursionError:
+            raise ConfigurationError(_too_deep(path)) from None
+        if _values(data) > MAX_VALUES:
+            # YAML aliases can make a few lines stand for billions of values.
+            raise ConfigurationError(
+                f"rules file {path}: more than {MAX_VALUES:,} values (aliases included)"
+            )
+        if _nesting(data) > MAX_NESTING:
+            raise ConfigurationError(_too_deep(path))
         try:
             return cls.from_dict(data)
         except ConfigurationError as exc:
@@ -173,6 +197,39 @@ def _rule(item: Rule | Mapping[str, Any], index: int) -> Rule:
         raise ConfigurationError(
             f"rule #{index + 1} ({item.get('name', '?')}): {problems}"
         ) from None
+
+
+def _too_deep(path: Path) -> str:
+    return f"rules file {path}: nested more than {MAX_NESTING} levels deep; rules need a few"
+
+
+def _nesting(data: Any) -> int:
+    """How deeply ``data`` nests dicts and lists (iteratively: it may be hostile)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    while stack:
+        current, depth = stack.pop()
+        if isinstance(current, dict | list):
+            deepest = max(deepest, depth + 1)
+            if deepest > MAX_NESTING:
+                return deepest
+            items = current.values() if isinstance(current, dict) else current
+            stack.extend((item, depth + 1) for item in items)
+    return deepest
+
+
+def _values(data: Any) -> int:
+    """How many values ``data`` holds, counting aliased ones each time; stops past the limit."""
+    count = 0
+    stack = [data]
+    while stack and count <= MAX_VALUES:
+        current = stack.pop()
+        count += 1
+        if isinstance(current, dict):
+            stack.extend(current.values())
+        elif isinstance(current, list):
+            stack.extend(current)
+    return count
 
 
 def _load_yaml(path: Path, text: str) -> Any:

@@ -45,7 +45,8 @@ from pydantic_core import to_jsonable_python
 from evolving_agents.adapters.openai_tool_adapter import OpenAIToolAdapter
 from evolving_agents.approvals.codec import StateCodec
 from evolving_agents.approvals.edits import apply_edits, check_edited_arguments
-from evolving_agents.approvals.errors import RunOptionMissing
+from evolving_agents.approvals.errors import LeaseLost, RunOptionMissing
+from evolving_agents.approvals.lease import RunLease, hold_lease
 from evolving_agents.approvals.ledger import LedgerScope, ToolExecutionLedger, current_scope
 from evolving_agents.approvals.models import (
     AgentRunResult,
@@ -355,17 +356,21 @@ class OpenAIAgentsProvider(FrameworkProvider):
             worker_id or self.worker_id,
             _ResumeArgs(context, max_turns, hooks, run_config, error_handlers, session, partial),
         )
-        async with self._holding_lease(approval_id, resume.worker_id):
+        async with self._holding_lease(approval_id, resume.worker_id) as lease:
             try:
                 with self._ledger_scope(resume.record.run_id, approval_id, resume.worker_id):
                     result = await Runner.run(
                         resume.agent, resume.state, **resume.plan.runner_options(resumed=True)
                     )
+            except LeaseLost:
+                raise  # not a failure of the run: the record is left for another worker
             except Exception as exc:
                 # Boundary: a resumed run that raises must end `failed`, never stay `resuming`.
                 logger.exception("resumed run %s (%s) failed", resume.record.run_id, approval_id)
-                return await self._resume_failed(resume, exc)
-            return await self._finish_resume(resume, result)
+                with lease.finishing():
+                    return await self._resume_failed(resume, exc)
+            with lease.finishing():
+                return await self._finish_resume(resume, result)
 
     async def resume_agent_streamed(
         self,
@@ -386,20 +391,30 @@ class OpenAIAgentsProvider(FrameworkProvider):
             worker_id or self.worker_id,
             _ResumeArgs(context, max_turns, hooks, run_config, error_handlers, session, partial),
         )
-        async with self._holding_lease(approval_id, resume.worker_id):
+        async with self._holding_lease(approval_id, resume.worker_id) as lease:
             try:
                 with self._ledger_scope(resume.record.run_id, approval_id, resume.worker_id):
                     streamed = Runner.run_streamed(
                         resume.agent, resume.state, **resume.plan.runner_options(resumed=True)
                     )
+                # A lost lease stops the SDK's run task, not whatever this generator's caller
+                # is doing between events; the stream then ends and the check below raises.
+                lease.stop_with(streamed.cancel)
                 async for event in streamed.stream_events():
                     yield event
+            except LeaseLost:
+                raise
             except Exception as exc:
                 # Boundary: as in resume_agent, the record must not stay `resuming`.
                 logger.exception("resumed run %s (%s) failed", resume.record.run_id, approval_id)
-                yield await self._resume_failed(resume, exc)
+                with lease.finishing():
+                    failed = await self._resume_failed(resume, exc)
+                yield failed
                 return
-            yield await self._finish_resume(resume, streamed)
+            lease.raise_if_lost()
+            with lease.finishing():
+                finished = await self._finish_resume(resume, streamed)
+            yield finished
 
     # -- internals -----------------------------------------------------------------------
 
@@ -760,22 +775,16 @@ class OpenAIAgentsProvider(FrameworkProvider):
         return state
 
     @contextlib.asynccontextmanager
-    async def _holding_lease(self, approval_id: str, worker_id: str) -> AsyncIterator[None]:
-        """Renew the claim's lease while the run goes on, so no other worker takes it over."""
-        interval = max(self.lease_seconds / 3, 0.05)
+    async def _holding_lease(self, approval_id: str, worker_id: str) -> AsyncIterator[RunLease]:
+        """Renew the claim's lease while the run goes on, so no other worker takes it over.
 
-        async def renew() -> None:
-            while True:
-                await asyncio.sleep(interval)
-                await self._store.renew_lease(approval_id, worker_id, self.lease_seconds)
-
-        task = asyncio.create_task(renew())
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        A failed renewal is retried until a fifth of the lease is left; then (or at once if
+        another worker holds the record) the run is stopped and ``LeaseLost`` raised, and the
+        record is left ``resuming`` for a takeover, never reported done. A governed tool body
+        running then is let finish and recorded first (see ``approvals/lease.py``).
+        """
+        async with hold_lease(self._store, approval_id, worker_id, self.lease_seconds) as lease:
+            yield lease
 
 
 @dataclass(frozen=True)

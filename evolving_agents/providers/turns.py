@@ -19,6 +19,7 @@ from agents import Agent, RunState
 from agents.items import RunItem, ToolApprovalItem, ToolCallItem, ToolCallOutputItem
 
 from evolving_agents.adapters.openai_tool_adapter import GovernedFunctionTool, find_tool
+from evolving_agents.adapters.tool_lookup import tool_for_call
 from evolving_agents.approvals.errors import StateIntegrityError
 from evolving_agents.approvals.ledger import ExecutionStatus, ToolExecutionLedger
 from evolving_agents.approvals.models import (
@@ -37,22 +38,37 @@ from evolving_agents.providers.call_kinds import describe_call
 
 def call_record(
     item: ToolApprovalItem,
-    metadata: Mapping[str, dict[str, Any]],
-    signal: DecisionSignal | None,
+    start: Agent[Any],
+    run_id: str,
     earlier: ToolCallRecord | None = None,
 ) -> ToolCallRecord:
-    """The record of one interrupted call; ``earlier`` is the same call's record in the run's
-    previous pause (a partial resume), whose votes and deadline it keeps."""
+    """The record of one interrupted call of run ``run_id`` (started from ``start``).
+
+    Its metadata and decision signal come from the tool of the agent that made the call
+    (``item.agent``), never from a same-named tool elsewhere in the graph; a match in doubt
+    gets the strictest settings of the candidates (``tool_lookup``). The signal is the one the
+    tool's gate gave this call of this run with these arguments. ``earlier`` is the same call's
+    record in the run's previous pause (a partial resume), whose votes and deadline it keeps,
+    and whose signal it keeps when this process did not score the call itself.
+    """
     described = describe_call(item)
+    call_id = item.call_id or ""
+    digest = arguments_digest(described.arguments)
+    tool = tool_for_call(item, start)
+    signal: DecisionSignal | dict[str, Any] | None = tool.signal(
+        run_id, call_id, described.arguments
+    )
+    if signal is None and earlier is not None and earlier.arguments_sha256 == digest:
+        signal = earlier.signal
     return ToolCallRecord(
-        call_id=item.call_id or "",
-        signal=None if signal is None else signal.model_dump(mode="json"),
+        call_id=call_id,
+        signal=signal.model_dump(mode="json") if isinstance(signal, DecisionSignal) else signal,
         tool_name=described.tool_name,
         agent_name=item.agent.name,
         kind=described.kind,
         arguments=described.arguments,
-        arguments_sha256=arguments_digest(described.arguments),
-        metadata=dict(metadata.get(described.tool_name) or metadata.get(item.name or "") or {}),
+        arguments_sha256=digest,
+        metadata=tool.metadata(),
         votes=[] if earlier is None else list(earlier.votes),
         expires_at=None if earlier is None else earlier.expires_at,
     )

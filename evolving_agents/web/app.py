@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
+import ipaddress
 import secrets
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -23,17 +23,24 @@ from pathlib import Path
 
 import jinja2
 from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from evolving_agents.approvals.models import utcnow
 from evolving_agents.approvals.store import PendingApprovalStore
+from evolving_agents.config import NEW_SECRET_HINT, Settings, secret_weakness
+from evolving_agents.core.mongodb_client import MongoDBClient
+from evolving_agents.errors import ConfigurationError
 from evolving_agents.providers.openai_agents_provider import OpenAIAgentsProvider
 from evolving_agents.reviewer_auth import ReviewerDirectory
 from evolving_agents.web.live import InboxEvents
 from evolving_agents.web.present import highlight_json, pretty_json
-from evolving_agents.web.session import SessionCodec
+from evolving_agents.web.reveal import reveal
+from evolving_agents.web.session import COOKIE_NAME, SCOPE_KEY, InboxSessions, SessionCodec
+from evolving_agents.web.throttle import ALL_TOGETHER, PER_CLIENT, Backoff, SignInThrottle
 from evolving_agents.webhooks.feed import ApprovalFeed
 from evolving_agents.webhooks.service import WebhookService
 
@@ -59,7 +66,8 @@ class Inbox:
     store: PendingApprovalStore
     provider: OpenAIAgentsProvider | None
     reviewers: ReviewerDirectory
-    sessions: SessionCodec
+    sessions: InboxSessions
+    sign_ins: SignInThrottle
     events: InboxEvents
     templates: Jinja2Templates
     clock: Callable[[], datetime]
@@ -77,13 +85,21 @@ def create_app(
     secure_cookies: bool | None = None,
     clock: Callable[[], datetime] = utcnow,
     title: str = "EAT review inbox",
+    mongodb_client: MongoDBClient | None = None,
+    sign_in_backoff: Backoff = PER_CLIENT,
+    all_sign_ins_backoff: Backoff = ALL_TOGETHER,
 ) -> FastAPI:
     """Build the inbox app.
 
-    ``session_secret`` signs cookies and CSRF tokens (default: ``EAT_WEB_SECRET``, else a
-    random secret, so sessions end when the process does). ``secure_cookies`` None means:
-    ``Secure`` when the request came over https. ``webhooks``, when given, runs beside the
-    inbox for the app's lifetime.
+    ``session_secret`` signs cookies and CSRF tokens and keys the stored sessions (default:
+    ``EAT_WEB_SECRET``; required with ``EAT_ENV=production``). Without one the app makes a
+    random secret that no other process shares, and then serves loopback connections only:
+    two inboxes behind a balancer would sign each other's users out. Sign-ins are kept in
+    ``eat_inbox_sessions`` and wrong tokens counted in ``eat_inbox_sign_in_attempts``, through
+    ``mongodb_client`` (default: the provider's, or the store's). ``sign_in_backoff`` (per
+    client address) and ``all_sign_ins_backoff`` (all clients together) pace wrong tokens.
+    ``secure_cookies`` None means: ``Secure`` when the request came over https.
+    ``webhooks``, when given, runs beside the inbox for the app's lifetime.
     """
     from evolving_agents.web import actions, routes
 
@@ -92,11 +108,22 @@ def create_app(
         store = provider_or_store.store
     else:
         provider, store = None, provider_or_store
+    if mongodb_client is None:
+        # The store's own client: sessions live in the same database as the approvals.
+        mongodb_client = provider.mongodb_client if provider is not None else store._client
     inbox = Inbox(
         store=store,
         provider=provider,
         reviewers=reviewers,
-        sessions=SessionCodec(_secret(session_secret)),
+        sessions=InboxSessions(
+            mongodb_client, _session_codec(session_secret, Settings()), reviewers, clock=clock
+        ),
+        sign_ins=SignInThrottle(
+            mongodb_client,
+            per_client=sign_in_backoff,
+            all_clients=all_sign_ins_backoff,
+            clock=clock,
+        ),
         events=InboxEvents(ApprovalFeed(store.collection, poll_interval=poll_interval)),
         templates=_templates(),
         clock=clock,
@@ -105,10 +132,12 @@ def create_app(
     )
 
     @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app_: FastAPI) -> AsyncIterator[None]:
         tasks = [asyncio.create_task(inbox.events.run(), name="eat-inbox-feed")]
         if webhooks is not None:
             tasks.append(asyncio.create_task(webhooks.run_until_cancelled(), name="eat-webhooks"))
+        # /healthz reports a background task that ended while the inbox still serves pages.
+        app_.state.background = tasks
         try:
             yield
         finally:
@@ -118,17 +147,85 @@ def create_app(
 
     app = FastAPI(title=title, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.inbox = inbox
+    app.state.webhooks = webhooks
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(routes.router)
     app.include_router(actions.router)
+    app.add_middleware(SessionLoader, inbox=inbox)
     app.add_middleware(SecurityHeaders)
     return app
 
 
-def _secret(value: str | bytes | None) -> bytes:
+def _session_codec(value: str | bytes | None, settings: Settings) -> SessionCodec:
+    source = "session_secret"
+    if value is None and settings.web_secret:
+        value, source = settings.web_secret, SESSION_SECRET_ENV
     if value is None:
-        value = os.environ.get(SESSION_SECRET_ENV) or secrets.token_bytes(32)
-    return value.encode("utf-8") if isinstance(value, str) else value
+        if settings.is_production:
+            raise ConfigurationError(
+                f"{SESSION_SECRET_ENV} is required when EAT_ENV=production: every inbox process "
+                "must sign sessions with the same key, or one signs out the users of another; "
+                f"set it to the same random value (32+ bytes, e.g. {NEW_SECRET_HINT}) on each"
+            )
+        return SessionCodec(secrets.token_bytes(32), ephemeral=True)
+    secret = value.encode("utf-8") if isinstance(value, str) else value
+    if len(secret) < 16:
+        raise ConfigurationError(f"{source} must be at least 16 bytes long")
+    if settings.is_production and (weakness := secret_weakness(secret)) is not None:
+        raise ConfigurationError(
+            f"{source} is too weak for EAT_ENV=production: {weakness}. Set it to 32+ random "
+            f"bytes, e.g. {NEW_SECRET_HINT}, the same on every inbox process"
+        )
+    return SessionCodec(secret)
+
+
+_EPHEMERAL_REFUSAL = (
+    f"This inbox is reachable beyond this machine but {SESSION_SECRET_ENV} is not set: its "
+    "sessions are signed with a key of this process alone, so another inbox behind the same "
+    "balancer, or a restart, signs everyone out. It serves loopback connections only until "
+    f"{SESSION_SECRET_ENV} is set to the same random value on every inbox process.\n"
+)
+
+
+class SessionLoader:
+    """Loads each request's session (one read of ``eat_inbox_sessions``) before any handler.
+
+    Handlers read it with ``requests.session_of``. With a per-process secret it refuses any
+    connection that did not arrive on a loopback address.
+    """
+
+    def __init__(self, app: ASGIApp, inbox: Inbox) -> None:
+        self.app = app
+        self.inbox = inbox
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/static/"):
+            await self.app(scope, receive, send)
+            return
+        if self.inbox.sessions.ephemeral and not _arrived_on_loopback(scope):
+            refusal = PlainTextResponse(_EPHEMERAL_REFUSAL, status_code=503)
+            await refusal(scope, receive, send)
+            return
+        cookie = Request(scope).cookies.get(COOKIE_NAME)
+        scope[SCOPE_KEY] = await self.inbox.sessions.load(cookie)
+        await self.app(scope, receive, send)
+
+
+def _arrived_on_loopback(scope: Scope) -> bool:
+    """Whether the connection came in on a loopback address (or a Unix socket)."""
+    server = scope.get("server")
+    if server is None or server[1] is None:
+        return True
+    host = str(server[0])
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
 
 
 def _templates() -> Jinja2Templates:
@@ -139,6 +236,7 @@ def _templates() -> Jinja2Templates:
     )
     env.filters["json"] = pretty_json
     env.filters["highlight_json"] = highlight_json
+    env.filters["reveal"] = reveal
     return Jinja2Templates(env=env)
 
 

@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Protocol
 
 from evolving_agents.approvals.models import PendingApproval, utcnow
-from evolving_agents.webhooks.feed import ApprovalFeed, keep_going
+from evolving_agents.webhooks.feed import ApprovalFeed, LoopHealth, keep_going
 
 logger = logging.getLogger(__name__)
 
@@ -53,9 +53,20 @@ class InboxEvents:
     def subscribers(self) -> int:
         return len(self._subscribers)
 
+    @property
+    def health(self) -> LoopHealth:
+        """How following the feed goes: ``/healthz`` reports it."""
+        return self.feed.health
+
     async def run(self) -> None:
-        """Follow the feed and publish each batch until cancelled, through database outages."""
-        await keep_going("inbox: following approvals", self._follow)
+        """Follow the feed and publish each batch until cancelled, through database outages
+        and records that do not parse (the feed skips those)."""
+        await keep_going(
+            "inbox: following approvals",
+            self._follow,
+            self.feed.health,
+            first_delay=self.feed.poll_interval,
+        )
 
     async def _follow(self) -> None:
         async for batch in self.feed.changes(since=self._clock()):

@@ -24,6 +24,7 @@ from evolving_agents.approvals.models import (
     PendingApproval,
     ToolCallRecord,
 )
+from evolving_agents.approvals.store import ApprovalPage
 from evolving_agents.reviewer_auth import (
     Refusal,
     ReviewerIdentity,
@@ -32,6 +33,7 @@ from evolving_agents.reviewer_auth import (
     votes_of,
     why_cannot_decide,
 )
+from evolving_agents.web.reveal import escape_hidden, hidden_characters, reveal
 
 _LEVELS = {"low": 1, "medium": 2, "high": 3, "critical": 4}
 _LEVEL_NAMES = {0: "unknown", 1: "low", 2: "medium", 3: "high", 4: "critical"}
@@ -105,6 +107,11 @@ def expires_in(record: PendingApproval, now: datetime) -> str:
 
 
 def pretty_json(value: Any) -> str:
+    """Indented JSON, hidden characters as their JSON escapes (so it parses to ``value``)."""
+    return escape_hidden(_dumps(value), json_escape=True)
+
+
+def _dumps(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
 
 
@@ -117,13 +124,18 @@ _JSON_TOKEN = re.compile(
 
 
 def highlight_json(value: Any) -> Markup:
-    """Pretty JSON as HTML, keys, strings, numbers and literals in spans; all text escaped."""
-    text = pretty_json(value)
+    """Pretty JSON as HTML, keys, strings, numbers and literals in spans; all text escaped,
+    hidden characters as styled JSON escapes (see ``reveal.py``)."""
+    text = _dumps(value)
     parts: list[Markup] = []
     position = 0
     for match in _JSON_TOKEN.finditer(text):
         parts.append(escape(text[position : match.start()]))
-        parts.append(Markup('<span class="j-{}">{}</span>').format(match.lastgroup, match.group()))
+        parts.append(
+            Markup('<span class="j-{}">{}</span>').format(
+                match.lastgroup, reveal(match.group(), json_escape=True)
+            )
+        )
         position = match.end()
     parts.append(escape(text[position:]))
     return Markup("").join(parts)
@@ -171,7 +183,12 @@ class HostedMcpCall(BaseModel):
 def diff_lines(diff: str) -> list[DiffLine]:
     """A diff line by line, each tagged with what it does; the text is never interpreted."""
     lines = []
-    for text in diff.splitlines():
+    # Split on newlines only: splitlines() also breaks at U+2028, form feeds and the like, which
+    # would show one line of the patch as two instead of revealing the character.
+    texts = diff.split("\n")
+    if texts and texts[-1] == "":
+        texts.pop()
+    for text in (line.removesuffix("\r") for line in texts):
         if text.startswith(("+++", "---", "*** ")):
             kind = "file"
         elif text.startswith("@@"):
@@ -280,6 +297,12 @@ class ApprovalRow(BaseModel):
     """Approved calls whose body raised when the run resumed (see ``status_label``)."""
     kinds: list[str] = []
     """The kinds of its calls (``CallKind`` values), each once, in call order."""
+    hidden_characters: list[str] = []
+    """Invisible or direction-changing characters in its calls' tool names or arguments."""
+
+    @property
+    def unreadable(self) -> bool:
+        return False
 
     @classmethod
     def of(cls, record: PendingApproval, *, now: datetime) -> ApprovalRow:
@@ -296,6 +319,9 @@ class ApprovalRow(BaseModel):
             waiting=len(record.undecided_calls()),
             tool_errors=tool_errors(record),
             kinds=list(dict.fromkeys(call.kind.value for call in record.tool_calls)),
+            hidden_characters=hidden_characters(
+                *((call.tool_name, call.arguments) for call in record.tool_calls)
+            ),
         )
 
     @property
@@ -319,6 +345,36 @@ class ApprovalRow(BaseModel):
         data = self.model_dump(mode="json")
         data["risk"] = {"level": self.risk.level, "score": self.risk.score}
         return data
+
+
+class UnreadableRow(BaseModel):
+    """A queue line for a stored document that does not parse: "unreadable record <id>"."""
+
+    id: str
+    problem: str
+
+    @property
+    def unreadable(self) -> bool:
+        return True
+
+    @property
+    def label(self) -> str:
+        return f"unreadable record {self.id}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "status": "unreadable", "unreadable": True, "problem": self.problem}
+
+
+def page_rows(page: ApprovalPage, *, now: datetime) -> list[ApprovalRow | UnreadableRow]:
+    """A page's lines in its order: each record's row, each unreadable document where it sits."""
+    rows: list[ApprovalRow | UnreadableRow] = [
+        ApprovalRow.of(record, now=now) for record in page.items
+    ]
+    for entry in sorted(page.unreadable, key=lambda entry: entry.position):
+        rows.insert(
+            min(entry.position, len(rows)), UnreadableRow(id=entry.id, problem=entry.problem)
+        )
+    return rows
 
 
 class CallView(BaseModel):
@@ -348,6 +404,12 @@ class CallView(BaseModel):
             refusal=why_cannot_decide(reviewer, record, call),
             edited_arguments=None if call.decision is None else call.decision.edited_arguments,
         )
+
+    @property
+    def hidden(self) -> list[str]:
+        """Invisible or direction-changing characters in what this call shows; a call with
+        any is flagged, and each is shown escaped."""
+        return hidden_characters(self.call.tool_name, self.call.arguments, self.edited_arguments)
 
     @property
     def outcome_text(self) -> str | None:

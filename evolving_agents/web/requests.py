@@ -16,7 +16,7 @@ from starlette.datastructures import FormData
 
 from evolving_agents.reviewer_auth import ReviewerIdentity
 from evolving_agents.web.app import Inbox
-from evolving_agents.web.session import COOKIE_NAME, CSRF_FIELD, Session
+from evolving_agents.web.session import COOKIE_NAME, CSRF_FIELD, SCOPE_KEY, Session
 
 
 class Refused(Exception):
@@ -33,17 +33,19 @@ def inbox_of(request: Request) -> Inbox:
 
 
 def session_of(request: Request) -> Session | None:
-    return inbox_of(request).sessions.load(request.cookies.get(COOKIE_NAME))
+    """The request's session as the app's ``SessionLoader`` found it (None: no valid cookie)."""
+    session = request.scope.get(SCOPE_KEY)
+    return session if isinstance(session, Session) else None
 
 
 def reviewer_of(request: Request, session: Session | None) -> ReviewerIdentity | None:
-    if session is None or session.reviewer is None or session.token_sha256 is None:
-        return None
-    identity = inbox_of(request).reviewers.by_digest(session.token_sha256)
-    # A token removed from the config, or reassigned to someone else, ends the session.
-    if identity is None or identity.name != session.reviewer:
-        return None
-    return identity
+    """Who is signed in: the session's stored sign-in, still matching a configured token."""
+    return None if session is None else session.reviewer
+
+
+def client_address(request: Request) -> str:
+    """The address sign-in attempts are counted under (the proxy's view, see README)."""
+    return request.client.host if request.client is not None else "unknown"
 
 
 def render(

@@ -20,10 +20,16 @@ from fastapi.responses import (
     StreamingResponse,
 )
 
-from evolving_agents.approvals.errors import ApprovalNotFound
+from evolving_agents.approvals.errors import ApprovalNotFound, UnreadableRecord
 from evolving_agents.approvals.models import ApprovalStatus, PendingApproval
 from evolving_agents.reviewer_auth import ReviewerIdentity
-from evolving_agents.web.present import ApprovalRow, CallView, expires_in, humanize, tool_errors
+from evolving_agents.web.present import (
+    CallView,
+    expires_in,
+    humanize,
+    page_rows,
+    tool_errors,
+)
 from evolving_agents.web.requests import (
     Refused,
     checked_form,
@@ -152,9 +158,10 @@ async def _rows(request: Request, status: str, agent: str, tool: str, cursor: st
             cursor=cursor or None,
         )
     except ValueError as exc:
+        # A cursor the store did not make (or a filter it refuses): the request's fault.
         raise Refused(400, str(exc)) from None
-    now = inbox.clock()
-    return [ApprovalRow.of(record, now=now) for record in page.items], page.next_cursor
+    # Unreadable documents are rows too ("unreadable record <id>"), where they sit.
+    return page_rows(page, now=inbox.clock()), page.next_cursor
 
 
 @router.get("/")
@@ -215,8 +222,48 @@ async def events(request: Request) -> Response:
 
 @router.get("/healthz")
 async def healthz(request: Request) -> Response:
-    feed = inbox_of(request).events.feed
-    return JSONResponse({"ok": True, "live": "change-stream" if feed.watching else "polling"})
+    """200 while every background loop is alive and getting its work done, else 503.
+
+    Reports each loop (the live feed, and the webhook service's when it runs here), the
+    background tasks that ended, and how many unreadable records were skipped. Errors are
+    named by type only: this endpoint needs no sign-in.
+    """
+    inbox = inbox_of(request)
+    feed = inbox.events.feed
+    state = request.app.state
+    loops = [inbox.events.health]
+    webhooks = getattr(state, "webhooks", None)
+    if webhooks is not None:
+        loops.extend(webhooks.health)
+    dead = [
+        f"{task.get_name()}: {_ended_with(task)}"
+        for task in getattr(state, "background", [])
+        if task.done()
+    ]
+    ok = not dead and all(loop.healthy for loop in loops)
+    body = {
+        "ok": ok,
+        "live": "change-stream" if feed.watching else "polling",
+        "loops": [
+            {
+                "name": loop.name,
+                "state": loop.state,
+                "failures": loop.failures,
+                "last_error": None if loop.last_error is None else loop.last_error.split(":")[0],
+            }
+            for loop in loops
+        ],
+        "dead_tasks": dead,
+        "unreadable_records": len(set(inbox.store.unreadable_seen) | feed.unreadable_ids),
+    }
+    return JSONResponse(body, status_code=200 if ok else 503)
+
+
+def _ended_with(task: Any) -> str:
+    if task.cancelled():
+        return "cancelled"
+    error = task.exception()
+    return "returned" if error is None else type(error).__name__
 
 
 # -- one approval ------------------------------------------------------------------------------
@@ -236,6 +283,12 @@ async def detail_page(
         record = await inbox.store.get(approval_id)
     except ApprovalNotFound:
         return refused_page(request, Refused(404, f"No approval {approval_id}."), session)
+    except UnreadableRecord as exc:
+        message = (
+            f"Unreadable record {exc.approval_id}: {'; '.join(exc.problems)}. Nothing can be "
+            "decided or resumed on it until an operator repairs or removes the document."
+        )
+        return refused_page(request, Refused(422, message), session)
     history = [
         earlier
         for earlier in await inbox.store.run_history(record.run_id)

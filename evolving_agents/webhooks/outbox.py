@@ -27,14 +27,16 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import time
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pymongo import ASCENDING, ReturnDocument
 
+from evolving_agents.approvals.documents import problems_of
 from evolving_agents.approvals.models import UtcDatetime
 from evolving_agents.webhooks.events import WebhookEvent
 
@@ -44,6 +46,10 @@ TIMESTAMP_HEADER = "X-EAT-Timestamp"
 EVENT_HEADER = "X-EAT-Event"
 DELIVERY_HEADER = "X-EAT-Delivery"
 _CHECKPOINT_ID = "checkpoint:approval-feed"
+# Unreadable deliveries one claim gives up on before it returns (the next claim goes on).
+_UNREADABLE_PER_CLAIM = 16
+
+logger = logging.getLogger(__name__)
 
 
 class DeliveryStatus(StrEnum):
@@ -87,15 +93,33 @@ def verify_signature(
     tolerance_seconds: float = 300,
     now: float | None = None,
 ) -> bool:
-    """What a receiver runs: the MAC matches and the timestamp is recent."""
-    try:
-        sent = int(timestamp)
-    except ValueError:
+    """What a receiver runs: the MAC matches and the timestamp is recent.
+
+    Any header a sender could not have produced (not ASCII, not decimal digits, the wrong
+    type) is simply a mismatch: False, never an exception.
+    """
+    if not isinstance(timestamp, str) or not isinstance(signature, str):
+        return False
+    if not isinstance(body, bytes | bytearray):
+        return False
+    # ASCII digits only: int() would also take "1_700_000_000", " 17", or Arabic-Indic digits,
+    # and a header that is not ASCII cannot be the one we signed.
+    if not (0 < len(timestamp) <= _MAX_TIMESTAMP_DIGITS and _ascii_digits(timestamp)):
+        return False
+    if not signature.isascii():
         return False
     current = time.time() if now is None else now
-    if abs(current - sent) > tolerance_seconds:
+    if abs(current - int(timestamp)) > tolerance_seconds:
         return False
-    return hmac.compare_digest(sign(secret, timestamp, body), signature)
+    expected = sign(secret, timestamp, bytes(body)).encode("ascii")
+    return hmac.compare_digest(expected, signature.encode("ascii"))
+
+
+_MAX_TIMESTAMP_DIGITS = 12
+
+
+def _ascii_digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
 
 
 def body_of(event: dict[str, Any]) -> bytes:
@@ -142,23 +166,48 @@ class WebhookOutbox:
         return result.upserted_id is not None
 
     async def claim_due(self, now: datetime, *, lease: timedelta) -> Delivery | None:
-        """Take the delivery due first, or None; its ``attempts`` already counts this one."""
-        document = await self._collection.find_one_and_update(
+        """Take the delivery due first, or None; its ``attempts`` already counts this one.
+
+        A claimed document that does not parse as a delivery is given up on (``dead``, with
+        why in ``last_error``) and the next one is taken: it can never be sent.
+        """
+        for _ in range(_UNREADABLE_PER_CLAIM):
+            document = await self._collection.find_one_and_update(
+                {
+                    "kind": "delivery",
+                    "$or": [
+                        {"status": DeliveryStatus.PENDING.value, "next_attempt_at": {"$lte": now}},
+                        {"status": DeliveryStatus.SENDING.value, "lease_until": {"$lt": now}},
+                    ],
+                },
+                {
+                    "$set": {"status": DeliveryStatus.SENDING.value, "lease_until": now + lease},
+                    "$inc": {"attempts": 1},
+                },
+                sort=[("next_attempt_at", ASCENDING)],
+                return_document=ReturnDocument.AFTER,
+            )
+            if document is None:
+                return None
+            try:
+                return Delivery.model_validate(document)
+            except ValidationError as exc:
+                await self._give_up_unreadable(document, exc)
+        return None
+
+    async def _give_up_unreadable(self, document: dict[str, Any], exc: ValidationError) -> None:
+        error = "unreadable delivery: " + "; ".join(problems_of(exc))
+        logger.error("webhook outbox: gave up delivery %s: %s", document.get("_id"), error)
+        await self._collection.update_one(
+            {"_id": document["_id"]},
             {
-                "kind": "delivery",
-                "$or": [
-                    {"status": DeliveryStatus.PENDING.value, "next_attempt_at": {"$lte": now}},
-                    {"status": DeliveryStatus.SENDING.value, "lease_until": {"$lt": now}},
-                ],
+                "$set": {
+                    "status": DeliveryStatus.DEAD.value,
+                    "lease_until": None,
+                    "last_error": error,
+                }
             },
-            {
-                "$set": {"status": DeliveryStatus.SENDING.value, "lease_until": now + lease},
-                "$inc": {"attempts": 1},
-            },
-            sort=[("next_attempt_at", ASCENDING)],
-            return_document=ReturnDocument.AFTER,
         )
-        return None if document is None else Delivery.model_validate(document)
 
     async def mark_delivered(self, delivery_id: str, now: datetime) -> None:
         await self._collection.update_one(
@@ -188,12 +237,23 @@ class WebhookOutbox:
         return None if document is None else Delivery.model_validate(document)
 
     async def deliveries(self) -> list[Delivery]:
+        """Every delivery that parses, oldest first (the others are logged and left out)."""
         documents = (
             await self._collection.find({"kind": "delivery"})
             .sort([("created_at", ASCENDING), ("_id", ASCENDING)])
             .to_list(None)
         )
-        return [Delivery.model_validate(document) for document in documents]
+        found = []
+        for document in documents:
+            try:
+                found.append(Delivery.model_validate(document))
+            except ValidationError as exc:
+                logger.warning(
+                    "webhook outbox: delivery %s does not parse: %s",
+                    document.get("_id"),
+                    "; ".join(problems_of(exc)),
+                )
+        return found
 
     async def counts(self) -> dict[str, int]:
         counts = {status.value: 0 for status in DeliveryStatus}
@@ -205,7 +265,15 @@ class WebhookOutbox:
         document = await self._collection.find_one({"_id": _CHECKPOINT_ID})
         if document is None:
             return None
-        seen: datetime = Checkpoint.model_validate(document).seen_until
+        try:
+            seen: datetime = Checkpoint.model_validate(document).seen_until
+        except ValidationError as exc:
+            # Start from now rather than never: events of the gap are the price of a bad edit.
+            logger.error(
+                "webhook outbox: the feed checkpoint does not parse (%s); following from now",
+                "; ".join(problems_of(exc)),
+            )
+            return None
         return seen
 
     async def save_checkpoint(self, seen_until: datetime) -> None:

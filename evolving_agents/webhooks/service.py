@@ -23,15 +23,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+from bson.errors import BSONError
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from evolving_agents.approvals.models import PendingApproval, utcnow
 from evolving_agents.approvals.store import COLLECTION_NAME
+from evolving_agents.config import NEW_SECRET_HINT, Settings
 from evolving_agents.core.mongodb_client import MongoDBClient
 from evolving_agents.errors import ConfigurationError
 from evolving_agents.webhooks.events import events_for
-from evolving_agents.webhooks.feed import ApprovalFeed, keep_going
+from evolving_agents.webhooks.feed import ApprovalFeed, LoopHealth, keep_going
 from evolving_agents.webhooks.outbox import (
     DELIVERY_HEADER,
     EVENT_HEADER,
@@ -103,6 +105,14 @@ class WebhookService:
             raise ConfigurationError("webhooks need EAT_WEBHOOK_URL (an http(s) URL)")
         self.url: str = self.settings.url
         if not self.settings.secret:
+            if Settings().is_production:
+                # A receiver cannot tell an unsigned event from a forged one.
+                raise ConfigurationError(
+                    "EAT_WEBHOOK_SECRET is required when EAT_ENV=production: without it "
+                    "webhook deliveries are unsigned and anyone who can reach the receiver can "
+                    "forge events; set it to a random value (e.g. "
+                    f"{NEW_SECRET_HINT}) and check each delivery with verify_signature"
+                )
             logger.warning("EAT_WEBHOOK_SECRET is not set: webhook deliveries are unsigned")
         self.outbox = WebhookOutbox(client.collection(OUTBOX_COLLECTION))
         self.feed = ApprovalFeed(
@@ -111,6 +121,13 @@ class WebhookService:
         self._clock = clock
         self._http = httpx.AsyncClient(timeout=self.settings.timeout_seconds, transport=transport)
         self._enqueued = asyncio.Event()
+        self.dispatch_health = LoopHealth("webhooks: dispatching")
+        self._unsendable: set[str] = set()
+
+    @property
+    def health(self) -> list[LoopHealth]:
+        """Its two loops (following approvals, dispatching), for ``/healthz``."""
+        return [self.feed.health, self.dispatch_health]
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -119,22 +136,47 @@ class WebhookService:
         """Follow and dispatch until the task is cancelled; then close the HTTP client."""
         try:
             await self.outbox.ensure_indexes()
+            # Each loop survives what fails in it (keep_going); neither can end the other.
+            first = self.settings.poll_interval
             async with asyncio.TaskGroup() as group:
-                group.create_task(keep_going("webhooks: following approvals", self._follow))
-                group.create_task(keep_going("webhooks: dispatching", self._dispatch_forever))
+                group.create_task(
+                    keep_going(
+                        "webhooks: following approvals",
+                        self._follow,
+                        self.feed.health,
+                        first_delay=first,
+                    )
+                )
+                group.create_task(
+                    keep_going(
+                        "webhooks: dispatching",
+                        self._dispatch_forever,
+                        self.dispatch_health,
+                        first_delay=first,
+                    )
+                )
         finally:
             await self.aclose()
 
     # -- the writer -------------------------------------------------------------------------
 
     async def record(self, records: Sequence[PendingApproval]) -> int:
-        """Enqueue every event these records hold; returns how many were new."""
+        """Enqueue every event these records hold; returns how many were new.
+
+        An event that cannot become a delivery (a final output BSON or JSON cannot hold) is
+        skipped and logged once; the other events go out.
+        """
         now = self._clock()
         added = 0
         for record in records:
             for event in events_for(record):
-                if await self.outbox.enqueue(event, url=self.url, now=now):
-                    added += 1
+                try:
+                    if await self.outbox.enqueue(event, url=self.url, now=now):
+                        added += 1
+                except (ValueError, TypeError, BSONError) as exc:
+                    if event.id not in self._unsendable:
+                        self._unsendable.add(event.id)
+                        logger.error("webhook event %s cannot be enqueued: %s", event.id, exc)
         if added:
             self._enqueued.set()
         return added
@@ -144,6 +186,11 @@ class WebhookService:
         async for batch in self.feed.changes(since):
             await self.record(batch)
             await self.outbox.save_checkpoint(max(record.updated_at for record in batch))
+
+    async def _dispatch_round(self) -> int:
+        attempted = await self.dispatch_due()
+        self.dispatch_health.succeeded()
+        return attempted
 
     # -- the dispatcher ---------------------------------------------------------------------
 
@@ -162,13 +209,20 @@ class WebhookService:
     async def _dispatch_forever(self) -> None:
         while True:
             self._enqueued.clear()
-            if await self.dispatch_due():
+            if await self._dispatch_round():
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._enqueued.wait(), self.settings.poll_interval)
 
     async def _attempt(self, delivery: Delivery) -> None:
-        error = await self._send(delivery)
+        try:
+            error = await self._send(delivery)
+        except (ValueError, TypeError, httpx.InvalidURL) as exc:
+            # Its body, id, type or URL cannot go into a request: no retry would change that.
+            error = f"cannot be sent: {type(exc).__name__}: {exc}"
+            await self.outbox.mark_failed(delivery.id, error, retry_at=None)
+            logger.error("webhook %s given up: %s", delivery.id, error)
+            return
         now = self._clock()
         if error is None:
             await self.outbox.mark_delivered(delivery.id, now)

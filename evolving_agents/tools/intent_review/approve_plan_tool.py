@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
-from evolving_agents.approvals.errors import ApprovalConflict
+from evolving_agents.approvals.errors import ApprovalConflict, InvalidDecision, NotAuthorized
 from evolving_agents.approvals.models import ReviewerKind, Verdict
 from evolving_agents.approvals.store import PendingApprovalStore
 from evolving_agents.core.intent_review import IntentPlan, IntentPlanStore, IntentStatus, PlanStatus
@@ -138,6 +138,15 @@ class ApprovePlanTool:
             # Someone decided this call first; theirs stands.
             logger.info("plan %s: %s", plan.plan_id, exc)
             review.skipped.append(verdict.intent_id)
+            return
+        except (NotAuthorized, InvalidDecision) as exc:
+            # The store refused this verdict (a role, the AI cap): a person decides this call,
+            # and the plan's other verdicts still land.
+            logger.warning(
+                "plan %s: verdict on %s refused: %s", plan.plan_id, verdict.intent_id, exc
+            )
+            await self._plans.mark_escalated(plan.plan_id, verdict.intent_id, str(exc))
+            review.escalated.append(verdict.intent_id)
             return
         review.applied.append(verdict.intent_id)
 
