@@ -236,6 +236,37 @@ async def test_tools_that_cannot_be_told_apart_get_the_strictest_settings(
         )
 
 
+async def test_two_agents_of_one_name_get_the_strictest_of_their_tools(
+    mongo: MongoDBClient,
+) -> None:
+    """A restored run state finds agents by name, so two agents named ``ops`` in one graph
+    cannot be told apart on resume: the call must not get the lenient one's settings."""
+    adapter = OpenAIToolAdapter()
+
+    def deploy(service: str) -> str:
+        """Deploy."""
+        return service
+
+    other = Agent(
+        name="ops",
+        tools=[adapter.adapt(deploy, metadata=PRODUCTION)],
+        model=ScriptedModel([[function_call("deploy", {"service": "api"}, call_id="c1")]]),
+    )
+    start = Agent(
+        name="ops",
+        tools=[adapter.adapt(deploy, metadata=HARMLESS)],
+        handoffs=[other],
+        model=ScriptedModel([[function_call("transfer_to_ops", {}, call_id="h1")]]),
+    )
+    provider = provider_for(mongo, start)
+    run = await provider.execute_agent(start, "deploy api")
+    assert run.approval_id is not None
+    [call] = (await provider.store.get(run.approval_id)).tool_calls
+
+    assert call.metadata["min_approvals"] == 2 and call.metadata["approver_roles"] == ["security"]
+    assert call.metadata["ai_review"] is False and len(call.metadata["ambiguous_tools"]) == 2
+
+
 def test_the_strictest_of_disjoint_roles_is_a_role_nobody_holds() -> None:
     merged = strictest_metadata(
         [

@@ -141,6 +141,31 @@ async def test_paging_goes_on_past_an_unreadable_record(store: PendingApprovalSt
     assert seen == ["a1", "bad", "a3"]
 
 
+@pytest.mark.parametrize("newest_first", [False, True])
+async def test_paging_reaches_every_record_past_documents_without_a_date_or_a_string_id(
+    store: PendingApprovalStore, newest_first: bool
+) -> None:
+    start = utcnow() - timedelta(minutes=5)
+    await store.create(make_record("a1", created_at=start))
+    no_date = typo_status("no-date")
+    del no_date["created_at"]
+    object_id = typo_status("object-id", created_at=start + timedelta(seconds=1))
+    del object_id["_id"]  # the driver gives it an ObjectId
+    await store.collection.insert_many([no_date, object_id])
+    await store.create(make_record("a3", created_at=start + timedelta(seconds=2)))
+
+    readable: list[str] = []
+    pages, cursor = 0, None
+    while pages < 10:
+        page = await store.list(limit=1, cursor=cursor, newest_first=newest_first)
+        readable += [record.id for record in page.items]
+        pages, cursor = pages + 1, page.next_cursor
+        if cursor is None:
+            break
+    assert cursor is None, "paging ends"
+    assert readable == (["a3", "a1"] if newest_first else ["a1", "a3"])
+
+
 async def test_get_of_an_unreadable_record_names_what_does_not_parse(
     store: PendingApprovalStore,
 ) -> None:
@@ -325,6 +350,12 @@ def test_the_inbox_queue_shows_an_unreadable_row_and_its_page_says_why(
     page = inbox.http.get("/approvals/bad-typo")
     assert page.status_code == 422
     assert "Unreadable record bad-typo" in page.text and "aproved" in page.text
+    forced = inbox.form("/approvals/bad-typo/decide", call_id="c1", verdict="approved")
+    assert forced.status_code == 422, "a crafted vote is refused, not a server error"
+    raw = inbox.http.portal.call(
+        lambda: inbox.provider.store.collection.find_one({"_id": "bad-typo"})
+    )
+    assert raw["status"] == "aproved" and raw["version"] == 1, "nothing was written to it"
     health = inbox.http.get("/healthz")
     assert health.status_code == 200 and health.json()["ok"] is True
 

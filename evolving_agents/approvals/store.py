@@ -292,7 +292,7 @@ class PendingApprovalStore:
             items, unreadable = await self._readable(documents[:limit], now)
         next_cursor = None
         if len(documents) > limit:
-            next_cursor = _cursor_after(documents[:limit])
+            next_cursor = _cursor_after(documents[:limit], newest_first)
         return ApprovalPage(items=items, next_cursor=next_cursor, unreadable=unreadable)
 
     async def run_history(self, run_id: str) -> builtins.list[PendingApproval]:
@@ -1161,17 +1161,27 @@ def _encode_cursor(created_at: datetime, approval_id: str) -> str:
     return base64.urlsafe_b64encode(payload).decode("ascii")
 
 
-def _cursor_after(documents: builtins.list[Mapping[str, Any]]) -> str | None:
+def _cursor_after(documents: builtins.list[Mapping[str, Any]], newest_first: bool) -> str | None:
     """The cursor after the page's last document that has a BSON date and a string id.
 
-    Read from the raw documents, so a page ending in an unreadable record still pages on.
+    Read from the raw documents, so a page ending in an unreadable record still pages on. A
+    page with no such document holds only documents without a date, which sort before every
+    dated one: oldest first, the next page starts at the first dated record; newest first,
+    only more of them would follow.
     """
     for document in reversed(documents):
         created, approval_id = document.get("created_at"), document.get("_id")
-        if isinstance(created, datetime) and isinstance(approval_id, str):
-            return _encode_cursor(_as_utc(created), approval_id)
-    logger.warning("approval store: no record on this page has a date to page on from")
-    return None
+        if isinstance(created, datetime):
+            if isinstance(approval_id, str):
+                return _encode_cursor(_as_utc(created), approval_id)
+            # An id that is not a string (inserted by hand) sorts after every string id of the
+            # same moment: past them all, in either direction, and past itself.
+            return _encode_cursor(_as_utc(created), _LAST_ID)
+    logger.warning("approval store: a page of records without a creation date to page on from")
+    return None if newest_first else _encode_cursor(datetime(1, 1, 1, tzinfo=UTC), "")
+
+
+_LAST_ID = "\U0010ffff"
 
 
 # Cursors this store makes are about 100 characters; anything much longer is not one of them.

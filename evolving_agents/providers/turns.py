@@ -18,8 +18,8 @@ from typing import Any
 from agents import Agent, RunState
 from agents.items import RunItem, ToolApprovalItem, ToolCallItem, ToolCallOutputItem
 
-from evolving_agents.adapters.openai_tool_adapter import GovernedFunctionTool, find_tool
-from evolving_agents.adapters.tool_lookup import tool_for_call
+from evolving_agents.adapters.openai_tool_adapter import GovernedFunctionTool
+from evolving_agents.adapters.tool_lookup import tool_for_call, tool_for_record
 from evolving_agents.approvals.errors import StateIntegrityError
 from evolving_agents.approvals.ledger import ExecutionStatus, ToolExecutionLedger
 from evolving_agents.approvals.models import (
@@ -149,7 +149,9 @@ async def call_outcomes(
             )
             outcomes[call.call_id] = CallOutcome(status=status, output=output)
             continue
-        if not isinstance(find_tool(agent, call.tool_name), GovernedFunctionTool):
+        # The tool of the agent that made the call (never a namesake elsewhere in the graph).
+        candidates = tool_for_record(agent, call.agent_name, call.tool_name).tools
+        if not candidates or not all(isinstance(t, GovernedFunctionTool) for t in candidates):
             # Only governed tools are ledgered; for the others the SDK's output is all we know.
             outcomes[call.call_id] = CallOutcome(status=CallOutcomeStatus.EXECUTED, output=output)
             continue

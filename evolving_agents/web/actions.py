@@ -20,6 +20,7 @@ from evolving_agents.approvals.errors import (
     ApprovalNotFound,
     InvalidDecision,
     NotAuthorized,
+    UnreadableRecord,
 )
 from evolving_agents.approvals.models import Verdict
 from evolving_agents.errors import ConfigurationError, EvolvingAgentsError
@@ -66,6 +67,8 @@ async def _apply_decision(
         record = await store.get(approval_id)
     except ApprovalNotFound:
         raise Refused(404, f"No approval {approval_id}.") from None
+    except UnreadableRecord as exc:
+        raise Refused(422, f"Nothing can be decided on it: {exc}") from None
     call = record.call(form_text(form, "call_id"))
     if call is None:
         raise Refused(400, "That call is not part of this approval.")
@@ -170,6 +173,8 @@ async def cancel(request: Request, approval_id: str) -> Response:
         await store.cancel(approval_id, by=reviewer.name, reason=form_text(form, "reason") or None)
     except ApprovalNotFound:
         return refused_page(request, Refused(404, f"No approval {approval_id}."), session)
+    except UnreadableRecord as exc:
+        return refused_page(request, Refused(422, f"It cannot be cancelled: {exc}"), session)
     except Refused as exc:
         return refused_page(request, exc, session)
     except ApprovalConflict as exc:

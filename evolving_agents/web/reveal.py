@@ -20,7 +20,10 @@ characters other than tab and newline (Cc), and the Hangul fillers that render a
 
 from __future__ import annotations
 
+import functools
 import json
+import re
+import sys
 import unicodedata
 from collections.abc import Iterator
 from typing import Any
@@ -71,10 +74,9 @@ def hidden_characters(*values: Any) -> list[str]:
     dicts and lists), each once, in the order met; at most a few, then ``and N more``."""
     found: dict[str, None] = {}
     for text in _strings(values):
-        # A Windows line ending is a line ending, not an attempt to hide anything.
-        for char in text.replace("\r\n", "\n"):
-            if is_hidden(char):
-                found.setdefault(char, None)
+        if _maybe_hidden(text):
+            for match in _hidden_pattern().finditer(text):
+                found.setdefault(match.group(), None)
     names = [name_of(char) for char in found]
     if len(names) > _SHOWN_NAMES:
         names = [*names[:_SHOWN_NAMES], f"and {len(names) - _SHOWN_NAMES} more"]
@@ -83,18 +85,15 @@ def hidden_characters(*values: Any) -> list[str]:
 
 def escape_hidden(text: str, *, json_escape: bool = False) -> str:
     """``text`` with each hidden character replaced by its escape (no markup)."""
-    if not _maybe_hidden(text):
-        return text
     return "".join(
-        escaped(char, json_escape=json_escape) if is_hidden(char) else char for char in text
+        escaped(piece, json_escape=json_escape) if hidden else piece
+        for piece, hidden in segments(text)
     )
 
 
 def reveal(text: Any, *, json_escape: bool = False) -> Markup:
     """HTML for ``text``: escaped, and each hidden character a styled, titled escape."""
     value = str(text)
-    if not _maybe_hidden(value):
-        return escape(value)
     parts: list[Markup] = []
     for piece, hidden in segments(value):
         if hidden:
@@ -109,16 +108,39 @@ def reveal(text: Any, *, json_escape: bool = False) -> Markup:
 
 
 def segments(text: str) -> Iterator[tuple[str, bool]]:
-    """``text`` in runs of visible characters and single hidden ones: (piece, hidden)."""
+    """``text`` in runs of visible characters and single hidden ones: (piece, hidden).
+
+    A carriage return right before a newline is a Windows line end, not hidden.
+    """
     start = 0
-    for index, char in enumerate(text):
-        if is_hidden(char):
-            if index > start:
-                yield text[start:index], False
-            yield char, True
-            start = index + 1
+    if _maybe_hidden(text):
+        for match in _hidden_pattern().finditer(text):
+            if match.start() > start:
+                yield text[start : match.start()], False
+            yield match.group(), True
+            start = match.end()
     if start < len(text):
         yield text[start:], False
+
+
+@functools.cache
+def _hidden_pattern() -> re.Pattern[str]:
+    """Every hidden character, as one compiled class of ranges (built once, on first use: it
+    looks at all of Unicode). A carriage return before a newline does not match."""
+    ranges: list[list[int]] = []
+    for point in range(sys.maxunicode + 1):
+        if 0xD800 <= point <= 0xDFFF or not is_hidden(chr(point)):
+            continue
+        if ranges and ranges[-1][1] == point - 1:
+            ranges[-1][1] = point
+        else:
+            ranges.append([point, point])
+    spans = "".join(
+        re.escape(chr(low)) + ("" if low == high else "-" + re.escape(chr(high)))
+        for low, high in ranges
+    )
+    # The lookbehind drops a match that is a carriage return with a newline after it.
+    return re.compile(f"[{spans}](?<!\\r(?=\\n))")
 
 
 def _maybe_hidden(text: str) -> bool:

@@ -269,9 +269,13 @@ class WebhookOutbox:
             seen: datetime = Checkpoint.model_validate(document).seen_until
         except ValidationError as exc:
             # Start from now rather than never: events of the gap are the price of a bad edit.
+            # The bad value goes, or ``$max`` would compare every later save with it.
             logger.error(
                 "webhook outbox: the feed checkpoint does not parse (%s); following from now",
                 "; ".join(problems_of(exc)),
+            )
+            await self._collection.delete_one(
+                {"_id": _CHECKPOINT_ID, "seen_until": document.get("seen_until")}
             )
             return None
         return seen

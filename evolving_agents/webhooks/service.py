@@ -26,6 +26,7 @@ import httpx
 from bson.errors import BSONError
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pymongo.errors import PyMongoError
 
 from evolving_agents.approvals.models import PendingApproval, utcnow
 from evolving_agents.approvals.store import COLLECTION_NAME
@@ -135,7 +136,12 @@ class WebhookService:
     async def run_until_cancelled(self) -> None:
         """Follow and dispatch until the task is cancelled; then close the HTTP client."""
         try:
-            await self.outbox.ensure_indexes()
+            try:
+                await self.outbox.ensure_indexes()
+            except PyMongoError as exc:
+                # The index only speeds claims up; a database that is down now must not end
+                # the service before its loops (which wait it out) have started.
+                logger.warning("webhooks: could not create the outbox index yet: %s", exc)
             # Each loop survives what fails in it (keep_going); neither can end the other.
             first = self.settings.poll_interval
             async with asyncio.TaskGroup() as group:
