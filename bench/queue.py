@@ -34,7 +34,9 @@ _STATUSES = [
 ]
 
 
-def _record(i: int, codec: StateCodec, blob_state: dict[str, Any]) -> dict[str, Any]:
+def _record(
+    i: int, codec: StateCodec, blob_state: dict[str, Any], store: PendingApprovalStore
+) -> dict[str, Any]:
     approval_id = f"apr_{i:08d}"
     created = utcnow() - timedelta(seconds=10_000_000 - i)
     arguments = {"user": f"user{i}@example.com", "duration_hours": 1 + i % 72}
@@ -57,19 +59,21 @@ def _record(i: int, codec: StateCodec, blob_state: dict[str, Any]) -> dict[str, 
         created_at=created,
         updated_at=created,
     )
-    document = record.to_document()
-    document["status"] = _STATUSES[i % len(_STATUSES)].value
-    return document
+    # Sealed as the store would have sealed it in that status (the bench skips the votes).
+    record = record.model_copy(update={"status": _STATUSES[i % len(_STATUSES)]})
+    return store.prepared(record).to_document()
 
 
 async def fill(store: PendingApprovalStore, count: int, batch: int = 1000) -> float:
     """Insert ``count`` records (one in six pending); returns seconds taken."""
     await store.ensure_indexes()
-    codec = StateCodec(b"bench-secret-0123456789abcdef")
+    codec = StateCodec.from_settings()
     state = {"$schemaVersion": "1.21", "current_turn": 1, "original_input": "Grant access"}
     start = time.perf_counter()
     for first in range(0, count, batch):
-        documents = [_record(i, codec, state) for i in range(first, min(first + batch, count))]
+        documents = [
+            _record(i, codec, state, store) for i in range(first, min(first + batch, count))
+        ]
         await store.collection.insert_many(documents, ordered=False)
     return time.perf_counter() - start
 
@@ -84,7 +88,10 @@ async def _median_ms(run: Callable[[int], Awaitable[Any]], repeat: int) -> float
 
 
 async def queue_timings(client: MongoDBClient, count: int, repeat: int = 20) -> dict[str, Any]:
-    store = PendingApprovalStore(client, collection_name=f"bench_queue_{uuid.uuid4().hex[:6]}")
+    # Records as old as 115 days: without "never" every pending one would have expired.
+    store = PendingApprovalStore(
+        client, collection_name=f"bench_queue_{uuid.uuid4().hex[:6]}", approval_timeout="never"
+    )
     seconds = await fill(store, count)
     pending = [i for i in range(count) if _STATUSES[i % len(_STATUSES)] is ApprovalStatus.PENDING]
     decided = [i for i in range(count) if _STATUSES[i % len(_STATUSES)] is ApprovalStatus.DECIDED]

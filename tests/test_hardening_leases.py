@@ -232,7 +232,9 @@ async def test_one_failed_renewal_is_retried_and_no_other_worker_takes_the_run(
     times = 2 if "closeConnection" in fault else 1
     await deployment.fail_updates_of(w1, {"times": times}, **fault)
     claims_by_w2 = conflicts = 0
+    started = time.monotonic()
     while not first.done():
+        assert time.monotonic() - started < 10, "w1 never finished"
         try:
             await w2.provider.resume_agent(approval_id)
             claims_by_w2 += 1
@@ -274,7 +276,7 @@ async def test_a_worker_that_cannot_renew_stops_before_its_lease_runs_out_and_is
     assert lease_until is not None
 
     with caplog.at_level(logging.ERROR), pytest.raises(LeaseLost, match="lost the lease"):
-        await first
+        await asyncio.wait_for(first, timeout=LEASE * 3)
     stopped_at = utcnow()
     assert stopped_at < lease_until, "w1 stopped its run before its lease ran out"
     assert any("lost the lease" in r.getMessage() for r in caplog.records), "and said so"
@@ -331,9 +333,9 @@ async def test_first_worker_inside_the_body_while_the_second_claims_runs_the_bod
     await deployment.fail_updates_of(w1, "alwaysOn", errorCode=2)
     await _until(lambda: _lease_lapsed(w2, approval_id))
     w2_claimed_at = time.monotonic()
-    done = await w2.provider.resume_agent(approval_id)
+    done = await asyncio.wait_for(w2.provider.resume_agent(approval_id), timeout=10)
     with pytest.raises(LeaseLost):
-        await first
+        await asyncio.wait_for(first, timeout=10)
 
     assert w2_claimed_at < body.ends[0], "w2 claimed while w1 was still inside the body"
     assert done.status is RunStatus.SUCCESS and done.final_output == "done: paid 900 to ACME"
@@ -358,9 +360,9 @@ async def test_a_body_that_raises_after_the_second_worker_saw_started_is_never_r
     await deployment.fail_updates_of(w1, "alwaysOn", errorCode=2)
     await _until(lambda: _lease_lapsed(w2, approval_id))
     w2_claimed_at = time.monotonic()
-    done = await w2.provider.resume_agent(approval_id)
+    done = await asyncio.wait_for(w2.provider.resume_agent(approval_id), timeout=10)
     with pytest.raises(LeaseLost):
-        await first
+        await asyncio.wait_for(first, timeout=10)
 
     assert w2_claimed_at < body.ends[0]
     assert done.status is RunStatus.ERROR

@@ -132,7 +132,8 @@ def canonical_json(value: Any) -> str:
 
 def arguments_digest(arguments: Any) -> str:
     """SHA-256 of the canonical JSON of a call's arguments; decisions bind to it."""
-    return hashlib.sha256(canonical_json(arguments).encode("utf-8")).hexdigest()
+    # surrogatepass: a lone surrogate from a model still hashes; the store then refuses it.
+    return hashlib.sha256(canonical_json(arguments).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(d|h|m|s)", re.IGNORECASE)

@@ -365,6 +365,23 @@ class PendingApprovalStore:
             raise ApprovalConflict(record.id, "a new record must be pending", status=record.status)
         if not record.tool_calls:
             raise InvalidDecision(record.id, "a pending approval needs at least one tool call")
+        record = self.prepared(record)
+        with _driver_errors("create", record.id):
+            await self._ensure_indexes()
+            try:
+                await self.collection.insert_one(record.to_document())
+            except DuplicateKeyError as exc:
+                raise ApprovalConflict(
+                    record.id,
+                    f"run {record.run_id} already has a record with sequence {record.sequence}",
+                ) from exc
+        return record
+
+    def prepared(self, record: PendingApproval) -> PendingApproval:
+        """``record`` as ``create`` writes it: deadlines, first audit entry, seals; checked.
+
+        For bulk loads (benchmarks, migrations by the app) that insert documents themselves.
+        """
         record = self._with_deadlines(record)
         # Checked as it will be written (seals and the first audit entry add a few hundred
         # bytes): the driver would refuse it only after the run paused, and it would be lost.
@@ -401,15 +418,6 @@ class PendingApprovalStore:
         ]
         record = record.model_copy(update={"tool_calls": calls})
         record = record.model_copy(update={"seal": self._signer.seal_record(record)})
-        with _driver_errors("create", record.id):
-            await self._ensure_indexes()
-            try:
-                await self.collection.insert_one(record.to_document())
-            except DuplicateKeyError as exc:
-                raise ApprovalConflict(
-                    record.id,
-                    f"run {record.run_id} already has a record with sequence {record.sequence}",
-                ) from exc
         return record
 
     def _with_deadlines(self, record: PendingApproval) -> PendingApproval:
