@@ -303,6 +303,16 @@ def test_inbox_refuses_to_start_without_reviewers(monkeypatch: pytest.MonkeyPatc
     assert "no reviewers configured" in _one_line_error(result)
 
 
+def test_inbox_refuses_to_listen_beyond_loopback_without_a_shared_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("EAT_REVIEWERS", '[{"name": "alice", "token": "alice-token-0123456789"}]')
+    monkeypatch.delenv("EAT_WEB_SECRET", raising=False)
+    result = CliRunner().invoke(app, ["inbox", "--host", "0.0.0.0", "--port", "9"])
+    assert result.exit_code == ExitCode.CONFIG
+    assert "set EAT_WEB_SECRET" in _one_line_error(result)
+
+
 def test_always_makes_a_cli_decision_sticky_and_the_audit_trail_says_so(eat: Eat) -> None:
     approved, rejected, plain, printed = (eat.pause("deploy payments-api") for _ in range(4))
 

@@ -6,7 +6,8 @@
         --app myapp.agents:registry          # optional: lets reviewers resume decided runs
 
 Reviewers sign in with a token from ``EAT_REVIEWERS_FILE`` (TOML) or ``EAT_REVIEWERS`` (JSON).
-``EAT_WEB_SECRET`` keeps sessions valid across restarts. With ``EAT_WEBHOOK_URL`` set, the
+``EAT_WEB_SECRET`` keeps sessions valid across restarts and processes; it is required to listen
+beyond loopback (``--host`` other than 127.0.0.1/::1/localhost). With ``EAT_WEBHOOK_URL`` set, the
 webhook service runs inside the inbox too.
 """
 
@@ -60,7 +61,16 @@ def inbox(
                 f"{REVIEWERS_ENV} to JSON (see the README, 'Reviewing from the terminal and the "
                 "browser')"
             )
-        client = MongoDBClient(settings=Settings())
+        settings = Settings()
+        if not _is_loopback(host) and not settings.web_secret:
+            # Without a shared secret every process signs its own sessions: behind a balancer
+            # reviewers would sign each other out, so the app would serve loopback only.
+            raise ConfigurationError(
+                f"eat inbox --host {host} listens beyond this machine: set EAT_WEB_SECRET "
+                "(32+ random bytes, the same for every inbox process), e.g. "
+                "EAT_WEB_SECRET=$(python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            )
+        client = MongoDBClient(settings=settings)
         target = provider_from_app(app, client) if app else _store_only(client)
         webhook_settings = WebhookSettings()
         webhooks = (
