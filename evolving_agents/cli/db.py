@@ -51,6 +51,15 @@ def _show(server: EmbeddedServer, as_json: bool) -> None:
         return
     if info.running:
         console.print(f"[green]running[/] pid {info.pid} at [bold]{info.uri}[/]")
+        if info.durable_writes:
+            console.print("writes: durable (each commit is synced to disk before it is answered)")
+        else:
+            # A server an older version started: the client's j:true writes are still synced,
+            # but anything else that writes to it is not.
+            console.print(
+                "[yellow]writes: not synced on every commit[/] (started without "
+                "--sync-on-commit); restart it with: eat db stop && eat db start"
+            )
     else:
         console.print("[yellow]not running[/] (eat db start, or any eat command, starts it)")
     console.print(f"data: {info.storage_path}\nlog:  {info.log_path}", highlight=False)

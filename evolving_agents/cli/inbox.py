@@ -13,9 +13,11 @@ webhook service runs inside the inbox too.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -26,6 +28,9 @@ from evolving_agents.core.mongodb_client import MongoDBClient
 from evolving_agents.errors import ConfigurationError
 from evolving_agents.reviewer_auth import REVIEWERS_ENV, REVIEWERS_FILE_ENV, ReviewerDirectory
 from evolving_agents.webhooks.service import WebhookService, WebhookSettings
+
+if TYPE_CHECKING:
+    import uvicorn
 
 
 def inbox(
@@ -88,13 +93,23 @@ def inbox(
         f"{', webhooks to ' + webhook_settings.url if webhook_settings.url else ''}); Ctrl-C stops"
     )
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    uvicorn.run(
-        web_app,
-        host=host,
-        port=port,
-        log_level="warning",
-        timeout_graceful_shutdown=3,
+    config = uvicorn.Config(
+        web_app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3
     )
+    server = uvicorn.Server(config)
+    asyncio.run(_serve(server, client))
+    if not server.started:
+        raise SystemExit(3)  # what uvicorn.run does when the server could not start
+
+
+async def _serve(server: uvicorn.Server, client: MongoDBClient) -> None:
+    try:
+        await server.serve()
+    finally:
+        # Inside the loop, before it ends: closing stops the driver's monitors, including
+        # those of a client left behind when the embedded server came back on a new port,
+        # which would otherwise keep the exit waiting.
+        await client.close()
 
 
 def _store_only(client: MongoDBClient) -> PendingApprovalStore:

@@ -13,6 +13,13 @@ that it starts itself as a background process and finds again through a state fi
     server.status().running                   # True
     server.stop()                             # what ``eat db stop`` does
 
+Writes are durable: the server runs with ``--sync-on-commit`` (each commit fsyncs the
+journal before it is acknowledged), and ``MongoDBClient`` also asks for ``j: true`` on every
+write, so an acknowledged write survives a SIGKILL of the server (or a power cut) even on a
+server an older version started without the flag. A restarted server takes its previous port
+again when it is free, so clients reconnect by themselves; ``recover`` finds (or restarts) it
+for a client whose server moved.
+
 SecantusDB is GPL, so it only ever runs as a separate ``secantusd-py`` process; this module
 never imports it.
 """
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import itertools
 import logging
 import os
@@ -49,6 +57,7 @@ logger = logging.getLogger(__name__)
 EXECUTABLE_NAME = "secantusd-py"
 
 _STATE_FILE = "server.json"
+_PORT_FILE = "server.port"
 _LOCK_FILE = "server.lock"
 _LOG_FILE = "server.log"
 _CONFIG_FILE = "secantusd.toml"
@@ -60,11 +69,16 @@ _KILL_WAIT_SECONDS = 5.0
 # A start or stop holds the lock for at most its own timeout; past this a holder is stuck.
 _LOCK_GRACE_SECONDS = 30.0
 _LOG_TAIL_LINES = 20
+# Where a data directory's first server listens (if free): registered-port range, ephemeral-free.
+_HOME_PORTS = (20000, 32000)
+# How long a restart waits for the last port to be released by a server that just died.
+_PORT_WAIT_SECONDS = 1.0
 _URI_HINT = "To use another MongoDB server instead, set MONGODB_URI=mongodb://HOST:PORT/."
 _INSTALL_HINT = "Install it with: pip install 'evolving-agents[local]'."
 _CONFIG_TEXT = """\
 # Config of the embedded SecantusDB server started by evolving-agents.
-# Host, port, storage path and log level are passed on the command line and win over this file.
+# Host, port, storage path, log level and --sync-on-commit (durable writes) are passed on the
+# command line and win over this file.
 # Passing this file with --config also stops secantusd-py from reading ~/.secantus/secantusd.toml,
 # which could otherwise turn on auth or TLS behind the package's back.
 """
@@ -85,6 +99,10 @@ class EmbeddedServerStatus(BaseModel):
     host: str
     port: int | None = Field(description="The recorded port, while the process is alive.")
     uri: str | None = Field(description="The connection string, only while running.")
+    durable_writes: bool | None = Field(
+        default=None,
+        description="The recorded server fsyncs each commit (--sync-on-commit), while running.",
+    )
     data_dir: str
     storage_path: str
     log_path: str
@@ -100,6 +118,8 @@ class _ServerState(BaseModel):
     started_at: datetime
     executable: str
     secantus_version: str | None = None
+    # Absent in files written before writes were made durable: those servers ran without it.
+    sync_on_commit: bool = False
 
 
 class EmbeddedServer:
@@ -108,6 +128,7 @@ class EmbeddedServer:
     Layout under ``data_dir``::
 
         server.json     state file: pid, host, port, storage path, start time, version
+        server.port     the port the server last listened on, taken again when it is free
         server.lock     flock held while starting or stopping
         server.log      the server's stdout and stderr, appended across runs
         secantusd.toml  server config, written once (comments only) and then left to the user
@@ -177,6 +198,7 @@ class EmbeddedServer:
             host=self.host if state is None else state.host,
             port=state.port if state is not None and alive else None,
             uri=uri if running else None,
+            durable_writes=state.sync_on_commit if state is not None and running else None,
             data_dir=str(self.data_dir),
             storage_path=str(self.storage_path),
             log_path=str(self.log_path),
@@ -187,12 +209,36 @@ class EmbeddedServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with self._locked():
             state = self._read_state()
-            if state is not None:
-                uri = _uri(state.host, state.port)
-                if _pid_alive(state.pid) and _ping(uri, _PING_TIMEOUT_MS):
-                    return uri
-                self._discard(state)
+            if state is None:
+                return self._start()
+            return self._reuse_or_restart(state)
+
+    def recover(self) -> str | None:
+        """For a client whose server stopped answering: the server's uri now, or None.
+
+        A server that crashed (its state file is left, its process gone) is restarted, on its
+        old port if that is free. A server stopped on purpose (``eat db stop`` removed the
+        state file) is not: None until something starts it again. A server whose process is
+        alive is never touched from here, even if it does not answer: it may only be busy.
+        """
+        if not self.state_path.exists():
+            return None
+        with self._locked():
+            state = self._read_state()
+            if state is None:
+                return None
+            if _pid_alive(state.pid):
+                return _uri(state.host, state.port)
+            logger.warning("SecantusDB server pid %d is gone; restarting it", state.pid)
+            self.state_path.unlink(missing_ok=True)
             return self._start()
+
+    def _reuse_or_restart(self, state: _ServerState) -> str:
+        uri = _uri(state.host, state.port)
+        if _pid_alive(state.pid) and _ping(uri, _PING_TIMEOUT_MS):
+            return uri
+        self._discard(state)
+        return self._start()
 
     def stop(self, timeout: float = 10.0) -> bool:
         """SIGTERM the server, SIGKILL it after ``timeout``; True if a server was stopped."""
@@ -231,7 +277,13 @@ class EmbeddedServer:
         self.storage_path.mkdir(parents=True, exist_ok=True)
         if not self.config_path.exists():
             self.config_path.write_text(_CONFIG_TEXT, encoding="utf-8")
-        port = _free_port(self.host)
+        # The last port again (after a crash or a stop), so that clients still holding the
+        # old address reconnect by themselves; a new one only if something else took it.
+        port = (
+            _port_if_free(self.host, self._last_port(), wait=_PORT_WAIT_SECONDS)
+            or _port_if_free(self.host, _home_port(self.data_dir))
+            or _free_port(self.host)
+        )
         flags = {
             "--config": str(self.config_path),
             "--host": self.host,
@@ -239,7 +291,15 @@ class EmbeddedServer:
             "--storage-path": str(self.storage_path),
             "--log-level": "WARNING",
         }
-        command = [executable, *itertools.chain.from_iterable(flags.items()), *self.extra_args]
+        # Fsync the journal on every commit: a write is acknowledged only once it is on disk.
+        # Without it, a SIGKILL of the server lost acknowledged pauses in most trials.
+        switches = ["--sync-on-commit"]
+        command = [
+            executable,
+            *itertools.chain.from_iterable(flags.items()),
+            *switches,
+            *self.extra_args,
+        ]
         log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         process = self._spawn(command)
         # Recorded before the wait, so a caller killed mid-start leaves a server the next
@@ -253,6 +313,7 @@ class EmbeddedServer:
                 started_at=datetime.now(UTC),
                 executable=executable,
                 secantus_version=_secantus_version(executable),
+                sync_on_commit=True,
             )
         )
         uri = _uri(self.host, port)
@@ -263,8 +324,16 @@ class EmbeddedServer:
             self.state_path.unlink(missing_ok=True)
             raise
         _reap_in_background(process)
+        (self.data_dir / _PORT_FILE).write_text(f"{port}\n", encoding="ascii")
         logger.info("started SecantusDB server pid %d at %s", process.pid, uri)
         return uri
+
+    def _last_port(self) -> int | None:
+        try:
+            port = int((self.data_dir / _PORT_FILE).read_text(encoding="ascii").strip())
+        except (OSError, ValueError):
+            return None
+        return port if 0 < port < 65536 else None
 
     def _spawn(self, command: list[str]) -> subprocess.Popen[bytes]:
         # Unbuffered, so the log holds the server's last words even if it is killed.
@@ -409,6 +478,34 @@ def _free_port(host: str) -> int:
     except OSError as exc:
         raise _error(f"could not find a free port on {host}: {exc}.") from exc
     return port
+
+
+def _home_port(data_dir: Path) -> int:
+    """A port of this data directory's own, below every OS's ephemeral range (which starts at
+    32768 on Linux, 49152 on macOS and Windows), so no outgoing connection can be holding it
+    when the server restarts."""
+    digest = hashlib.sha256(str(data_dir).encode("utf-8")).digest()
+    return _HOME_PORTS[0] + int.from_bytes(digest[:4], "big") % (_HOME_PORTS[1] - _HOME_PORTS[0])
+
+
+def _port_if_free(host: str, port: int | None, *, wait: float = 0.0) -> int | None:
+    """``port`` if nothing listens on it (a dead server's lingering connections allowed),
+    trying for ``wait`` seconds: a server killed a moment ago may still be closing it."""
+    if port is None:
+        return None
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    deadline = time.monotonic() + wait
+    while True:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError:
+                if time.monotonic() >= deadline:
+                    return None
+            else:
+                return port
+        time.sleep(_POLL_SECONDS)
 
 
 def _secantus_version(executable: str) -> str | None:
