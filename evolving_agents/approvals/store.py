@@ -792,10 +792,7 @@ class PendingApprovalStore:
                 "status": ApprovalStatus.COMPLETED.value,
                 "result.final_output": final_output,
                 "next_approval_id": next_approval_id,
-                **{
-                    f"tool_calls.{index}.outcome": _bson(outcome)
-                    for index, outcome in outcomes.items()
-                },
+                **_outcome_sets(outcomes),
                 **self._finished_at(now),
             },
             _audit(
@@ -803,7 +800,7 @@ class PendingApprovalStore:
                 "completed",
                 worker_id,
                 next_approval_id=next_approval_id,
-                outcomes={str(i): o.status.value for i, o in outcomes.items()},
+                outcomes=_outcome_statuses(outcomes),
             ),
             known,
         )
@@ -828,10 +825,7 @@ class PendingApprovalStore:
             {
                 "status": ApprovalStatus.FAILED.value,
                 "result.error": error,
-                **{
-                    f"tool_calls.{index}.outcome": _bson(outcome)
-                    for index, outcome in outcomes.items()
-                },
+                **_outcome_sets(outcomes),
                 **self._finished_at(now),
             },
             _audit(
@@ -839,7 +833,7 @@ class PendingApprovalStore:
                 "failed",
                 worker_id,
                 error=error,
-                outcomes={str(i): o.status.value for i, o in outcomes.items()},
+                outcomes=_outcome_statuses(outcomes),
             ),
             known,
         )
@@ -1042,6 +1036,14 @@ def _vote_update(
         # Paused under a partial-resume policy: a worker may resume it now (see claim_partial).
         sets[PARTIAL_READY] = True
     return {"$set": sets, "$inc": {"version": 1}, "$push": {"audit": {"$each": audit}}}
+
+
+def _outcome_sets(outcomes: Mapping[int, CallOutcome]) -> dict[str, Any]:
+    return {f"tool_calls.{index}.outcome": _bson(outcome) for index, outcome in outcomes.items()}
+
+
+def _outcome_statuses(outcomes: Mapping[int, CallOutcome]) -> dict[str, str]:
+    return {str(index): outcome.status.value for index, outcome in outcomes.items()}
 
 
 def _claim_update(
