@@ -244,7 +244,7 @@ async def test_one_failed_renewal_is_retried_and_no_other_worker_takes_the_run(
     done = await first
 
     assert w1.listener.failures.count("update") == times, "the renewal really failed"
-    assert claims_by_w2 == 0 and conflicts >= 10, "w2 never took the run while w1 held it"
+    assert claims_by_w2 == 0 and conflicts >= 5, "w2 never took the run while w1 held it"
     assert done.status is RunStatus.SUCCESS and done.final_output == "done: paid 900 to ACME"
     assert len(body.starts) == 1
     record = await w1.provider.store.get(approval_id)
@@ -385,12 +385,14 @@ async def test_a_body_whose_worker_vanished_is_judged_only_once_its_heartbeat_la
         await ledger.begin(record.run_id, "c1", tool_name="pay", worker_id="w-dead", alive_for=1.0)
         is None
     )
+    entry = await ledger.get(record.run_id, "c1")
+    assert entry is not None and entry.alive_until is not None
 
-    started = time.monotonic()
     done = await w2.provider.resume_agent(approval_id)
-    waited = time.monotonic() - started
 
-    assert waited >= 0.8, f"w2 waited for the heartbeat to lapse ({waited:.2f}s)"
+    judged_at = utcnow()
+    assert judged_at >= entry.alive_until, "w2 waited until the heartbeat had lapsed"
+    assert (await w2.provider.store.get(approval_id)).status is ApprovalStatus.FAILED
     assert done.status is RunStatus.ERROR
     assert done.error is not None and "outcome unknown" in done.error and "w-dead" in done.error
     assert body.starts == [], "the body was never run by the second worker"

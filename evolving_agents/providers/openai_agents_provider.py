@@ -45,7 +45,7 @@ from pydantic_core import to_jsonable_python
 from evolving_agents.adapters.openai_tool_adapter import OpenAIToolAdapter
 from evolving_agents.approvals.codec import StateCodec
 from evolving_agents.approvals.edits import apply_edits, check_edited_arguments
-from evolving_agents.approvals.errors import LeaseLost, RunOptionMissing
+from evolving_agents.approvals.errors import RunOptionMissing
 from evolving_agents.approvals.lease import RunLease, hold_lease
 from evolving_agents.approvals.ledger import LedgerScope, ToolExecutionLedger, current_scope
 from evolving_agents.approvals.models import (
@@ -362,9 +362,10 @@ class OpenAIAgentsProvider(FrameworkProvider):
                     result = await Runner.run(
                         resume.agent, resume.state, **resume.plan.runner_options(resumed=True)
                     )
-            except LeaseLost:
-                raise  # not a failure of the run: the record is left for another worker
             except Exception as exc:
+                # Stopped for its lease (the SDK may have wrapped the stop): not a failure of
+                # the run, and not this worker's to record; the record is left for a takeover.
+                lease.raise_if_lost()
                 # Boundary: a resumed run that raises must end `failed`, never stay `resuming`.
                 logger.exception("resumed run %s (%s) failed", resume.record.run_id, approval_id)
                 with lease.finishing():
@@ -402,9 +403,8 @@ class OpenAIAgentsProvider(FrameworkProvider):
                 lease.stop_with(streamed.cancel)
                 async for event in streamed.stream_events():
                     yield event
-            except LeaseLost:
-                raise
             except Exception as exc:
+                lease.raise_if_lost()  # as in resume_agent
                 # Boundary: as in resume_agent, the record must not stay `resuming`.
                 logger.exception("resumed run %s (%s) failed", resume.record.run_id, approval_id)
                 with lease.finishing():
