@@ -274,7 +274,7 @@ def _versions() -> dict[str, str]:
 async def run(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
     from bench.profile import profile_eat_cycle
     from bench.throughput import worker_processes
-    from evolving_agents.core.embedded import EmbeddedServer
+    from evolving_agents.storage.embedded import EmbeddedServer
 
     server = EmbeddedServer(scratch / "server")
     uri = server.ensure_running()

@@ -22,7 +22,7 @@ from evolving_agents.approvals.models import (
     utcnow,
 )
 from evolving_agents.approvals.store import PendingApprovalStore
-from evolving_agents.core.mongodb_client import MongoDBClient
+from evolving_agents.storage.mongodb_client import MongoDBClient
 
 _STATUSES = [
     ApprovalStatus.PENDING,

@@ -22,7 +22,7 @@ from agents import set_tracing_disabled
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
-from evolving_agents.core.mongodb_client import MongoDBClient
+from evolving_agents.storage.mongodb_client import MongoDBClient
 
 TEST_SECRET = "test-secret-0123456789abcdef0123456789"
 

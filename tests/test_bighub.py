@@ -24,8 +24,8 @@ from evolving_agents.decisions.base import (
     ToolCallRequest,
 )
 from evolving_agents.decisions.bighub import BighubDecisionProvider
-from evolving_agents.decisions.fake_bighub import FakeBighubServer
 from evolving_agents.errors import ConfigurationError
+from evolving_agents.testing.fake_bighub import FakeBighubServer
 
 API_KEY = "bhk_test"
 FAST = 0.2  # seconds: every test timeout, so outage tests stay well under a second each

@@ -24,7 +24,7 @@ from pymongo import MongoClient
 
 from evolving_agents import MongoDBClient, OpenAIAgentsProvider
 from evolving_agents.approvals.models import AgentRunResult
-from evolving_agents.reviewer_auth import ReviewerDirectory
+from evolving_agents.reviewers.directory import ReviewerDirectory
 from evolving_agents.web import create_app
 from tests.apps.review_app import AGENT_NAME, build_registry
 

@@ -32,7 +32,7 @@ from evolving_agents.approvals.store import PendingApprovalStore
 from evolving_agents.cli import common
 from evolving_agents.cli.common import ExitCode
 from evolving_agents.cli.main import app
-from evolving_agents.webhooks.events import WebhookEventType, events_for
+from evolving_agents.notify.events import WebhookEventType, events_for
 from tests.apps.review_app import AGENT_NAME, build_registry
 
 APP = "tests.apps.review_app:build_registry"

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from evolving_agents.cli.main import app
-from evolving_agents.core.embedded import EmbeddedServer
+from evolving_agents.storage.embedded import EmbeddedServer
 
 ROOT = Path(__file__).parent.parent
 

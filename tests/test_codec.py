@@ -9,13 +9,13 @@ import pytest
 
 from evolving_agents.approvals import codec as codec_module
 from evolving_agents.approvals.codec import StateCodec, load_state_secret
-from evolving_agents.approvals.errors import (
+from evolving_agents.config import Settings
+from evolving_agents.errors import (
+    ConfigurationError,
     IncompatibleStateVersion,
     StateIntegrityError,
     StateTooLarge,
 )
-from evolving_agents.config import Settings
-from evolving_agents.errors import ConfigurationError
 
 STATE = {"$schemaVersion": "1.21", "current_turn": 1, "original_input": "grant alice" * 50}
 

@@ -19,7 +19,7 @@ from evolving_agents import (
     RunStatus,
 )
 from evolving_agents.approvals.store import PendingApprovalStore
-from evolving_agents.core.agent_registry import AgentNotRegistered, load_app
+from evolving_agents.providers.agent_registry import AgentNotRegistered, load_app
 from tests.test_store import make_record
 
 

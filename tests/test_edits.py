@@ -11,9 +11,8 @@ from agents.run_state import RunState
 from agents.testing import ScriptedModel, assistant_message, function_call
 
 from evolving_agents import AgentRegistry, MongoDBClient, OpenAIAgentsProvider, OpenAIToolAdapter
+from evolving_agents.adapters.edits import apply_edits
 from evolving_agents.approvals.codec import StateCodec
-from evolving_agents.approvals.edits import apply_edits
-from evolving_agents.approvals.errors import InvalidDecision
 from evolving_agents.approvals.models import (
     RunStatus,
     ToolDecision,
@@ -22,6 +21,7 @@ from evolving_agents.approvals.models import (
     utcnow,
 )
 from evolving_agents.decisions.local_rules import LocalRulePolicy
+from evolving_agents.errors import InvalidDecision
 from evolving_agents.providers.call_kinds import describe_call
 from tests.apps import kinds_app
 

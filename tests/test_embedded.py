@@ -22,7 +22,7 @@ from pymongo import MongoClient
 
 from evolving_agents.config import Settings
 from evolving_agents.core import embedded
-from evolving_agents.core.embedded import EmbeddedServer, EmbeddedServerError
+from evolving_agents.storage.embedded import EmbeddedServer, EmbeddedServerError
 
 PROJECT_ROOT = Path(embedded.__file__).resolve().parents[2]
 
@@ -73,7 +73,7 @@ _RACING_STARTER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from evolving_agents.core.embedded import EmbeddedServer
+    from evolving_agents.storage.embedded import EmbeddedServer
 
     data_dir, barrier, name = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
     (barrier / name).touch()

@@ -27,7 +27,7 @@ from evolving_agents.approvals.models import (
 )
 from evolving_agents.approvals.store import COLLECTION_NAME, PendingApprovalStore
 from evolving_agents.config import Settings
-from evolving_agents.core.mongodb_client import MongoDBClient
+from evolving_agents.storage.mongodb_client import MongoDBClient
 from tests.test_store import make_record
 
 START = utcnow()

@@ -33,9 +33,9 @@ from pymongo.errors import PyMongoError
 
 from evolving_agents import ApprovalStatus, MongoDBClient, OpenAIAgentsProvider, RunStatus
 from evolving_agents.approvals.store import COLLECTION_NAME, PendingApprovalStore
-from evolving_agents.core.embedded import EmbeddedServer
-from evolving_agents.core.mongodb_client import DURABLE_WRITES, durable_write_options
 from evolving_agents.errors import EvolvingAgentsError
+from evolving_agents.storage.embedded import EmbeddedServer
+from evolving_agents.storage.mongodb_client import DURABLE_WRITES, durable_write_options
 from tests.apps.worker_app import AGENT_NAME, build_registry, pause_decided_runs, tool_executions
 from tests.test_store import make_record
 

@@ -36,21 +36,21 @@ from hypothesis import strategies as st
 
 from evolving_agents import AgentRegistry, MongoDBClient, OpenAIAgentsProvider, OpenAIToolAdapter
 from evolving_agents.approvals.documents import MAX_RECORD_BYTES
-from evolving_agents.approvals.errors import (
+from evolving_agents.approvals.models import PendingApproval, ToolCallRecord, canonical_json
+from evolving_agents.approvals.store import PendingApprovalStore
+from evolving_agents.cli.common import ExitCode
+from evolving_agents.decisions.local_rules import LocalRulePolicy
+from evolving_agents.errors import (
     ApprovalError,
+    ConfigurationError,
     RecordTooLarge,
     StateTooLarge,
     UnstorableRecord,
     UnstorableToolCall,
 )
-from evolving_agents.approvals.models import PendingApproval, ToolCallRecord, canonical_json
-from evolving_agents.approvals.store import PendingApprovalStore
-from evolving_agents.cli.common import ExitCode
-from evolving_agents.decisions.local_rules import LocalRulePolicy
-from evolving_agents.errors import ConfigurationError
-from evolving_agents.web.present import highlight_json, pretty_json
-from evolving_agents.web.reveal import escape_hidden, is_hidden, reveal
-from evolving_agents.webhooks import sign, verify_signature
+from evolving_agents.notify import sign, verify_signature
+from evolving_agents.present.reveal import escape_hidden, is_hidden, reveal
+from evolving_agents.present.views import highlight_json, pretty_json
 from tests.test_cli_approvals import Eat, eat  # noqa: F401  (the `eat` fixture)
 from tests.test_store import make_record
 from tests.test_web_inbox import ALICE, Inbox, inbox  # noqa: F401

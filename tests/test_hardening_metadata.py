@@ -27,18 +27,18 @@ from evolving_agents import (
 )
 from evolving_agents.adapters import ToolAdapterError, strictest_metadata
 from evolving_agents.adapters.tool_lookup import AMBIGUOUS_ROLE
-from evolving_agents.agents import IntentReviewAgent, ReviewVerdict
 from evolving_agents.approvals import InvalidDecision, NotAuthorized, Reviewer
 from evolving_agents.approvals.models import ReviewerKind, Verdict
-from evolving_agents.approvals.reviewers import AI_RISK_CEILING, ai_approval_refusal
+from evolving_agents.approvals.rules import AI_RISK_CEILING, ai_approval_refusal
 from evolving_agents.approvals.store import COLLECTION_NAME, PendingApprovalStore
-from evolving_agents.core.intent_review import IntentPlanStore
 from evolving_agents.decisions.base import (
     DecisionContext,
     DecisionSignal,
     DecisionVerdict,
     ToolCallRequest,
 )
+from evolving_agents.plans.intent_plans import IntentPlanStore
+from evolving_agents.reviewers import IntentReviewAgent, ReviewVerdict
 from evolving_agents.tools.intent_review.approve_plan_tool import ApprovePlanTool, agent_decider
 from evolving_agents.tools.intent_review.openai_tool_approval_tool import OpenAIToolApprovalTool
 from tests.test_call_kinds import TicketServer

@@ -18,13 +18,13 @@ from evolving_agents.approvals.codec import StateCodec, load_state_secret
 from evolving_agents.approvals.store import PendingApprovalStore
 from evolving_agents.config import Settings, secret_weakness
 from evolving_agents.errors import ConfigurationError
-from evolving_agents.reviewer_auth import ReviewerDirectory
-from evolving_agents.web import create_app
-from evolving_agents.webhooks.service import (
+from evolving_agents.notify.service import (
     WebhookService,
     WebhookSettings,
     start_webhooks_from_env,
 )
+from evolving_agents.reviewers.directory import ReviewerDirectory
+from evolving_agents.web import create_app
 
 STRONG = secrets.token_hex(32)
 WEAK = [
@@ -160,7 +160,7 @@ async def test_outside_production_unsigned_webhooks_are_sent_with_a_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     client = MongoDBClient("memory://", "eat_hooks")
-    with caplog.at_level(logging.WARNING, logger="evolving_agents.webhooks.service"):
+    with caplog.at_level(logging.WARNING, logger="evolving_agents.notify.service"):
         service = WebhookService(client, WebhookSettings(url="https://hooks.example/eat"))
     assert "unsigned" in caplog.text
     await service.aclose()

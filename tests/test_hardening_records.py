@@ -29,16 +29,16 @@ from pymongo import MongoClient
 from starlette.testclient import TestClient
 
 from evolving_agents import MongoDBClient, OpenAIAgentsProvider
-from evolving_agents.approvals.errors import UnreadableRecord
 from evolving_agents.approvals.models import utcnow
 from evolving_agents.approvals.store import COLLECTION_NAME, PendingApprovalStore
 from evolving_agents.approvals.worker import ResumeWorker
 from evolving_agents.cli.worker import _stats_table
+from evolving_agents.errors import UnreadableRecord
+from evolving_agents.notify import DeliveryStatus, WebhookService, WebhookSettings
+from evolving_agents.notify.events import WebhookEvent, WebhookEventType
+from evolving_agents.notify.feed import ApprovalFeed
 from evolving_agents.web import create_app
 from evolving_agents.web.live import InboxEvents
-from evolving_agents.webhooks import DeliveryStatus, WebhookService, WebhookSettings
-from evolving_agents.webhooks.events import WebhookEvent, WebhookEventType
-from evolving_agents.webhooks.feed import ApprovalFeed
 from tests.apps.review_app import AGENT_NAME as REVIEW_AGENT
 from tests.apps.review_app import build_registry as review_registry
 from tests.apps.worker_app import build_registry as worker_registry

@@ -27,7 +27,7 @@ from evolving_agents.approvals import ApprovalConflict, NotAuthorized, Reviewer
 from evolving_agents.approvals.identity import canonical_identity, same_identity
 from evolving_agents.approvals.models import utcnow
 from evolving_agents.approvals.store import PendingApprovalStore
-from evolving_agents.reviewer_auth import ReviewerDirectory, token_digest
+from evolving_agents.reviewers.directory import ReviewerDirectory, token_digest
 from evolving_agents.web import create_app
 from evolving_agents.web.session import COOKIE_NAME, SESSIONS_COLLECTION
 from evolving_agents.web.throttle import Backoff, SignInThrottle

@@ -33,7 +33,7 @@ from evolving_agents import (
 from evolving_agents.approvals.ledger import ToolExecutionLedger
 from evolving_agents.approvals.store import COLLECTION_NAME
 from evolving_agents.cli.main import app as cli
-from evolving_agents.reviewer_auth import ReviewerDirectory
+from evolving_agents.reviewers.directory import ReviewerDirectory
 from evolving_agents.web.app import create_app
 
 SECRET = "s" * 40

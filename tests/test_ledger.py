@@ -18,13 +18,13 @@ from evolving_agents import (
     RunStatus,
 )
 from evolving_agents.approvals import codec as codec_module
-from evolving_agents.approvals.errors import StateTooLarge
 from evolving_agents.approvals.ledger import (
     COLLECTION_NAME,
     ExecutionStatus,
     ToolExecutionLedger,
     idempotency_key,
 )
+from evolving_agents.errors import StateTooLarge
 
 
 class Body:

@@ -19,15 +19,15 @@ from evolving_agents import (
     RunStatus,
     Settings,
 )
-from evolving_agents.core.intent_review import (
+from evolving_agents.core.system_agent import SystemAgent
+from evolving_agents.decisions.local_rules import LocalRulePolicy
+from evolving_agents.errors import ConfigurationError
+from evolving_agents.plans.intent_plans import (
     IntentPlan,
     IntentPlanStore,
     IntentStatus,
     PlanStatus,
 )
-from evolving_agents.core.system_agent import SystemAgent
-from evolving_agents.decisions.local_rules import LocalRulePolicy
-from evolving_agents.errors import ConfigurationError
 from evolving_agents.tools.intent_review.approve_plan_tool import (
     ApprovePlanTool,
     IntentVerdict,
@@ -430,7 +430,7 @@ async def test_system_agent_passes_other_providers_through_untouched() -> None:
 
 
 def _reviewer(reviews: list[dict[str, Any]]) -> Any:
-    from evolving_agents.agents import IntentReviewAgent
+    from evolving_agents.reviewers import IntentReviewAgent
 
     return IntentReviewAgent(
         model=ScriptedModel([[assistant_message(json.dumps({"reviews": reviews}))]])

@@ -47,7 +47,7 @@ from evolving_agents.approvals import (
 )
 from evolving_agents.approvals.models import ApprovalStatus, utcnow
 from evolving_agents.approvals.store import COLLECTION_NAME, PendingApprovalStore
-from evolving_agents.core.mongodb_client import MongoDBClient
+from evolving_agents.storage.mongodb_client import MongoDBClient
 from tests.test_store import make_record
 
 REVIEWERS = [

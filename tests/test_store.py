@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from evolving_agents.approvals.codec import StateCodec
-from evolving_agents.approvals.errors import ApprovalConflict, ApprovalNotFound, InvalidDecision
 from evolving_agents.approvals.models import (
     ApprovalStatus,
     PendingApproval,
@@ -19,7 +18,8 @@ from evolving_agents.approvals.models import (
     utcnow,
 )
 from evolving_agents.approvals.store import COLLECTION_NAME, PendingApprovalStore
-from evolving_agents.core.mongodb_client import MongoDBClient
+from evolving_agents.errors import ApprovalConflict, ApprovalNotFound, InvalidDecision
+from evolving_agents.storage.mongodb_client import MongoDBClient
 from tests.conftest import TEST_SECRET
 
 CODEC = StateCodec(TEST_SECRET.encode())
@@ -321,7 +321,7 @@ async def test_indexes_are_created_once_and_idempotently(mongo: MongoDBClient) -
 async def test_an_unreachable_database_fails_typed_and_says_nothing_was_written() -> None:
     from pymongo import AsyncMongoClient
 
-    from evolving_agents.approvals.errors import ApprovalStoreError
+    from evolving_agents.errors import ApprovalStoreError
 
     client: Any = AsyncMongoClient(
         "mongodb://127.0.0.1:1/?directConnection=true&serverSelectionTimeoutMS=100"

@@ -32,7 +32,7 @@ from pymongo import AsyncMongoClient, monitoring
 from evolving_agents.approvals import ApprovalStoreError, PendingApproval, Reviewer
 from evolving_agents.approvals.models import utcnow
 from evolving_agents.approvals.store import COLLECTION_NAME, PendingApprovalStore
-from evolving_agents.core.mongodb_client import MongoDBClient
+from evolving_agents.storage.mongodb_client import MongoDBClient
 from tests.test_store import make_record
 
 pytestmark = pytest.mark.wire

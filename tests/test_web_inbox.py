@@ -27,13 +27,13 @@ from evolving_agents.approvals.models import (
     CallOutcomeStatus,
     PendingApproval,
 )
-from evolving_agents.approvals.reviewers import Reviewer
+from evolving_agents.approvals.rules import Reviewer
 from evolving_agents.errors import ConfigurationError
-from evolving_agents.reviewer_auth import ReviewerDirectory, token_digest
+from evolving_agents.notify.feed import ApprovalFeed
+from evolving_agents.reviewers.directory import ReviewerDirectory, token_digest
 from evolving_agents.web import create_app
 from evolving_agents.web.live import InboxEvents
 from evolving_agents.web.session import COOKIE_NAME
-from evolving_agents.webhooks.feed import ApprovalFeed
 from tests.apps.review_app import AGENT_NAME, build_registry
 from tests.test_cli_approvals import finish_with_outcomes
 

@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 
 from evolving_agents import AgentRegistry, MongoDBClient, OpenAIAgentsProvider
 from evolving_agents.approvals.models import PendingApproval
-from evolving_agents.reviewer_auth import ReviewerDirectory
+from evolving_agents.reviewers.directory import ReviewerDirectory
 from evolving_agents.web import create_app
 from tests.apps import kinds_app
 

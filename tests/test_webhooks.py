@@ -23,7 +23,7 @@ from evolving_agents.approvals.models import (
     CallOutcomeStatus,
     utcnow,
 )
-from evolving_agents.webhooks import (
+from evolving_agents.notify import (
     DELIVERY_HEADER,
     EVENT_HEADER,
     SIGNATURE_HEADER,

@@ -39,7 +39,7 @@ from agents.tool import ToolOriginType
 
 from evolving_agents.adapters.decision_gate import DecisionGate, call_key
 from evolving_agents.approvals.models import parse_duration
-from evolving_agents.approvals.reviewers import ai_review_allowed, metadata_risk
+from evolving_agents.approvals.rules import ai_review_allowed, metadata_risk
 from evolving_agents.decisions.base import DecisionSignal
 
 logger = logging.getLogger(__name__)

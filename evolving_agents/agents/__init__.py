@@ -1,6 +1,6 @@
-"""Agents that work on the approval domain: the AI intent reviewer."""
+"""Moved to :mod:`evolving_agents.reviewers`; this import path keeps working."""
 
-from evolving_agents.agents.intent_review_agent import (
+from evolving_agents.reviewers.ai import (
     DEFAULT_INSTRUCTIONS,
     CallReview,
     IntentReviewAgent,

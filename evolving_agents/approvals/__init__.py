@@ -1,23 +1,6 @@
 """The approval domain: records of paused runs, their store, and the state codec."""
 
 from evolving_agents.approvals.codec import StateCodec
-from evolving_agents.approvals.errors import (
-    ApprovalConflict,
-    ApprovalError,
-    ApprovalNotFound,
-    ApprovalStoreError,
-    IncompatibleStateVersion,
-    InvalidDecision,
-    LeaseLost,
-    NotAuthorized,
-    RecordTooLarge,
-    RunOptionMissing,
-    StateIntegrityError,
-    StateTooLarge,
-    UnreadableRecord,
-    UnstorableRecord,
-    UnstorableToolCall,
-)
 from evolving_agents.approvals.ledger import (
     ToolExecutionLedger,
     ToolOutcomeUnknown,
@@ -40,9 +23,26 @@ from evolving_agents.approvals.models import (
     Vote,
     parse_duration,
 )
-from evolving_agents.approvals.reviewers import ApprovalRules, EditChecker, Reviewer
+from evolving_agents.approvals.rules import ApprovalRules, EditChecker, Reviewer
 from evolving_agents.approvals.store import ApprovalPage, PendingApprovalStore
 from evolving_agents.approvals.worker import ResumeWorker, WorkerStats, install_signal_handlers
+from evolving_agents.errors import (
+    ApprovalConflict,
+    ApprovalError,
+    ApprovalNotFound,
+    ApprovalStoreError,
+    IncompatibleStateVersion,
+    InvalidDecision,
+    LeaseLost,
+    NotAuthorized,
+    RecordTooLarge,
+    RunOptionMissing,
+    StateIntegrityError,
+    StateTooLarge,
+    UnreadableRecord,
+    UnstorableRecord,
+    UnstorableToolCall,
+)
 
 __all__ = [
     "AgentRunResult",

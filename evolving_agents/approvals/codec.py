@@ -38,15 +38,15 @@ from typing import Any
 
 from agents.run_state import SUPPORTED_SCHEMA_VERSIONS
 
-from evolving_agents.approvals.errors import (
+from evolving_agents.approvals.models import StoredState
+from evolving_agents.approvals.seals import RecordSigner
+from evolving_agents.config import NEW_SECRET_HINT, Settings, secret_weakness
+from evolving_agents.errors import (
+    ConfigurationError,
     IncompatibleStateVersion,
     StateIntegrityError,
     StateTooLarge,
 )
-from evolving_agents.approvals.models import StoredState
-from evolving_agents.approvals.seals import RecordSigner
-from evolving_agents.config import NEW_SECRET_HINT, Settings, secret_weakness
-from evolving_agents.errors import ConfigurationError
 
 logger = logging.getLogger(__name__)
 

@@ -24,13 +24,13 @@ import bson
 from bson.errors import InvalidDocument
 from pydantic import BaseModel, ValidationError
 
-from evolving_agents.approvals.errors import (
+from evolving_agents.approvals.models import PendingApproval
+from evolving_agents.errors import (
     RecordTooLarge,
     UnreadableRecord,
     UnstorableRecord,
     UnstorableToolCall,
 )
-from evolving_agents.approvals.models import PendingApproval
 
 logger = logging.getLogger(__name__)
 

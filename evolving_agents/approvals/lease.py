@@ -30,7 +30,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Protocol
 
-from evolving_agents.approvals.errors import (
+from evolving_agents.errors import (
     ApprovalConflict,
     ApprovalNotFound,
     ApprovalStoreError,

@@ -37,8 +37,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from pymongo.errors import DuplicateKeyError
 
 from evolving_agents.approvals.models import UtcDatetime, bson_ready, utcnow
-from evolving_agents.core.mongodb_client import MongoDBClient
 from evolving_agents.errors import EvolvingAgentsError
+from evolving_agents.storage.mongodb_client import MongoDBClient
 
 logger = logging.getLogger(__name__)
 

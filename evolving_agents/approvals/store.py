@@ -43,14 +43,6 @@ from evolving_agents.approvals.documents import (
     parse_record,
     shown,
 )
-from evolving_agents.approvals.errors import (
-    ApprovalConflict,
-    ApprovalNotFound,
-    ApprovalStoreError,
-    InvalidDecision,
-    StateIntegrityError,
-    UnreadableRecord,
-)
 from evolving_agents.approvals.models import (
     ApprovalStatus,
     AuditEntry,
@@ -65,7 +57,7 @@ from evolving_agents.approvals.models import (
     parse_duration,
     utcnow,
 )
-from evolving_agents.approvals.reviewers import (
+from evolving_agents.approvals.rules import (
     Ballot,
     CallVote,
     EditChecker,
@@ -77,9 +69,17 @@ from evolving_agents.approvals.reviewers import (
 )
 from evolving_agents.approvals.seals import RecordSigner
 from evolving_agents.config import Settings
+from evolving_agents.errors import (
+    ApprovalConflict,
+    ApprovalNotFound,
+    ApprovalStoreError,
+    InvalidDecision,
+    StateIntegrityError,
+    UnreadableRecord,
+)
 
 if TYPE_CHECKING:
-    from evolving_agents.core.mongodb_client import MongoDBClient
+    from evolving_agents.storage.mongodb_client import MongoDBClient
 
 logger = logging.getLogger(__name__)
 

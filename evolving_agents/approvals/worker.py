@@ -31,12 +31,6 @@ from pydantic import BaseModel
 from pymongo import ASCENDING
 from pymongo.errors import OperationFailure, PyMongoError
 
-from evolving_agents.approvals.errors import (
-    ApprovalConflict,
-    ApprovalNotFound,
-    ApprovalStoreError,
-    UnreadableRecord,
-)
 from evolving_agents.approvals.models import (
     AgentRunResult,
     ApprovalStatus,
@@ -44,7 +38,13 @@ from evolving_agents.approvals.models import (
     utcnow,
 )
 from evolving_agents.approvals.store import PARTIAL_READY, PendingApprovalStore, _ids
-from evolving_agents.errors import EvolvingAgentsError
+from evolving_agents.errors import (
+    ApprovalConflict,
+    ApprovalNotFound,
+    ApprovalStoreError,
+    EvolvingAgentsError,
+    UnreadableRecord,
+)
 
 logger = logging.getLogger(__name__)
 

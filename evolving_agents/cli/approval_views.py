@@ -26,13 +26,15 @@ from evolving_agents.approvals.models import (
     utcnow,
 )
 from evolving_agents.cli.common import console, err_console, print_json
-from evolving_agents.reviewer_auth import (
-    ReviewerIdentity,
-    approver_roles,
-    min_approvals,
-    votes_of,
+from evolving_agents.present.reveal import (
+    FLAG_TEXT,
+    escape_hidden,
+    escaped,
+    hidden_characters,
+    is_hidden,
+    segments,
 )
-from evolving_agents.web.present import (
+from evolving_agents.present.views import (
     KIND_LABELS,
     ApprovalRow,
     UnreadableRow,
@@ -47,13 +49,11 @@ from evolving_agents.web.present import (
     shell_options,
     tool_errors,
 )
-from evolving_agents.web.reveal import (
-    FLAG_TEXT,
-    escape_hidden,
-    escaped,
-    hidden_characters,
-    is_hidden,
-    segments,
+from evolving_agents.reviewers.directory import (
+    ReviewerIdentity,
+    approver_roles,
+    min_approvals,
+    votes_of,
 )
 
 _RISK_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "green"}

@@ -23,7 +23,6 @@ from typing import Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from evolving_agents.approvals.errors import ApprovalConflict, ApprovalError
 from evolving_agents.approvals.models import (
     AgentRunResult,
     ApprovalStatus,
@@ -52,15 +51,15 @@ from evolving_agents.cli.common import (
     run_async,
 )
 from evolving_agents.config import Settings
-from evolving_agents.core.mongodb_client import MongoDBClient
-from evolving_agents.errors import EvolvingAgentsError
+from evolving_agents.errors import ApprovalConflict, ApprovalError, EvolvingAgentsError
+from evolving_agents.present.views import page_rows
 from evolving_agents.providers.openai_agents_provider import OpenAIAgentsProvider
-from evolving_agents.reviewer_auth import (
+from evolving_agents.reviewers.directory import (
     ReviewerIdentity,
     decide_as,
     why_cannot_decide,
 )
-from evolving_agents.web.present import page_rows
+from evolving_agents.storage.mongodb_client import MongoDBClient
 
 approvals_app = typer.Typer(help="See, decide, resume or cancel paused runs.", no_args_is_help=True)
 

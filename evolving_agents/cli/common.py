@@ -12,17 +12,18 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 
-from evolving_agents.approvals.errors import (
+from evolving_agents.config import Settings
+from evolving_agents.errors import (
     ApprovalConflict,
     ApprovalNotFound,
+    ConfigurationError,
+    EvolvingAgentsError,
     InvalidDecision,
     NotAuthorized,
 )
-from evolving_agents.config import Settings
-from evolving_agents.core.agent_registry import AgentRegistry, load_app
-from evolving_agents.core.mongodb_client import MongoDBClient
-from evolving_agents.errors import ConfigurationError, EvolvingAgentsError
+from evolving_agents.providers.agent_registry import AgentRegistry, load_app
 from evolving_agents.providers.openai_agents_provider import OpenAIAgentsProvider
+from evolving_agents.storage.mongodb_client import MongoDBClient
 
 console = Console()
 err_console = Console(stderr=True)

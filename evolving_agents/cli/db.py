@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from evolving_agents.cli.common import console, fail_cleanly, print_json
-from evolving_agents.core.embedded import EmbeddedServer
+from evolving_agents.storage.embedded import EmbeddedServer
 
 db_app = typer.Typer(help="Start, stop or inspect the embedded local database server.")
 

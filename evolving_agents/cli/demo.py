@@ -14,9 +14,9 @@ from rich.table import Table
 from evolving_agents.approvals.models import AgentRunResult, PendingToolCall, RunStatus, Verdict
 from evolving_agents.cli.common import ExitCode, console, run_async
 from evolving_agents.config import Settings
-from evolving_agents.core.mongodb_client import MongoDBClient
 from evolving_agents.demo.scenario import DEMO_REQUEST, OPS_AGENT, build_registry, is_offline
 from evolving_agents.providers.openai_agents_provider import OpenAIAgentsProvider
+from evolving_agents.storage.mongodb_client import MongoDBClient
 
 NO_TTY_MESSAGE = (
     "No reviewer was at a terminal and no --approve/--reject was given, so the call was "

@@ -24,10 +24,10 @@ import typer
 from evolving_agents.approvals.store import PendingApprovalStore
 from evolving_agents.cli.common import console, err_console, fail_cleanly, provider_from_app
 from evolving_agents.config import Settings
-from evolving_agents.core.mongodb_client import MongoDBClient
 from evolving_agents.errors import ConfigurationError
-from evolving_agents.reviewer_auth import REVIEWERS_ENV, REVIEWERS_FILE_ENV, ReviewerDirectory
-from evolving_agents.webhooks.service import WebhookService, WebhookSettings
+from evolving_agents.notify.service import WebhookService, WebhookSettings
+from evolving_agents.reviewers.directory import REVIEWERS_ENV, REVIEWERS_FILE_ENV, ReviewerDirectory
+from evolving_agents.storage.mongodb_client import MongoDBClient
 
 if TYPE_CHECKING:
     import uvicorn

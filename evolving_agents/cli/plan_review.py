@@ -9,7 +9,7 @@ from collections.abc import Callable
 from rich.console import Console
 from rich.prompt import Prompt
 
-from evolving_agents.core.intent_review import IntentPlan
+from evolving_agents.plans.intent_plans import IntentPlan
 from evolving_agents.tools.intent_review.approve_plan_tool import (
     IntentVerdict,
     PlanDecider,

@@ -19,8 +19,8 @@ import typer
 from rich.table import Table
 
 from evolving_agents.cli.common import console, database, print_json, run_async
-from evolving_agents.webhooks.outbox import OUTBOX_COLLECTION, DeliveryStatus, WebhookOutbox
-from evolving_agents.webhooks.service import WebhookService, WebhookSettings
+from evolving_agents.notify.outbox import OUTBOX_COLLECTION, DeliveryStatus, WebhookOutbox
+from evolving_agents.notify.service import WebhookService, WebhookSettings
 
 webhooks_app = typer.Typer(
     help="Deliver signed webhooks for approval events (EAT_WEBHOOK_URL).", no_args_is_help=True

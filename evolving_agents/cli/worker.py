@@ -23,10 +23,10 @@ from rich.text import Text
 
 from evolving_agents.approvals.worker import ResumeWorker, WorkerStats, install_signal_handlers
 from evolving_agents.cli.common import console, fail_cleanly, run_async
-from evolving_agents.core.agent_registry import AgentRegistry, load_app
-from evolving_agents.core.mongodb_client import MongoDBClient
 from evolving_agents.errors import ConfigurationError
+from evolving_agents.providers.agent_registry import AgentRegistry, load_app
 from evolving_agents.providers.openai_agents_provider import OpenAIAgentsProvider
+from evolving_agents.storage.mongodb_client import MongoDBClient
 
 _REFRESH_SECONDS = 0.25
 _COUNTS = (

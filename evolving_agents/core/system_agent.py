@@ -25,9 +25,9 @@ from pydantic import BaseModel, Field
 
 from evolving_agents.approvals.models import AgentRunResult, RunStatus
 from evolving_agents.config import Settings
-from evolving_agents.core.intent_review import IntentPlanStore
 from evolving_agents.decisions.base import DecisionProvider
 from evolving_agents.errors import ConfigurationError
+from evolving_agents.plans.intent_plans import IntentPlanStore
 from evolving_agents.providers.openai_agents_provider import OpenAIAgentsProvider
 from evolving_agents.providers.registry import ProviderRegistry
 from evolving_agents.tools.intent_review.approve_plan_tool import (
@@ -43,7 +43,7 @@ from evolving_agents.tools.intent_review.openai_tool_approval_tool import (
 )
 
 if TYPE_CHECKING:
-    from evolving_agents.agents.intent_review_agent import IntentReviewAgent
+    from evolving_agents.reviewers.ai import IntentReviewAgent
 
 logger = logging.getLogger(__name__)
 

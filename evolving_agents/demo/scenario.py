@@ -26,7 +26,7 @@ from agents.testing import ModelCall, ModelStep, ScriptedModel, assistant_messag
 
 from evolving_agents.adapters.openai_tool_adapter import OpenAIToolAdapter
 from evolving_agents.config import Settings
-from evolving_agents.core.agent_registry import AgentRegistry
+from evolving_agents.providers.agent_registry import AgentRegistry
 
 OPS_AGENT = "ops-agent"
 DEMO_REQUEST = (

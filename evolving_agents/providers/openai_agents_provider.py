@@ -42,10 +42,9 @@ from agents.memory import Session
 from agents.stream_events import StreamEvent
 from pydantic_core import to_jsonable_python
 
+from evolving_agents.adapters.edits import apply_edits, check_edited_arguments
 from evolving_agents.adapters.openai_tool_adapter import OpenAIToolAdapter
 from evolving_agents.approvals.codec import StateCodec
-from evolving_agents.approvals.edits import apply_edits, check_edited_arguments
-from evolving_agents.approvals.errors import RunOptionMissing
 from evolving_agents.approvals.lease import RunLease, hold_lease
 from evolving_agents.approvals.ledger import LedgerScope, ToolExecutionLedger, current_scope
 from evolving_agents.approvals.models import (
@@ -63,9 +62,9 @@ from evolving_agents.approvals.models import (
 )
 from evolving_agents.approvals.store import PendingApprovalStore
 from evolving_agents.config import Settings
-from evolving_agents.core.agent_registry import AgentRegistry
-from evolving_agents.core.mongodb_client import MongoDBClient
+from evolving_agents.errors import RunOptionMissing
 from evolving_agents.providers import run_options
+from evolving_agents.providers.agent_registry import AgentRegistry
 from evolving_agents.providers.base import FrameworkProvider
 from evolving_agents.providers.context_codec import (
     ContextCodec,
@@ -80,6 +79,7 @@ from evolving_agents.providers.turns import (
     call_record,
     tool_outputs,
 )
+from evolving_agents.storage.mongodb_client import MongoDBClient
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,6 @@ from agents.items import RunItem, ToolApprovalItem, ToolCallItem, ToolCallOutput
 
 from evolving_agents.adapters.openai_tool_adapter import GovernedFunctionTool
 from evolving_agents.adapters.tool_lookup import tool_for_call, tool_for_record
-from evolving_agents.approvals.errors import StateIntegrityError
 from evolving_agents.approvals.ledger import ExecutionStatus, ToolExecutionLedger
 from evolving_agents.approvals.models import (
     CallOutcome,
@@ -33,6 +32,7 @@ from evolving_agents.approvals.models import (
     arguments_digest,
 )
 from evolving_agents.decisions.base import DecisionSignal
+from evolving_agents.errors import StateIntegrityError
 from evolving_agents.providers.call_kinds import describe_call
 
 

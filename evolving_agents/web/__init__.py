@@ -3,11 +3,11 @@
 ::
 
     from evolving_agents.web import create_app
-    from evolving_agents.reviewer_auth import ReviewerDirectory
+    from evolving_agents.reviewers.directory import ReviewerDirectory
 
     app = create_app(provider, ReviewerDirectory.from_env())
 
-``create_app`` is imported on first use, so ``evolving_agents.web.present`` (shared with the
+``create_app`` is imported on first use, so ``evolving_agents.present.views`` (shared with the
 CLI) loads without the web framework.
 """
 

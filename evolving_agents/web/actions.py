@@ -14,18 +14,19 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from evolving_agents.approvals.errors import (
+from evolving_agents.approvals.models import Verdict
+from evolving_agents.errors import (
     ApprovalConflict,
     ApprovalError,
     ApprovalNotFound,
+    ConfigurationError,
+    EvolvingAgentsError,
     InvalidDecision,
     NotAuthorized,
     UnreadableRecord,
 )
-from evolving_agents.approvals.models import Verdict
-from evolving_agents.errors import ConfigurationError, EvolvingAgentsError
-from evolving_agents.reviewer_auth import ReviewerIdentity, decide_as
-from evolving_agents.web.present import CallView
+from evolving_agents.present.views import CallView
+from evolving_agents.reviewers.directory import ReviewerIdentity, decide_as
 from evolving_agents.web.requests import (
     Refused,
     form_text,

@@ -32,17 +32,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from evolving_agents.approvals.models import utcnow
 from evolving_agents.approvals.store import PendingApprovalStore
 from evolving_agents.config import NEW_SECRET_HINT, Settings, secret_weakness
-from evolving_agents.core.mongodb_client import MongoDBClient
 from evolving_agents.errors import ConfigurationError
+from evolving_agents.notify.feed import ApprovalFeed
+from evolving_agents.notify.service import WebhookService
+from evolving_agents.present.reveal import reveal
+from evolving_agents.present.views import highlight_json, pretty_json
 from evolving_agents.providers.openai_agents_provider import OpenAIAgentsProvider
-from evolving_agents.reviewer_auth import ReviewerDirectory
+from evolving_agents.reviewers.directory import ReviewerDirectory
+from evolving_agents.storage.mongodb_client import MongoDBClient
 from evolving_agents.web.live import InboxEvents
-from evolving_agents.web.present import highlight_json, pretty_json
-from evolving_agents.web.reveal import reveal
 from evolving_agents.web.session import COOKIE_NAME, SCOPE_KEY, InboxSessions, SessionCodec
 from evolving_agents.web.throttle import ALL_TOGETHER, PER_CLIENT, Backoff, SignInThrottle
-from evolving_agents.webhooks.feed import ApprovalFeed
-from evolving_agents.webhooks.service import WebhookService
 
 HERE = Path(__file__).parent
 SESSION_SECRET_ENV = "EAT_WEB_SECRET"

@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Protocol
 
 from evolving_agents.approvals.models import PendingApproval, utcnow
-from evolving_agents.webhooks.feed import ApprovalFeed, LoopHealth, keep_going
+from evolving_agents.notify.feed import ApprovalFeed, LoopHealth, keep_going
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from evolving_agents.reviewer_auth import ReviewerIdentity
+from evolving_agents.reviewers.directory import ReviewerIdentity
 from evolving_agents.web.app import Inbox
 from evolving_agents.web.session import COOKIE_NAME, CSRF_FIELD, SCOPE_KEY, Session
 

@@ -20,16 +20,16 @@ from fastapi.responses import (
     StreamingResponse,
 )
 
-from evolving_agents.approvals.errors import ApprovalNotFound, UnreadableRecord
 from evolving_agents.approvals.models import ApprovalStatus, PendingApproval
-from evolving_agents.reviewer_auth import ReviewerIdentity
-from evolving_agents.web.present import (
+from evolving_agents.errors import ApprovalNotFound, UnreadableRecord
+from evolving_agents.present.views import (
     CallView,
     expires_in,
     humanize,
     page_rows,
     tool_errors,
 )
+from evolving_agents.reviewers.directory import ReviewerIdentity
 from evolving_agents.web.requests import (
     Refused,
     checked_form,

@@ -43,8 +43,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from evolving_agents.approvals.models import utcnow
-from evolving_agents.core.mongodb_client import MongoDBClient
-from evolving_agents.reviewer_auth import ReviewerDirectory, ReviewerIdentity, token_digest
+from evolving_agents.reviewers.directory import ReviewerDirectory, ReviewerIdentity, token_digest
+from evolving_agents.storage.mongodb_client import MongoDBClient
 
 COOKIE_NAME = "eat_session"
 # Where the app's SessionLoader puts the request's session in the ASGI scope.

@@ -36,7 +36,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from evolving_agents.approvals.models import utcnow
-from evolving_agents.core.mongodb_client import MongoDBClient
+from evolving_agents.storage.mongodb_client import MongoDBClient
 
 ATTEMPTS_COLLECTION = "eat_inbox_sign_in_attempts"
 ALL_CLIENTS = "all"

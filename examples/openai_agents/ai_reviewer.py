@@ -24,8 +24,8 @@ from evolving_agents import (
     OpenAIToolAdapter,
     ProviderRegistry,
 )
-from evolving_agents.agents import IntentReviewAgent
 from evolving_agents.core.system_agent import SystemAgent
+from evolving_agents.reviewers import IntentReviewAgent
 
 # The configuration an EAT deployment sets in its environment.
 os.environ.setdefault("INTENT_REVIEW_ENABLED", "true")

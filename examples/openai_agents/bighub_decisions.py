@@ -19,7 +19,7 @@ from agents.testing import ScriptedModel, assistant_message, function_call
 
 from evolving_agents import AgentRegistry, MongoDBClient, OpenAIAgentsProvider, OpenAIToolAdapter
 from evolving_agents.decisions.bighub import BighubDecisionProvider
-from evolving_agents.decisions.fake_bighub import FakeBighubServer
+from evolving_agents.testing.fake_bighub import FakeBighubServer
 
 
 def lookup_user(user: str) -> str:

@@ -14,7 +14,7 @@ from agents import Agent
 from agents.testing import ScriptedModel, assistant_message, function_call
 
 from evolving_agents import AgentRegistry, MongoDBClient, OpenAIAgentsProvider, OpenAIToolAdapter
-from evolving_agents.core.intent_review import IntentPlan, IntentPlanStore
+from evolving_agents.plans.intent_plans import IntentPlan, IntentPlanStore
 from evolving_agents.tools.intent_review.approve_plan_tool import (
     ApprovePlanTool,
     IntentVerdict,

@@ -22,19 +22,19 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
-from evolving_agents.approvals.errors import ApprovalConflict, InvalidDecision, NotAuthorized
 from evolving_agents.approvals.models import ReviewerKind, Verdict
 from evolving_agents.approvals.store import PendingApprovalStore
-from evolving_agents.core.intent_review import IntentPlan, IntentPlanStore, IntentStatus, PlanStatus
 from evolving_agents.decisions.base import (
     DecisionContext,
     DecisionProvider,
     DecisionVerdict,
     ToolCallRequest,
 )
+from evolving_agents.errors import ApprovalConflict, InvalidDecision, NotAuthorized
+from evolving_agents.plans.intent_plans import IntentPlan, IntentPlanStore, IntentStatus, PlanStatus
 
 if TYPE_CHECKING:
-    from evolving_agents.agents.intent_review_agent import IntentReviewAgent
+    from evolving_agents.reviewers.ai import IntentReviewAgent
 
 logger = logging.getLogger(__name__)
 

@@ -43,8 +43,8 @@ from evolving_agents.approvals.models import (
 from evolving_agents.errors import EvolvingAgentsError
 
 if TYPE_CHECKING:
-    from evolving_agents.agents.intent_review_agent import IntentReviewAgent
     from evolving_agents.providers.openai_agents_provider import OpenAIAgentsProvider
+    from evolving_agents.reviewers.ai import IntentReviewAgent
 
 Action = Literal["list", "show", "approve", "reject", "escalate", "review", "resume"]
 _DECISIONS = frozenset({"approve", "reject"})

@@ -1,0 +1,56 @@
+"""Signed webhooks for approval events, delivered through an outbox with retry and backoff.
+
+::
+
+    EAT_WEBHOOK_URL=https://hooks.example.com/eat EAT_WEBHOOK_SECRET=... eat webhooks run
+
+    task = start_webhooks_from_env(client)    # inside a worker or the inbox (None if unset)
+
+Every event (``approval.created``, ``approval.decided``, ``approval.expired``,
+``approval.completed``, ``approval.tool_error`` (after ``completed``, when an approved call's
+body raised), ``approval.failed``, ``approval.cancelled``) is a JSON POST with
+``X-EAT-Event``, ``X-EAT-Delivery`` (the event id, stable across retries),
+``X-EAT-Timestamp`` and ``X-EAT-Signature: sha256=<hex>``, an HMAC-SHA256 with
+``EAT_WEBHOOK_SECRET`` over ``<timestamp>.<raw body>``; receivers check it with
+:func:`verify_signature`.
+"""
+
+from evolving_agents.notify.events import WebhookEvent, WebhookEventType, events_for
+from evolving_agents.notify.feed import ApprovalFeed
+from evolving_agents.notify.outbox import (
+    DELIVERY_HEADER,
+    EVENT_HEADER,
+    OUTBOX_COLLECTION,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    Delivery,
+    DeliveryStatus,
+    WebhookOutbox,
+    sign,
+    verify_signature,
+)
+from evolving_agents.notify.service import (
+    WebhookService,
+    WebhookSettings,
+    start_webhooks_from_env,
+)
+
+__all__ = [
+    "DELIVERY_HEADER",
+    "EVENT_HEADER",
+    "OUTBOX_COLLECTION",
+    "SIGNATURE_HEADER",
+    "TIMESTAMP_HEADER",
+    "ApprovalFeed",
+    "Delivery",
+    "DeliveryStatus",
+    "WebhookEvent",
+    "WebhookEventType",
+    "WebhookOutbox",
+    "WebhookService",
+    "WebhookSettings",
+    "events_for",
+    "sign",
+    "start_webhooks_from_env",
+    "verify_signature",
+]

@@ -1,0 +1,451 @@
+"""How a record reads to a reviewer: age, risk, time left, one row of a queue.
+
+Shared by the web inbox and ``eat approvals``; plain functions of the record and a clock, no
+web framework involved::
+
+    row = ApprovalRow.of(record, now=utcnow())
+    row.risk.label, row.expires_in, row.tools
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from markupsafe import Markup, escape
+from pydantic import BaseModel
+
+from evolving_agents.approvals.models import (
+    CallKind,
+    CallOutcome,
+    CallOutcomeStatus,
+    PendingApproval,
+    ToolCallRecord,
+)
+from evolving_agents.approvals.store import ApprovalPage
+from evolving_agents.present.reveal import escape_hidden, hidden_characters, reveal
+from evolving_agents.reviewers.directory import (
+    Refusal,
+    ReviewerIdentity,
+    approver_roles,
+    min_approvals,
+    votes_of,
+    why_cannot_decide,
+)
+
+_LEVELS = {"low": 1, "medium": 2, "high": 3, "critical": 4}
+_LEVEL_NAMES = {0: "unknown", 1: "low", 2: "medium", 3: "high", 4: "critical"}
+
+
+def humanize(delta: timedelta) -> str:
+    """``45s``, ``12m``, ``3h 20m``, ``2d 4h``: short enough for a table cell."""
+    seconds = int(abs(delta.total_seconds()))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours}h" if hours else f"{days}d"
+
+
+class Risk(BaseModel):
+    level: str
+    """unknown, low, medium, high or critical: also the CSS class of its badge."""
+    score: float | None = None
+
+    @property
+    def label(self) -> str:
+        return self.level if self.score is None else f"{self.level} {self.score:.2f}"
+
+    @property
+    def rank(self) -> int:
+        return _LEVELS.get(self.level, 0)
+
+
+def call_risk(call: ToolCallRecord) -> Risk:
+    """The decision layer's risk score when there is one, else the tool metadata's ``risk``."""
+    score = (call.signal or {}).get("risk")
+    if isinstance(score, int | float) and not isinstance(score, bool):
+        level = "high" if score >= 0.7 else "medium" if score >= 0.4 else "low"
+        return Risk(level=level, score=float(score))
+    declared = str(call.metadata.get("risk", "")).lower()
+    return Risk(level=declared if declared in _LEVELS else "unknown")
+
+
+def record_risk(record: PendingApproval) -> Risk:
+    risks = [call_risk(call) for call in record.tool_calls]
+    return max(
+        risks, key=lambda risk: (risk.rank, risk.score or 0.0), default=Risk(level="unknown")
+    )
+
+
+def deadline(record: PendingApproval) -> datetime | None:
+    """When the first undecided call (or the record) expires, if anything does."""
+    candidates = [record.expires_at] + [
+        getattr(call, "expires_at", None) for call in record.undecided_calls()
+    ]
+    found = [value for value in candidates if isinstance(value, datetime)]
+    return min(found) if found else None
+
+
+def expires_in(record: PendingApproval, now: datetime) -> str:
+    """``4h 10m``, ``expired 5m ago``, or ``-`` when nothing expires (or nothing is waiting)."""
+    if record.status.is_final:
+        return "-"
+    when = deadline(record)
+    if when is None:
+        return "-"
+    if when <= now:
+        return f"expired {humanize(now - when)} ago"
+    return humanize(when - now)
+
+
+def pretty_json(value: Any) -> str:
+    """Indented JSON, hidden characters as their JSON escapes (so it parses to ``value``)."""
+    return escape_hidden(_dumps(value), json_escape=True)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
+
+
+_JSON_TOKEN = re.compile(
+    r'(?P<key>"(?:\\.|[^"\\])*"(?=\s*:))'
+    r'|(?P<string>"(?:\\.|[^"\\])*")'
+    r"|(?P<number>-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)"
+    r"|(?P<literal>\b(?:true|false|null)\b)"
+)
+
+
+def highlight_json(value: Any) -> Markup:
+    """Pretty JSON as HTML, keys, strings, numbers and literals in spans; all text escaped,
+    hidden characters as styled JSON escapes (see ``reveal.py``)."""
+    text = _dumps(value)
+    parts: list[Markup] = []
+    position = 0
+    for match in _JSON_TOKEN.finditer(text):
+        parts.append(escape(text[position : match.start()]))
+        parts.append(
+            Markup('<span class="j-{}">{}</span>').format(
+                match.lastgroup, reveal(match.group(), json_escape=True)
+            )
+        )
+        position = match.end()
+    parts.append(escape(text[position:]))
+    return Markup("").join(parts)
+
+
+# -- what a call will do, per kind (see ``CallKind`` for the shape of its arguments) ----------
+
+KIND_LABELS = {
+    CallKind.FUNCTION: "function",
+    CallKind.AGENT_TOOL: "agent as tool",
+    CallKind.MCP: "MCP tool",
+    CallKind.HOSTED_MCP: "hosted MCP",
+    CallKind.SHELL: "shell",
+    CallKind.APPLY_PATCH: "patch",
+    CallKind.CUSTOM: "custom tool",
+    CallKind.OTHER: "other",
+}
+
+
+class DiffLine(BaseModel):
+    text: str
+    kind: str
+    """add, remove, hunk, file or context: also the CSS class (``d-<kind>``) of the line."""
+
+
+class PatchOperation(BaseModel):
+    """One file operation of an apply_patch call: what it does to which path, and the diff."""
+
+    type: str
+    path: str
+    move_to: str | None = None
+    diff: str | None = None
+
+    @property
+    def lines(self) -> list[DiffLine]:
+        return diff_lines(self.diff or "")
+
+
+class HostedMcpCall(BaseModel):
+    server: str
+    tool: str
+    arguments: Any = None
+
+
+def diff_lines(diff: str) -> list[DiffLine]:
+    """A diff line by line, each tagged with what it does; the text is never interpreted."""
+    lines = []
+    # Split on newlines only: splitlines() also breaks at U+2028, form feeds and the like, which
+    # would show one line of the patch as two instead of revealing the character.
+    texts = diff.split("\n")
+    if texts and texts[-1] == "":
+        texts.pop()
+    for text in (line.removesuffix("\r") for line in texts):
+        if text.startswith(("+++", "---", "*** ")):
+            kind = "file"
+        elif text.startswith("@@"):
+            kind = "hunk"
+        elif text.startswith("+"):
+            kind = "add"
+        elif text.startswith("-"):
+            kind = "remove"
+        else:
+            kind = "context"
+        lines.append(DiffLine(text=text, kind=kind))
+    return lines
+
+
+def _arguments_of(call: ToolCallRecord, kind: CallKind) -> dict[str, Any]:
+    return call.arguments if call.kind is kind and isinstance(call.arguments, dict) else {}
+
+
+def shell_commands(call: ToolCallRecord) -> list[str] | None:
+    """A shell call's commands, in the order they run; None for any other call."""
+    commands = _arguments_of(call, CallKind.SHELL).get("commands")
+    return [str(command) for command in commands] if isinstance(commands, list) else None
+
+
+def shell_options(call: ToolCallRecord) -> dict[str, str]:
+    """A shell call's limits and working directory (everything but its commands), as text."""
+    return {
+        key: value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+        for key, value in sorted(_arguments_of(call, CallKind.SHELL).items())
+        if key != "commands"
+    }
+
+
+def patch_operations(call: ToolCallRecord) -> list[PatchOperation] | None:
+    """An apply_patch call's operations; None for any other call."""
+    operations = _arguments_of(call, CallKind.APPLY_PATCH).get("operations")
+    if not isinstance(operations, list):
+        return None
+    return [
+        PatchOperation(
+            type=str(operation.get("type")),
+            path=str(operation.get("path")),
+            move_to=None if operation.get("move_to") is None else str(operation["move_to"]),
+            diff=operation.get("diff") if isinstance(operation.get("diff"), str) else None,
+        )
+        for operation in operations
+        if isinstance(operation, dict)
+    ]
+
+
+def hosted_mcp_call(call: ToolCallRecord) -> HostedMcpCall | None:
+    """A hosted MCP request's server, tool and arguments; None for any other call."""
+    arguments = _arguments_of(call, CallKind.HOSTED_MCP)
+    if "server" not in arguments:
+        return None
+    return HostedMcpCall(
+        server=str(arguments.get("server")),
+        tool=str(arguments.get("tool")),
+        arguments=arguments.get("arguments"),
+    )
+
+
+def custom_input(call: ToolCallRecord) -> str | None:
+    """A custom tool call's raw input; None for any other call."""
+    value = _arguments_of(call, CallKind.CUSTOM).get("input")
+    return value if isinstance(value, str) else None
+
+
+_OUTCOME_WORDS = {
+    CallOutcomeStatus.EXECUTED: "ran",
+    CallOutcomeStatus.REJECTED: "did not run: rejected",
+    CallOutcomeStatus.BLOCKED: "did not run: blocked by the rules",
+    CallOutcomeStatus.EXPIRED: "did not run: not decided in time",
+    CallOutcomeStatus.TOOL_ERROR: "tool error: the approved action did not happen",
+}
+
+
+def outcome_text(outcome: CallOutcome) -> str:
+    """What a decided call did when its run resumed, in a reviewer's words."""
+    return _OUTCOME_WORDS.get(outcome.status, outcome.status.value)
+
+
+def tool_errors(record: PendingApproval) -> int:
+    """How many calls were approved and then raised: their approved action did not happen."""
+    return sum(
+        1
+        for call in record.tool_calls
+        if call.outcome is not None and call.outcome.status is CallOutcomeStatus.TOOL_ERROR
+    )
+
+
+class ApprovalRow(BaseModel):
+    """One line of a queue: what ``eat approvals list`` and the inbox's table show."""
+
+    id: str
+    age: str
+    agent: str
+    tools: str
+    risk: Risk
+    status: str
+    expires_in: str
+    actor: str | None
+    created_at: datetime
+    waiting: int
+    tool_errors: int = 0
+    """Approved calls whose body raised when the run resumed (see ``status_label``)."""
+    kinds: list[str] = []
+    """The kinds of its calls (``CallKind`` values), each once, in call order."""
+    hidden_characters: list[str] = []
+    """Invisible or direction-changing characters in its calls' tool names or arguments."""
+
+    @property
+    def unreadable(self) -> bool:
+        return False
+
+    @classmethod
+    def of(cls, record: PendingApproval, *, now: datetime) -> ApprovalRow:
+        return cls(
+            id=record.id,
+            age=humanize(now - record.created_at),
+            agent=record.agent_name,
+            tools=", ".join(dict.fromkeys(call.tool_name for call in record.tool_calls)),
+            risk=record_risk(record),
+            status=record.status.value,
+            expires_in=expires_in(record, now),
+            actor=record.actor,
+            created_at=record.created_at,
+            waiting=len(record.undecided_calls()),
+            tool_errors=tool_errors(record),
+            kinds=list(dict.fromkeys(call.kind.value for call in record.tool_calls)),
+            hidden_characters=hidden_characters(
+                *((call.tool_name, call.arguments) for call in record.tool_calls)
+            ),
+        )
+
+    @property
+    def kind_tags(self) -> list[str]:
+        """Labels of the kinds worth a tag in a queue: every kind but plain function calls."""
+        return [
+            KIND_LABELS.get(CallKind(kind), kind)
+            for kind in self.kinds
+            if kind != CallKind.FUNCTION.value
+        ]
+
+    @property
+    def status_label(self) -> str:
+        """``completed``, or ``completed (1 tool error)`` when an approved call raised."""
+        if not self.tool_errors:
+            return self.status
+        plural = "" if self.tool_errors == 1 else "s"
+        return f"{self.status} ({self.tool_errors} tool error{plural})"
+
+    def as_json(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json")
+        data["risk"] = {"level": self.risk.level, "score": self.risk.score}
+        return data
+
+
+class UnreadableRow(BaseModel):
+    """A queue line for a stored document that does not parse: "unreadable record <id>"."""
+
+    id: str
+    problem: str
+
+    @property
+    def unreadable(self) -> bool:
+        return True
+
+    @property
+    def label(self) -> str:
+        return f"unreadable record {self.id}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "status": "unreadable", "unreadable": True, "problem": self.problem}
+
+
+def page_rows(page: ApprovalPage, *, now: datetime) -> list[ApprovalRow | UnreadableRow]:
+    """A page's lines in its order: each record's row, each unreadable document where it sits."""
+    rows: list[ApprovalRow | UnreadableRow] = [
+        ApprovalRow.of(record, now=now) for record in page.items
+    ]
+    for entry in sorted(page.unreadable, key=lambda entry: entry.position):
+        rows.insert(
+            min(entry.position, len(rows)), UnreadableRow(id=entry.id, problem=entry.problem)
+        )
+    return rows
+
+
+class CallView(BaseModel):
+    """One call on the detail page, with what this reviewer may do about it."""
+
+    call: ToolCallRecord
+    risk: Risk
+    signal: dict[str, Any]
+    roles: list[str]
+    min_approvals: int
+    votes: list[dict[str, Any]]
+    refusal: Refusal | None
+    edited_arguments: Any = None
+    """What the run will use instead of ``call.arguments``, when approved with edits."""
+
+    @classmethod
+    def of(
+        cls, record: PendingApproval, call: ToolCallRecord, reviewer: ReviewerIdentity
+    ) -> CallView:
+        return cls(
+            call=call,
+            risk=call_risk(call),
+            signal=dict(call.signal or {}),
+            roles=sorted(approver_roles(call)),
+            min_approvals=min_approvals(call),
+            votes=votes_of(call),
+            refusal=why_cannot_decide(reviewer, record, call),
+            edited_arguments=None if call.decision is None else call.decision.edited_arguments,
+        )
+
+    @property
+    def hidden(self) -> list[str]:
+        """Invisible or direction-changing characters in what this call shows; a call with
+        any is flagged, and each is shown escaped."""
+        return hidden_characters(self.call.tool_name, self.call.arguments, self.edited_arguments)
+
+    @property
+    def outcome_text(self) -> str | None:
+        """What the call did when its run resumed, or None before it did anything."""
+        return None if self.call.outcome is None else outcome_text(self.call.outcome)
+
+    @property
+    def kind_label(self) -> str:
+        return KIND_LABELS.get(self.call.kind, self.call.kind.value)
+
+    @property
+    def editable(self) -> bool:
+        """Whether approve-with-edits is offered: only for calls with JSON-schema arguments."""
+        return self.call.kind.editable
+
+    @property
+    def script(self) -> str | None:
+        commands = shell_commands(self.call)
+        return None if commands is None else "\n".join(commands)
+
+    @property
+    def script_options(self) -> dict[str, str]:
+        return shell_options(self.call)
+
+    @property
+    def patch(self) -> list[PatchOperation] | None:
+        return patch_operations(self.call)
+
+    @property
+    def hosted(self) -> HostedMcpCall | None:
+        return hosted_mcp_call(self.call)
+
+    @property
+    def raw_input(self) -> str | None:
+        return custom_input(self.call)
+
+    @property
+    def approvals_so_far(self) -> int:
+        return sum(1 for vote in self.votes if vote.get("verdict") == "approved")

@@ -1,0 +1,269 @@
+"""Who a reviewer is, what they may decide, and how their decision reaches the store.
+
+::
+
+    reviewers = ReviewerDirectory.from_env()          # EAT_REVIEWERS_FILE or EAT_REVIEWERS
+    alice = reviewers.authenticate(token)             # ReviewerIdentity(name, roles) or None
+    refusal = why_cannot_decide(alice, record, call)  # None: alice may decide this call
+    await decide_as(store, approval_id, alice, call_id=..., verdict="rejected",
+                    message="needs a change ticket", surface="web")
+
+A reviewers file (TOML) lists one table per person; tokens may be stored as their SHA-256 so
+the file itself grants nothing if it leaks::
+
+    [[reviewers]]
+    name = "alice"
+    roles = ["sre", "security"]
+    token_sha256 = "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"
+
+``EAT_REVIEWERS`` holds the same list as JSON (``[{"name": ..., "token": ..., "roles": [...]}]``)
+or a JSON object mapping each token to ``{"name": ..., "roles": [...]}``.
+
+Both surfaces (``eat approvals`` and the web inbox) decide through :func:`decide_as`, which
+passes roles, the surface and edited arguments to the store (quorum and roles live in the
+store; the surfaces only show what it will refuse).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import tomllib
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from evolving_agents.approvals.identity import same_identity
+from evolving_agents.approvals.models import (
+    ApprovalStatus,
+    PendingApproval,
+    ToolCallRecord,
+    Verdict,
+)
+from evolving_agents.approvals.rules import Reviewer
+from evolving_agents.approvals.store import PendingApprovalStore
+from evolving_agents.errors import ConfigurationError
+
+REVIEWERS_FILE_ENV = "EAT_REVIEWERS_FILE"
+REVIEWERS_ENV = "EAT_REVIEWERS"
+
+
+class ReviewerIdentity(BaseModel):
+    """A signed-in person: the name decisions are recorded under, and their roles."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(min_length=1)
+    roles: frozenset[str] = frozenset()
+
+
+class _ReviewerEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    roles: list[str] = Field(default_factory=list)
+    token: str | None = Field(default=None, min_length=16)
+    token_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+
+
+def token_digest(token: str) -> str:
+    """The SHA-256 a reviewers file may store instead of the token itself."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class ReviewerDirectory:
+    """Tokens mapped to identities. Only digests are kept in memory, never the tokens."""
+
+    def __init__(self, entries: Mapping[str, ReviewerIdentity] | None = None) -> None:
+        # digest -> identity
+        self._by_digest: dict[str, ReviewerIdentity] = dict(entries or {})
+
+    @classmethod
+    def of(cls, reviewers: Iterable[tuple[str, str, Iterable[str]]]) -> ReviewerDirectory:
+        """Build from ``(token, name, roles)`` triples, e.g. in tests."""
+        return cls(
+            {
+                token_digest(token): ReviewerIdentity(name=name, roles=frozenset(roles))
+                for token, name, roles in reviewers
+            }
+        )
+
+    @classmethod
+    def from_data(cls, data: Any, *, source: str) -> ReviewerDirectory:
+        """From a decoded TOML/JSON document: a list, ``{"reviewers": [...]}``, or token map."""
+        if isinstance(data, Mapping) and "reviewers" in data:
+            data = data["reviewers"]
+        if isinstance(data, Mapping):
+            data = [
+                {"token": token, **value} if isinstance(value, Mapping) else value
+                for token, value in data.items()
+            ]
+        if not isinstance(data, list):
+            raise ConfigurationError(f"{source}: expected a list of reviewers")
+        directory: dict[str, ReviewerIdentity] = {}
+        for index, item in enumerate(data):
+            try:
+                entry = _ReviewerEntry.model_validate(item)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(part) for part in first["loc"]) or "entry"
+                raise ConfigurationError(
+                    f"{source}: reviewer #{index + 1}: {where}: {first['msg']}"
+                ) from None
+            if (entry.token is None) == (entry.token_sha256 is None):
+                raise ConfigurationError(
+                    f"{source}: reviewer {entry.name!r} needs exactly one of token, token_sha256"
+                )
+            digest = entry.token_sha256 or token_digest(entry.token or "")
+            if digest in directory:
+                raise ConfigurationError(f"{source}: two reviewers share one token")
+            directory[digest] = ReviewerIdentity(name=entry.name, roles=frozenset(entry.roles))
+        return cls(directory)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> ReviewerDirectory:
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigurationError(f"cannot read reviewers file {path}: {exc}") from exc
+        try:
+            data: Any = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+        except (tomllib.TOMLDecodeError, ValueError) as exc:
+            raise ConfigurationError(f"reviewers file {path}: {exc}") from exc
+        return cls.from_data(data, source=f"reviewers file {path}")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ReviewerDirectory:
+        """``EAT_REVIEWERS_FILE`` (TOML or .json) if set, else ``EAT_REVIEWERS`` (JSON)."""
+        env = os.environ if environ is None else environ
+        path = env.get(REVIEWERS_FILE_ENV)
+        if path:
+            return cls.from_file(path)
+        raw = env.get(REVIEWERS_ENV)
+        if not raw:
+            return cls()
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:
+            raise ConfigurationError(f"{REVIEWERS_ENV} is not valid JSON: {exc}") from exc
+        return cls.from_data(data, source=REVIEWERS_ENV)
+
+    def __len__(self) -> int:
+        return len(self._by_digest)
+
+    def digests(self) -> Iterator[tuple[str, ReviewerIdentity]]:
+        """Each token's SHA-256 with its identity (what a session is bound to, keyed)."""
+        return iter(self._by_digest.items())
+
+    def authenticate(self, token: str) -> ReviewerIdentity | None:
+        return self.by_digest(token_digest(token.strip()))
+
+    def by_digest(self, digest: str) -> ReviewerIdentity | None:
+        for known, identity in self._by_digest.items():
+            # Constant-time per comparison: a timing probe learns nothing about stored digests.
+            if hmac.compare_digest(known, digest):
+                return identity
+        return None
+
+
+# -- what a reviewer may decide --------------------------------------------------------------
+
+
+def approver_roles(call: ToolCallRecord) -> frozenset[str]:
+    """Roles the tool's metadata asks for (``approver_roles``); empty means any reviewer."""
+    roles = call.metadata.get("approver_roles")
+    if isinstance(roles, str):
+        return frozenset({roles})
+    if isinstance(roles, list | tuple | set | frozenset):
+        return frozenset(str(role) for role in roles)
+    return frozenset()
+
+
+def min_approvals(call: ToolCallRecord) -> int:
+    value = call.metadata.get("min_approvals", 1)
+    return value if isinstance(value, int) and value > 1 else 1
+
+
+def votes_of(call: ToolCallRecord) -> list[dict[str, Any]]:
+    """The call's votes as plain dicts.
+
+    Votes cast so far sit on the call; once it is settled the decision keeps them.
+    """
+    votes = call.votes or (call.decision.votes if call.decision is not None else [])
+    return [vote.model_dump(mode="json") for vote in votes]
+
+
+class Refusal(BaseModel):
+    """Why a reviewer cannot decide a call: ``forbidden`` for who they are, else its state."""
+
+    reason: str
+    forbidden: bool
+
+
+def why_cannot_decide(
+    identity: ReviewerIdentity, record: PendingApproval, call: ToolCallRecord
+) -> Refusal | None:
+    """Why this reviewer may not decide this call now, or None when they may.
+
+    The store enforces the same rules where it knows them; this lets a surface show the call
+    read-only instead of offering a button the store would refuse, and refuse a forged form.
+    """
+    needed = approver_roles(call)
+    if needed and not needed & identity.roles:
+        return Refusal(
+            reason=f"needs one of the roles: {', '.join(sorted(needed))}", forbidden=True
+        )
+    if same_identity(record.actor, identity.name):
+        return Refusal(reason="you started this run; someone else must decide it", forbidden=True)
+    if record.status is not ApprovalStatus.PENDING:
+        return Refusal(reason=f"the record is {record.status.value}", forbidden=False)
+    if call.decision is not None:
+        return Refusal(
+            reason=f"already {call.decision.verdict.value} by {call.decision.reviewer}",
+            forbidden=False,
+        )
+    if any(same_identity(vote.get("reviewer"), identity.name) for vote in votes_of(call)):
+        return Refusal(reason="you already voted on this call", forbidden=False)
+    return None
+
+
+# -- deciding ------------------------------------------------------------------------------
+
+
+async def decide_as(
+    store: PendingApprovalStore,
+    approval_id: str,
+    identity: ReviewerIdentity,
+    *,
+    call_id: str | None,
+    verdict: Verdict | str,
+    message: str | None = None,
+    always: bool = False,
+    surface: str,
+    arguments_sha256: str | None = None,
+    edited_arguments: dict[str, Any] | None = None,
+) -> PendingApproval:
+    """Record ``identity``'s decision, under their name and roles, from ``surface``.
+
+    ``always`` makes it sticky: every later call of the same tool in this run is decided the
+    same way without asking (the SDK's ``always_approve`` / ``always_reject``).
+
+    Raises whatever the store raises (``ApprovalConflict``, ``InvalidDecision``,
+    ``NotAuthorized``).
+    """
+    return await store.decide(
+        approval_id,
+        call_id=call_id,
+        verdict=verdict,
+        reviewer=Reviewer(name=identity.name, roles=identity.roles),
+        message=message,
+        always=always,
+        arguments_sha256=arguments_sha256,
+        edited_arguments=edited_arguments,
+        surface=surface,
+    )
