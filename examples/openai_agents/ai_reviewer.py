@@ -19,13 +19,13 @@ from agents.testing import ScriptedModel, assistant_message, function_call
 
 from evolving_agents import (
     AgentRegistry,
+    IntentReviewAgent,
     MongoDBClient,
     OpenAIAgentsProvider,
     OpenAIToolAdapter,
     ProviderRegistry,
+    SystemAgent,
 )
-from evolving_agents.core.system_agent import SystemAgent
-from evolving_agents.reviewers import IntentReviewAgent
 
 # The configuration an EAT deployment sets in its environment.
 os.environ.setdefault("INTENT_REVIEW_ENABLED", "true")

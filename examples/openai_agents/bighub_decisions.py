@@ -17,9 +17,14 @@ from collections.abc import Iterator
 from agents import Agent
 from agents.testing import ScriptedModel, assistant_message, function_call
 
-from evolving_agents import AgentRegistry, MongoDBClient, OpenAIAgentsProvider, OpenAIToolAdapter
-from evolving_agents.decisions.bighub import BighubDecisionProvider
-from evolving_agents.testing.fake_bighub import FakeBighubServer
+from evolving_agents import (
+    AgentRegistry,
+    BighubDecisionProvider,
+    MongoDBClient,
+    OpenAIAgentsProvider,
+    OpenAIToolAdapter,
+)
+from evolving_agents.testing import FakeBighubServer
 
 
 def lookup_user(user: str) -> str:

@@ -13,11 +13,15 @@ import asyncio
 from agents import Agent
 from agents.testing import ScriptedModel, assistant_message, function_call
 
-from evolving_agents import AgentRegistry, MongoDBClient, OpenAIAgentsProvider, OpenAIToolAdapter
-from evolving_agents.plans.intent_plans import IntentPlan, IntentPlanStore
-from evolving_agents.tools.intent_review.approve_plan_tool import (
+from evolving_agents import (
+    AgentRegistry,
     ApprovePlanTool,
+    IntentPlan,
+    IntentPlanStore,
     IntentVerdict,
+    MongoDBClient,
+    OpenAIAgentsProvider,
+    OpenAIToolAdapter,
     PlanVerdicts,
     callback_decider,
 )
