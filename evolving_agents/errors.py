@@ -1,4 +1,43 @@
-"""The root of every error this package raises on purpose."""
+"""Every error this package raises on purpose, as one typed hierarchy.
+
+::
+
+    try:
+        await provider.resume_agent(approval_id)
+    except ApprovalConflict as exc:          # someone else won the race: nothing to do
+        ...
+    except EvolvingAgentsError as exc:       # anything else this package raised on purpose
+        ...
+
+The hierarchy (each message names what was wrong and what to do)::
+
+    EvolvingAgentsError
+    ├── ConfigurationError                  a setting is missing or wrong
+    │   └── EmbeddedServerError             the embedded server cannot start or be reached
+    ├── ApprovalError                       about one approval (``approval_id``, ``reason``)
+    │   ├── ApprovalNotFound
+    │   ├── ApprovalConflict                not in a state that allows this (lost a race)
+    │   ├── InvalidDecision                 the decision itself is malformed
+    │   ├── NotAuthorized                   this reviewer may not decide this call
+    │   ├── StateIntegrityError             the signed state does not verify: refused
+    │   ├── IncompatibleStateVersion        a state or record from a version we cannot read
+    │   ├── RunOptionMissing                the resuming process cannot supply an option
+    │   ├── StateTooLarge
+    │   │   └── RecordTooLarge
+    │   ├── UnstorableRecord
+    │   │   └── UnstorableToolCall
+    │   ├── UnreadableRecord                a stored record that does not parse: skipped
+    │   └── ApprovalStoreError              the database failed (``outcome_unknown``)
+    │       └── LeaseLost                   a worker stopped a run it could not keep
+    ├── ToolOutcomeUnknown                  a governed call may have run: never re-run
+    ├── ContextNotSerializable (TypeError)  a run context that cannot cross a pause
+    ├── AgentNotRegistered                  no agent of that name in the registry
+    ├── ToolAdapterError                    a tool the adapter cannot govern
+    └── PlanNotFound                        no intent plan with that id
+
+The ones above ``ToolOutcomeUnknown`` are defined here; the last five live with the module
+that raises them and are re-exported from the package root, like every name here.
+"""
 
 from __future__ import annotations
 
