@@ -35,8 +35,9 @@ The hierarchy (each message names what was wrong and what to do)::
     ├── ToolAdapterError                    a tool the adapter cannot govern
     └── PlanNotFound                        no intent plan with that id
 
-The ones above ``ToolOutcomeUnknown`` are defined here; the last five live with the module
-that raises them and are re-exported from the package root, like every name here.
+``EmbeddedServerError`` and the last five are defined with the module that raises them (the
+embedded server, the ledger, the provider's codec and registry, the adapter, the plans); the
+rest are defined here. All are importable from the package root.
 """
 
 from __future__ import annotations
