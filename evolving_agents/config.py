@@ -1,25 +1,47 @@
-"""Settings read from the environment.
+"""Every setting the package reads, built once at the entry point and passed down.
 
 EAT's own names are kept (``MONGODB_URI``, ``MONGODB_DATABASE_NAME``, ``INTENT_REVIEW_ENABLED``,
 ``INTENT_REVIEW_LEVELS``); settings new to this package use the ``EAT_`` prefix::
 
-    from evolving_agents.config import Settings
+    from evolving_agents.config import Settings, WebhookSettings
 
-    settings = Settings()            # reads os.environ each time it is built
-    settings.mongodb_uri             # None means: use the embedded local server
+    settings = Settings()                 # reads os.environ, once: build it where you start
+    settings.mongodb_uri                  # store: None means the embedded local server
+    settings.webhooks.url                 # a group: EAT_WEBHOOK_*
+    settings.bighub.api_key               # a group: BIGHUB_API_KEY, BIGHUB_BASE_URL, EAT_BIGHUB_*
+    client = MongoDBClient(settings=settings)        # everything below takes it from here
+    Settings(webhooks=WebhookSettings(url="https://hooks.example.com/eat"))   # or override
+
+Only entry points build ``Settings()``: the ``eat`` commands, the demo, and the user-facing
+constructors that are a program's first line (``MongoDBClient()``, ``start_webhooks_from_env``,
+``BighubDecisionProvider.from_env``). Everything else takes the settings it is given, so one
+process never runs on two readings of the environment (``tests/test_settings_flow.py``).
+
+The groups: *store* (``MONGODB_*``, ``EAT_DATA_DIR``, ``EAT_APPROVAL_TIMEOUT``,
+``EAT_PURGE_AFTER_DAYS``, ``EAT_STATE_SECRET*``), *worker* (``EAT_LEASE_SECONDS``), *web*
+(``EAT_WEB_SECRET``, ``EAT_REVIEWERS_FILE``, ``EAT_REVIEWERS``), *review* (``INTENT_REVIEW_*``,
+``EAT_REVIEWER``, ``OPENAI_*``) are fields of ``Settings``; *webhooks* and *bighub* are nested
+models that can also be built on their own (``WebhookSettings(url=...)``).
 """
 
 from __future__ import annotations
 
 import math
-import os
+import re
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AliasChoices, Field, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 APP_NAME = "evolving-agents"
 # What production asks of a secret: this many bytes, and about this much estimated entropy.
@@ -27,32 +49,130 @@ MIN_PRODUCTION_SECRET_BYTES = 32
 _MIN_ESTIMATED_BITS = 128.0
 NEW_SECRET_HINT = "python -c 'import secrets; print(secrets.token_hex(32))'"
 
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(d|h|m|s)", re.IGNORECASE)
+_DURATION_UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
+_NEVER = frozenset({"0", "never", "none", "off"})
+
+
+def parse_duration(value: str | float | timedelta) -> timedelta | None:
+    """``"24h"``, ``"30m"``, ``"90s"``, ``"2d"``, ``"1h30m"`` or seconds; ``None`` means never.
+
+    ``"0"``, ``"never"``, ``0`` and a zero ``timedelta`` all mean "never expires". Anything else
+    that is not a positive duration raises ``ValueError`` naming the value. (Defined here, on
+    the lowest floor, because settings parse ``EAT_APPROVAL_TIMEOUT`` with it;
+    ``evolving_agents.approvals`` re-exports it.)
+    """
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, bool):
+        # bool is an int: True would silently mean one second.
+        raise ValueError(f"invalid duration {value!r}: use e.g. '24h', '30m', '90s' or 'never'")
+    elif isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        text = value.strip().lower()
+        if text in _NEVER:
+            return None
+        try:
+            seconds = float(text)
+        except ValueError:
+            parts = _DURATION_PART.findall(text)
+            if not parts or _DURATION_PART.sub("", text).strip():
+                raise ValueError(
+                    f"invalid duration {value!r}: use e.g. '24h', '30m', '90s', '2d' or 'never'"
+                ) from None
+            seconds = sum(float(number) * _DURATION_UNITS[unit] for number, unit in parts)
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"invalid duration {value!r}: it must be a finite, positive duration")
+    return None if seconds == 0 else timedelta(seconds=seconds)
+
+
+class WebhookSettings(BaseSettings):
+    """Where events go and how hard to try; every field has an ``EAT_WEBHOOK_*`` variable.
+
+    The retry fields (``max_attempts``, ``backoff_seconds``, ``max_backoff_seconds``,
+    ``lease_seconds``) and ``poll_interval`` govern the outbox, so every notification sink,
+    not only the webhook, is retried by them; the names are the ones they had when the
+    webhook was the only channel.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    url: str | None = Field(default=None, validation_alias="EAT_WEBHOOK_URL")
+    secret: str | None = Field(default=None, validation_alias="EAT_WEBHOOK_SECRET")
+    timeout_seconds: float = Field(default=5.0, gt=0, validation_alias="EAT_WEBHOOK_TIMEOUT")
+    max_attempts: int = Field(default=10, ge=1, validation_alias="EAT_WEBHOOK_MAX_ATTEMPTS")
+    backoff_seconds: float = Field(default=2.0, gt=0, validation_alias="EAT_WEBHOOK_BACKOFF")
+    max_backoff_seconds: float = Field(
+        default=3600.0, gt=0, validation_alias="EAT_WEBHOOK_MAX_BACKOFF"
+    )
+    poll_interval: float = Field(default=1.0, gt=0, validation_alias="EAT_WEBHOOK_POLL_INTERVAL")
+    lease_seconds: float = Field(default=60.0, gt=0, validation_alias="EAT_WEBHOOK_LEASE")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"EAT_WEBHOOK_URL must be an http(s) URL, got {value!r}")
+        return value or None
+
+    def backoff(self, attempts: int) -> timedelta:
+        """Wait before attempt ``attempts + 1``: doubling from ``backoff_seconds``, capped."""
+        seconds = self.backoff_seconds * 2 ** max(attempts - 1, 0)
+        return timedelta(seconds=min(seconds, self.max_backoff_seconds))
+
+
+class BighubSettings(BaseSettings):
+    """``BighubDecisionProvider.from_settings``: the key, the endpoint, and how to fail.
+
+    ``on_error`` is checked by the provider (it names the allowed values in its error).
+    """
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    api_key: str | None = Field(default=None, validation_alias="BIGHUB_API_KEY")
+    base_url: str | None = Field(default=None, validation_alias="BIGHUB_BASE_URL")
+    timeout: float | None = Field(default=None, gt=0, validation_alias="EAT_BIGHUB_TIMEOUT")
+    on_error: str | None = Field(default=None, validation_alias="EAT_BIGHUB_ON_ERROR")
+    domain: str | None = Field(default=None, validation_alias="EAT_BIGHUB_DOMAIN")
+
+    @field_validator("api_key", "base_url", "timeout", "on_error", "domain", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # ``EAT_BIGHUB_TIMEOUT=`` in a deployment file means "not set", as it always did.
+        return None if isinstance(value, str) and not value.strip() else value
+
+
+# The nested groups read their own variables when ``Settings`` is built (their default
+# factories); the outer environment source must not look for a variable named after them.
+_GROUPS = frozenset({"webhooks", "bighub"})
+
+
+class _FlatEnvironment(EnvSettingsSource):
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        if field_name in _GROUPS:
+            return None, field_name, False
+        return super().get_field_value(field, field_name)
+
 
 class Settings(BaseSettings):
     """Every setting the package reads, with the environment variable that sets it."""
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
+    # -- store ----------------------------------------------------------------------------
     mongodb_uri: str | None = Field(default=None, validation_alias="MONGODB_URI")
     mongodb_database_name: str = Field(
         default="evolving_agents", validation_alias="MONGODB_DATABASE_NAME"
     )
-    intent_review_enabled: bool = Field(default=False, validation_alias="INTENT_REVIEW_ENABLED")
-    intent_review_levels: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, validation_alias="INTENT_REVIEW_LEVELS"
-    )
-
-    reviewer: str = Field(default="human", validation_alias="EAT_REVIEWER")
-    env: str = Field(default="development", validation_alias="EAT_ENV")
+    data_dir: Path | None = Field(default=None, validation_alias="EAT_DATA_DIR")
+    config_dir: Path | None = Field(default=None, validation_alias="EAT_CONFIG_DIR")
+    # Where data_dir and config_dir default to (the XDG base directories).
+    xdg_data_home: Path | None = Field(default=None, validation_alias="XDG_DATA_HOME")
+    xdg_config_home: Path | None = Field(default=None, validation_alias="XDG_CONFIG_HOME")
     state_secret: str | None = Field(default=None, validation_alias="EAT_STATE_SECRET")
     # A file holding the state secret (a mounted secret); in production it must be private.
     state_secret_file: Path | None = Field(default=None, validation_alias="EAT_STATE_SECRET_FILE")
-    web_secret: str | None = Field(default=None, validation_alias="EAT_WEB_SECRET")
-    openai_api_key: str | None = Field(default=None, validation_alias="OPENAI_API_KEY")
-    openai_model: str = Field(default="gpt-4.1-mini", validation_alias="EAT_OPENAI_MODEL")
-    data_dir: Path | None = Field(default=None, validation_alias="EAT_DATA_DIR")
-    config_dir: Path | None = Field(default=None, validation_alias="EAT_CONFIG_DIR")
-    lease_seconds: float = Field(default=300.0, gt=0, validation_alias="EAT_LEASE_SECONDS")
     purge_after_days: float = Field(
         default=30.0, gt=0, validation_alias=AliasChoices("EAT_PURGE_AFTER_DAYS")
     )
@@ -60,6 +180,40 @@ class Settings(BaseSettings):
     approval_timeout: timedelta | None = Field(
         default=timedelta(hours=24), validation_alias="EAT_APPROVAL_TIMEOUT"
     )
+    env: str = Field(default="development", validation_alias="EAT_ENV")
+
+    # -- worker ---------------------------------------------------------------------------
+    lease_seconds: float = Field(default=300.0, gt=0, validation_alias="EAT_LEASE_SECONDS")
+
+    # -- web ------------------------------------------------------------------------------
+    web_secret: str | None = Field(default=None, validation_alias="EAT_WEB_SECRET")
+    # Who may sign in to the inbox and decide from the CLI: a TOML (or .json) file, else JSON.
+    reviewers_file: str | None = Field(default=None, validation_alias="EAT_REVIEWERS_FILE")
+    reviewers: str | None = Field(default=None, validation_alias="EAT_REVIEWERS")
+
+    # -- review and models ----------------------------------------------------------------
+    intent_review_enabled: bool = Field(default=False, validation_alias="INTENT_REVIEW_ENABLED")
+    intent_review_levels: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias="INTENT_REVIEW_LEVELS"
+    )
+    reviewer: str = Field(default="human", validation_alias="EAT_REVIEWER")
+    openai_api_key: str | None = Field(default=None, validation_alias="OPENAI_API_KEY")
+    openai_model: str = Field(default="gpt-4.1-mini", validation_alias="EAT_OPENAI_MODEL")
+
+    # -- groups ---------------------------------------------------------------------------
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    bighub: BighubSettings = Field(default_factory=BighubSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, _FlatEnvironment(settings_cls), dotenv_settings, file_secret_settings
 
     @field_validator("intent_review_levels", mode="before")
     @classmethod
@@ -71,12 +225,15 @@ class Settings(BaseSettings):
     @field_validator("approval_timeout", mode="before")
     @classmethod
     def _parse_timeout(cls, value: object) -> object:
-        # Imported here: the approvals package imports this module, not the other way round.
-        from evolving_agents.approvals.models import parse_duration
-
         if isinstance(value, str | int | float | timedelta) and not isinstance(value, bool):
             return parse_duration(value)
         return value
+
+    @field_validator("xdg_data_home", "xdg_config_home", mode="before")
+    @classmethod
+    def _empty_xdg_is_unset(cls, value: object) -> object:
+        # The XDG spec: an empty value is treated as unset.
+        return None if value == "" else value
 
     @property
     def is_production(self) -> bool:
@@ -86,15 +243,15 @@ class Settings(BaseSettings):
         """Where the embedded server keeps its data: ``EAT_DATA_DIR``, else XDG data home."""
         if self.data_dir is not None:
             return self.data_dir
-        base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-        return Path(base) / APP_NAME
+        base = self.xdg_data_home or Path.home() / ".local" / "share"
+        return base / APP_NAME
 
     def resolved_config_dir(self) -> Path:
         """Where the generated state secret lives: ``EAT_CONFIG_DIR``, else XDG config home."""
         if self.config_dir is not None:
             return self.config_dir
-        base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-        return Path(base) / APP_NAME
+        base = self.xdg_config_home or Path.home() / ".config"
+        return base / APP_NAME
 
 
 def secret_weakness(secret: bytes) -> str | None:

@@ -83,17 +83,21 @@ def fail(message: str, code: ExitCode) -> typer.Exit:
 
 
 @contextlib.asynccontextmanager
-async def database(ctx: typer.Context | None = None) -> AsyncIterator[MongoDBClient]:
+async def database(
+    ctx: typer.Context | None = None, settings: Settings | None = None
+) -> AsyncIterator[MongoDBClient]:
     """The command's database: ``MONGODB_URI`` (else the embedded server), closed at the end.
 
-    A ``MongoDBClient`` passed as the root context's ``obj`` (``CliRunner.invoke(app, args,
-    obj=client)``) is used instead and left open: tests share one ``memory://`` database.
+    ``settings`` are the ones the command built; without them the environment is read here,
+    once, for this command. A ``MongoDBClient`` passed as the root context's ``obj``
+    (``CliRunner.invoke(app, args, obj=client)``) is used instead and left open: tests share
+    one ``memory://`` database.
     """
     injected = None if ctx is None else ctx.find_root().obj
     if isinstance(injected, MongoDBClient):
         yield injected
         return
-    client = MongoDBClient(settings=Settings())
+    client = MongoDBClient(settings=Settings() if settings is None else settings)
     try:
         yield client
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from evolving_agents.cli.common import console, fail_cleanly, print_json
+from evolving_agents.config import Settings
 from evolving_agents.storage.embedded import EmbeddedServer
 
 db_app = typer.Typer(help="Start, stop or inspect the embedded local database server.")
@@ -16,7 +17,7 @@ JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON.")
 def start(as_json: bool = JsonOption) -> None:
     """Start the embedded server (or find the one already running)."""
     with fail_cleanly():
-        server = EmbeddedServer.from_settings()
+        server = EmbeddedServer.from_settings(Settings())
         server.ensure_running()
         _show(server, as_json)
 
@@ -25,7 +26,7 @@ def start(as_json: bool = JsonOption) -> None:
 def stop(as_json: bool = JsonOption) -> None:
     """Stop the embedded server; its data stays on disk."""
     with fail_cleanly():
-        stopped = EmbeddedServer.from_settings().stop()
+        stopped = EmbeddedServer.from_settings(Settings()).stop()
     if as_json:
         print_json({"stopped": stopped})
     else:
@@ -38,7 +39,7 @@ def stop(as_json: bool = JsonOption) -> None:
 def status(as_json: bool = JsonOption) -> None:
     """Say whether the embedded server runs, where, and where its data lives."""
     with fail_cleanly():
-        server = EmbeddedServer.from_settings()
+        server = EmbeddedServer.from_settings(Settings())
         _show(server, as_json)
         if not server.status().running:
             raise typer.Exit(1)

@@ -45,9 +45,11 @@ def demo(
 
 
 async def _demo(verdict: Verdict | None, message: str, reviewer: str) -> AgentRunResult:
-    settings = Settings()
+    settings = Settings()  # the demo's one reading of the environment
     client = MongoDBClient(settings=settings)
-    provider = OpenAIAgentsProvider(mongodb_client=client, registry=build_registry())
+    provider = OpenAIAgentsProvider(
+        mongodb_client=client, registry=build_registry(settings), settings=settings
+    )
     try:
         _intro(settings, client)
         run = await provider.execute_agent(OPS_AGENT, DEMO_REQUEST, actor="ops-bot")

@@ -25,12 +25,14 @@ from evolving_agents.approvals.store import PendingApprovalStore
 from evolving_agents.cli.common import console, err_console, fail_cleanly, provider_from_app
 from evolving_agents.config import Settings
 from evolving_agents.errors import ConfigurationError
-from evolving_agents.notify.service import WebhookService, WebhookSettings
+from evolving_agents.notify.service import WebhookService
+from evolving_agents.notify.sinks import configured_sinks
 from evolving_agents.reviewers.directory import REVIEWERS_ENV, REVIEWERS_FILE_ENV, ReviewerDirectory
 from evolving_agents.storage.mongodb_client import MongoDBClient
 
 if TYPE_CHECKING:
     import uvicorn
+    from fastapi import FastAPI
 
 
 def inbox(
@@ -50,48 +52,72 @@ def inbox(
     ),
 ) -> None:
     """Serve the web inbox: a live queue, details, approve and reject, sign-in by token."""
-    import uvicorn
-
     from evolving_agents.web.app import create_app
 
     with fail_cleanly():
-        reviewers = (
-            ReviewerDirectory.from_file(reviewers_file)
-            if reviewers_file
-            else ReviewerDirectory.from_env()
-        )
-        if not len(reviewers):
-            raise ConfigurationError(
-                f"no reviewers configured: set {REVIEWERS_FILE_ENV} to a TOML file or "
-                f"{REVIEWERS_ENV} to JSON (see the README, 'Reviewing from the terminal and the "
-                "browser')"
-            )
-        settings = Settings()
-        if not _is_loopback(host) and not settings.web_secret:
-            # Without a shared secret every process signs its own sessions: behind a balancer
-            # reviewers would sign each other out, so the app would serve loopback only.
-            raise ConfigurationError(
-                f"eat inbox --host {host} listens beyond this machine: set EAT_WEB_SECRET "
-                "(32+ random bytes, the same for every inbox process), e.g. "
-                "EAT_WEB_SECRET=$(python -c 'import secrets; print(secrets.token_urlsafe(48))')"
-            )
+        settings = Settings()  # the one reading of the environment for this process
+        reviewers = _reviewers(settings, reviewers_file)
+        _refuse_open_listening_without_secret(host, settings)
         client = MongoDBClient(settings=settings)
-        target = provider_from_app(app, client) if app else _store_only(client)
-        webhook_settings = WebhookSettings()
-        webhooks = (
-            None if webhook_settings.url is None else WebhookService(client, webhook_settings)
+        target = provider_from_app(app, client) if app else _store_only(client, settings)
+        sinks = configured_sinks(settings)
+        webhooks = WebhookService(client, settings.webhooks, sinks=sinks) if sinks else None
+        web_app = create_app(
+            target, reviewers, poll_interval=poll_interval, webhooks=webhooks, settings=settings
         )
-        web_app = create_app(target, reviewers, poll_interval=poll_interval, webhooks=webhooks)
+    _announce(host, port, len(reviewers), app, webhooks)
+    _run_server(web_app, host, port, client)
+
+
+def _reviewers(settings: Settings, reviewers_file: str | None) -> ReviewerDirectory:
+    if reviewers_file:
+        reviewers = ReviewerDirectory.from_file(reviewers_file)
+    else:
+        # The directory reads the two variables from the settings, not from the environment.
+        reviewers = ReviewerDirectory.from_env(
+            {
+                REVIEWERS_FILE_ENV: settings.reviewers_file or "",
+                REVIEWERS_ENV: settings.reviewers or "",
+            }
+        )
+    if not len(reviewers):
+        raise ConfigurationError(
+            f"no reviewers configured: set {REVIEWERS_FILE_ENV} to a TOML file or "
+            f"{REVIEWERS_ENV} to JSON (see the README, 'Reviewing from the terminal and the "
+            "browser')"
+        )
+    return reviewers
+
+
+def _refuse_open_listening_without_secret(host: str, settings: Settings) -> None:
+    if not _is_loopback(host) and not settings.web_secret:
+        # Without a shared secret every process signs its own sessions: behind a balancer
+        # reviewers would sign each other out, so the app would serve loopback only.
+        raise ConfigurationError(
+            f"eat inbox --host {host} listens beyond this machine: set EAT_WEB_SECRET "
+            "(32+ random bytes, the same for every inbox process), e.g. "
+            "EAT_WEB_SECRET=$(python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+        )
+
+
+def _announce(
+    host: str, port: int, reviewers: int, app: str | None, webhooks: WebhookService | None
+) -> None:
     if not _is_loopback(host):
         err_console.print(
             "[yellow]warning:[/] the inbox listens beyond this machine; put it behind HTTPS "
             "(sign-in tokens and session cookies cross the network)"
         )
     console.print(
-        f"review inbox on [bold]http://{host}:{port}/[/] ({len(reviewers)} reviewer(s)"
+        f"review inbox on [bold]http://{host}:{port}/[/] ({reviewers} reviewer(s)"
         f"{', resuming with ' + app if app else ''}"
-        f"{', webhooks to ' + webhook_settings.url if webhook_settings.url else ''}); Ctrl-C stops"
+        f"{', webhooks to ' + webhooks.url if webhooks is not None else ''}); Ctrl-C stops"
     )
+
+
+def _run_server(web_app: FastAPI, host: str, port: int, client: MongoDBClient) -> None:
+    import uvicorn
+
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     config = uvicorn.Config(
         web_app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3
@@ -112,9 +138,8 @@ async def _serve(server: uvicorn.Server, client: MongoDBClient) -> None:
         await client.close()
 
 
-def _store_only(client: MongoDBClient) -> PendingApprovalStore:
-    days = Settings().purge_after_days
-    return PendingApprovalStore(client, purge_after=timedelta(days=days))
+def _store_only(client: MongoDBClient, settings: Settings) -> PendingApprovalStore:
+    return PendingApprovalStore(client, purge_after=timedelta(days=settings.purge_after_days))
 
 
 def _is_loopback(host: str) -> bool:

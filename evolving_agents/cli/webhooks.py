@@ -19,8 +19,10 @@ import typer
 from rich.table import Table
 
 from evolving_agents.cli.common import console, database, print_json, run_async
+from evolving_agents.config import Settings
 from evolving_agents.notify.outbox import OUTBOX_COLLECTION, DeliveryStatus, WebhookOutbox
-from evolving_agents.notify.service import WebhookService, WebhookSettings
+from evolving_agents.notify.service import WebhookService
+from evolving_agents.notify.sinks import configured_sinks
 
 webhooks_app = typer.Typer(
     help="Deliver signed webhooks for approval events (EAT_WEBHOOK_URL).", no_args_is_help=True
@@ -32,9 +34,11 @@ def run(ctx: typer.Context) -> None:
     """Follow approvals and deliver their events until Ctrl-C."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
+    settings = Settings()  # this command's one reading of the environment
+
     async def go() -> None:
-        async with database(ctx) as client:
-            service = WebhookService(client, WebhookSettings())
+        async with database(ctx, settings) as client:
+            service = WebhookService(client, settings.webhooks, sinks=configured_sinks(settings))
             console.print(f"delivering approval events to [bold]{service.url}[/]; Ctrl-C stops")
             await service.run_until_cancelled()
 

@@ -7,11 +7,13 @@
     outcome.result.status       # success, or awaiting_openai_tool_approval when a person must act
     outcome.waiting_on          # "person" when the run waits for a human decision
 
-Configuration (``Settings``): ``INTENT_REVIEW_ENABLED`` and ``INTENT_REVIEW_LEVELS`` containing
-``intents`` turn the review on; ``EAT_REVIEWER`` picks who reviews: ``human`` (a plan is
-created for a person; a ``human_decider`` such as the console prompt may answer at once),
-``ai`` (``IntentReviewAgent``), ``policy`` (a ``DecisionProvider``) or ``none``. With the
-review off, the awaiting status is returned for a later review. Non-OpenAI providers and runs
+Configuration (``settings=``, else the settings the ``openai-agents`` provider's client was
+built with: this class reads no environment of its own): ``INTENT_REVIEW_ENABLED`` and
+``INTENT_REVIEW_LEVELS`` containing ``intents`` turn the review on; ``EAT_REVIEWER`` picks
+who reviews: ``human`` (a plan is created for a person; a ``human_decider`` such as the
+console prompt may answer at once), ``ai`` (``IntentReviewAgent``), ``policy`` (a
+``DecisionProvider``) or ``none``. With the review off, the awaiting status is returned for a
+later review. Non-OpenAI providers and runs
 that never pause come back exactly as their provider returned them.
 """
 
@@ -77,7 +79,7 @@ class SystemAgent:
         max_rounds: int = 5,
     ) -> None:
         self._providers = providers
-        self._settings = Settings() if settings is None else settings
+        self._settings = _settings_of(providers) if settings is None else settings
         self.reviewer = ReviewerMode(reviewer or self._settings.reviewer.lower())
         self._ai_reviewer = ai_reviewer
         self._policy = policy
@@ -177,3 +179,17 @@ class SystemAgent:
         if self.reviewer is ReviewerMode.HUMAN:
             return self._human_decider
         return None
+
+
+def _settings_of(providers: ProviderRegistry) -> Settings:
+    """The settings the registered OpenAI provider runs on: its database client's."""
+    try:
+        provider = providers.for_framework("openai-agents")
+    except ConfigurationError:
+        provider = None
+    if not isinstance(provider, OpenAIAgentsProvider):
+        raise ConfigurationError(
+            "SystemAgent takes its settings from the openai-agents provider; with none "
+            "registered, pass settings=Settings()"
+        )
+    return provider.mongodb_client.settings

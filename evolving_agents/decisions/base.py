@@ -111,7 +111,6 @@ class DecisionSignal(BaseModel):
             **extra,
         )
 
-
     @classmethod
     def failed(cls, provider: str, exc: BaseException) -> DecisionSignal:
         """The fail-closed answer for a provider that raised: a person must review."""

@@ -3,7 +3,7 @@
 ::
 
     decider = CompositeDecisionProvider([LocalRulePolicy.from_file("rules.toml"),
-                                         BighubDecisionProvider.from_env()])
+                                         BighubDecisionProvider.from_settings(settings)])
 
 Every signal is kept on the result's ``signals``, so a reviewer sees who said what.
 """

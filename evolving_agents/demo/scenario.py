@@ -14,6 +14,7 @@ The tools only describe what they would do; they touch no real system.
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -122,13 +123,11 @@ def scripted_ops_model() -> ScriptedModel:
     return ScriptedModel([ModelStep.respond(_respond) for _ in range(_SCRIPTED_STEPS)])
 
 
-def is_offline(settings: Settings | None = None) -> bool:
-    settings = Settings() if settings is None else settings
+def is_offline(settings: Settings) -> bool:
     return not settings.openai_api_key
 
 
-def build_ops_agent(settings: Settings | None = None) -> Agent[Any]:
-    settings = Settings() if settings is None else settings
+def build_ops_agent(settings: Settings) -> Agent[Any]:
     model: Model | str = scripted_ops_model() if is_offline(settings) else settings.openai_model
     adapter = OpenAIToolAdapter()
     tools = [adapter.adapt(func, metadata=metadata) for func, metadata in OPS_TOOLS]
@@ -144,8 +143,13 @@ def build_ops_agent(settings: Settings | None = None) -> Agent[Any]:
     )
 
 
-def build_registry() -> AgentRegistry:
-    """The registry ``eat --app evolving_agents.demo:build_registry`` loads."""
+def build_registry(settings: Settings | None = None) -> AgentRegistry:
+    """The registry ``eat --app evolving_agents.demo:build_registry`` loads.
+
+    Called with no settings (that is what ``--app`` does), it is the demo's entry point and
+    reads the environment once, here.
+    """
+    settings = Settings() if settings is None else settings
     registry = AgentRegistry()
-    registry.register_factory(OPS_AGENT, build_ops_agent)
+    registry.register_factory(OPS_AGENT, functools.partial(build_ops_agent, settings))
     return registry

@@ -1,10 +1,14 @@
-"""Signed webhooks for approval events, delivered through an outbox with retry and backoff.
+"""Approval events, delivered to every configured sink through an outbox with retry and backoff.
 
 ::
 
     EAT_WEBHOOK_URL=https://hooks.example.com/eat EAT_WEBHOOK_SECRET=... eat webhooks run
 
     task = start_webhooks_from_env(client)    # inside a worker or the inbox (None if unset)
+    service = WebhookService(client, sinks=[WebhookSink(url), MySink()])   # or explicitly
+
+A channel is an ``EventSink`` (``notify/sinks/base.py`` is the guide for writing one); the
+signed webhook (``notify/sinks/webhook.py``) is the first, switched on by ``EAT_WEBHOOK_URL``.
 
 Every event (``approval.created``, ``approval.decided``, ``approval.expired``,
 ``approval.completed``, ``approval.tool_error`` (after ``completed``, when an approved call's
@@ -18,6 +22,7 @@ body raised), ``approval.failed``, ``approval.cancelled``) is a JSON POST with
 from evolving_agents.notify.events import WebhookEvent, WebhookEventType, events_for
 from evolving_agents.notify.feed import ApprovalFeed
 from evolving_agents.notify.outbox import (
+    DEFAULT_SINK,
     DELIVERY_HEADER,
     EVENT_HEADER,
     OUTBOX_COLLECTION,
@@ -26,6 +31,7 @@ from evolving_agents.notify.outbox import (
     Delivery,
     DeliveryStatus,
     WebhookOutbox,
+    delivery_id,
     sign,
     verify_signature,
 )
@@ -34,21 +40,35 @@ from evolving_agents.notify.service import (
     WebhookSettings,
     start_webhooks_from_env,
 )
+from evolving_agents.notify.sinks import (
+    SINKS,
+    DeliveryFailed,
+    EventSink,
+    WebhookSink,
+    configured_sinks,
+)
 
 __all__ = [
+    "DEFAULT_SINK",
     "DELIVERY_HEADER",
     "EVENT_HEADER",
     "OUTBOX_COLLECTION",
     "SIGNATURE_HEADER",
+    "SINKS",
     "TIMESTAMP_HEADER",
     "ApprovalFeed",
     "Delivery",
+    "DeliveryFailed",
     "DeliveryStatus",
+    "EventSink",
     "WebhookEvent",
     "WebhookEventType",
     "WebhookOutbox",
     "WebhookService",
     "WebhookSettings",
+    "WebhookSink",
+    "configured_sinks",
+    "delivery_id",
     "events_for",
     "sign",
     "start_webhooks_from_env",

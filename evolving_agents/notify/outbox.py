@@ -1,9 +1,9 @@
-"""The ``eat_webhook_outbox`` collection: one document per event to deliver, and the signature.
+"""The ``eat_webhook_outbox`` collection: one document per event and sink, and the signature.
 
 ::
 
     outbox = WebhookOutbox(client.collection(OUTBOX_COLLECTION))
-    await outbox.enqueue(event, url=...)                # idempotent on event.id
+    await outbox.enqueue(event, url=..., sink="webhook")  # idempotent on (event.id, sink)
     delivery = await outbox.claim_due(now, lease=timedelta(seconds=30))
     await outbox.mark_delivered(delivery.id, now)  # or mark_failed(..., retry_at=...)
 
@@ -11,16 +11,21 @@
     verify_signature(secret, raw_body, request.headers["X-EAT-Timestamp"],
                      request.headers["X-EAT-Signature"])
 
-Layout: ``_id`` = the event id (``<approval id>:<event type>``), ``kind`` = ``delivery``,
-``event`` (the JSON body), ``url``, ``status`` (pending | sending | delivered | dead),
-``attempts``, ``next_attempt_at``, ``lease_until``, ``last_error``, ``created_at``,
-``delivered_at``. One ``kind = checkpoint`` document remembers how far the feed has read.
+Layout: ``_id`` = the delivery id (see ``delivery_id``: the event id ``<approval id>:<event
+type>`` for the webhook sink, ``<event id>@<sink>`` for any other), ``kind`` = ``delivery``,
+``sink`` (the ``EventSink`` name; absent on deliveries written before sinks existed, which
+are the webhook's), ``event`` (the JSON body), ``url`` (the sink's destination when the event
+was enqueued), ``status`` (pending | sending | delivered | dead), ``attempts``,
+``next_attempt_at``, ``lease_until``, ``last_error``, ``created_at``, ``delivered_at``. One
+``kind = checkpoint`` document remembers how far the feed has read.
 
-Concurrency: enqueueing is an upsert keyed on the event id, so any number of processes reading
-the same history insert each event once. A delivery is claimed with one conditional update
-(pending and due, or sending with an expired lease), so two dispatchers never send the same
-delivery at the same time; a dispatcher that dies mid-send loses its claim when the lease ends.
-Delivery is at least once: receivers drop repeats by the ``X-EAT-Delivery`` id.
+Concurrency: enqueueing is an upsert keyed on the delivery id, so any number of processes
+reading the same history insert each event once per sink. A delivery is claimed with one
+conditional update (pending and due, or sending with an expired lease), so two dispatchers
+never send the same delivery at the same time; a dispatcher that dies mid-send loses its claim
+when the lease ends. A dispatcher claims only the deliveries of the sinks it has, so processes
+configured with different sinks share one outbox. Delivery is at least once: receivers drop
+repeats by the ``X-EAT-Delivery`` id.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import hmac
 import json
 import logging
 import time
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -39,8 +45,11 @@ from pymongo import ASCENDING, ReturnDocument
 from evolving_agents.approvals.documents import problems_of
 from evolving_agents.approvals.models import UtcDatetime
 from evolving_agents.notify.events import WebhookEvent
+from evolving_agents.storage.names import WEBHOOK_OUTBOX
 
-OUTBOX_COLLECTION = "eat_webhook_outbox"
+DEFAULT_SINK = "webhook"
+"""The first sink's name; its deliveries keep the bare event id they had before sinks."""
+OUTBOX_COLLECTION = WEBHOOK_OUTBOX  # re-exported: defined once, in storage/names.py
 SIGNATURE_HEADER = "X-EAT-Signature"
 TIMESTAMP_HEADER = "X-EAT-Timestamp"
 EVENT_HEADER = "X-EAT-Event"
@@ -63,6 +72,7 @@ class Delivery(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
 
     id: str = Field(alias="_id")
+    sink: str = DEFAULT_SINK
     event: dict[str, Any]
     url: str
     status: DeliveryStatus
@@ -72,6 +82,15 @@ class Delivery(BaseModel):
     last_error: str | None = None
     created_at: UtcDatetime
     delivered_at: UtcDatetime | None = None
+
+    def approval_event(self) -> WebhookEvent:
+        """The stored body as the typed event (raises ``ValidationError`` if it is not one)."""
+        return WebhookEvent.model_validate(self.event)
+
+
+def delivery_id(event_id: str, sink: str = DEFAULT_SINK) -> str:
+    """The outbox key of one event for one sink."""
+    return event_id if sink == DEFAULT_SINK else f"{event_id}@{sink}"
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -146,10 +165,13 @@ class WebhookOutbox:
         )
         self._indexes_ready = True
 
-    async def enqueue(self, event: WebhookEvent, *, url: str, now: datetime) -> bool:
-        """Add the event unless it is already there; True when this call added it."""
+    async def enqueue(
+        self, event: WebhookEvent, *, url: str, now: datetime, sink: str = DEFAULT_SINK
+    ) -> bool:
+        """Add the event for ``sink`` unless it is already there; True when this call added it."""
         document = {
             "kind": "delivery",
+            "sink": sink,
             "event": event.model_dump(mode="json"),
             "url": url,
             "status": DeliveryStatus.PENDING.value,
@@ -161,20 +183,27 @@ class WebhookOutbox:
             "delivered_at": None,
         }
         result = await self._collection.update_one(
-            {"_id": event.id}, {"$setOnInsert": document}, upsert=True
+            {"_id": delivery_id(event.id, sink)}, {"$setOnInsert": document}, upsert=True
         )
         return result.upserted_id is not None
 
-    async def claim_due(self, now: datetime, *, lease: timedelta) -> Delivery | None:
-        """Take the delivery due first, or None; its ``attempts`` already counts this one.
+    async def claim_due(
+        self, now: datetime, *, lease: timedelta, sinks: Collection[str] = (DEFAULT_SINK,)
+    ) -> Delivery | None:
+        """Take the delivery due first among those for ``sinks``, or None; its ``attempts``
+        already counts this one.
 
         A claimed document that does not parse as a delivery is given up on (``dead``, with
         why in ``last_error``) and the next one is taken: it can never be sent.
         """
+        names: list[str | None] = [*sorted(sinks)]
+        if DEFAULT_SINK in sinks:
+            names.append(None)  # matches a missing ``sink``: written before sinks existed
         for _ in range(_UNREADABLE_PER_CLAIM):
             document = await self._collection.find_one_and_update(
                 {
                     "kind": "delivery",
+                    "sink": {"$in": names},
                     "$or": [
                         {"status": DeliveryStatus.PENDING.value, "next_attempt_at": {"$lte": now}},
                         {"status": DeliveryStatus.SENDING.value, "lease_until": {"$lt": now}},
