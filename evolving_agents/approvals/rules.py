@@ -1,121 +1,305 @@
-"""Who may approve a tool call, how many must, and how votes settle it.
+"""Who may decide a tool call, who may cancel a run: the one rules module.
 
 ::
 
     alice = Reviewer(name="alice", roles=frozenset({"sre"}))
-    await store.decide(approval_id, call_id=call_id, verdict="approved", reviewer=alice)
+    refusal = decide_refusal(record, call, alice, Verdict.APPROVED)   # None: alice may
+    refusal.kind, refusal.reason                                      # RefusalKind.ROLE, ...
+    refusal = cancel_refusal(record, alice)
 
-A tool asks for particular roles, several approvers, or its own expiry in its metadata::
+The store enforces these answers inside one conditional update per vote (``plan_votes`` calls
+``check_voter`` and ``check_ai_cap``, which raise ``refusal.error()``); the CLI and the inbox ask
+the same functions before they offer a button or send a vote, so all three give one answer.
 
-    {"approver_roles": ["sre", "security"], "min_approvals": 2, "expires_in": "30m"}
+The rules, in the order they are checked (the first that applies is the answer):
 
-The rules, as the store applies them inside one conditional update per vote: a human reviewer
-must hold one of ``approver_roles`` (when the tool lists any), an AI reviewer needs ``"ai"``
-listed there and approves only within the AI cap (``ai_approval_refusal``: the tool opts into
-AI review, its known risk is low, no sticky or edited approval), policy and timeout decisions
-are exempt; the run's ``actor`` may not approve its own call; one vote per reviewer per call
-(names compared in their canonical form, see ``identity.py``, so another spelling is the same
-person); any rejection settles the call at once; an approval settles it when
-``min_approvals`` distinct reviewers approved the same arguments.
+1. the call must be undecided and the record ``pending`` (``STATUS``, ``DECIDED``: conflicts);
+2. its tool's approval rules must parse (``MALFORMED_RULES``: nobody may decide, fail closed);
+3. the reviewer's name must have a visible character (``NAMELESS``);
+4. a human reviewer must hold one of ``approver_roles`` when the tool lists any (``ROLE``), an
+   AI reviewer needs ``"ai"`` listed there (``AI_ROLE``); policy and timeout are exempt;
+5. the run's ``actor`` may **reject** its own call, and cancel its own run, but never
+   **approve** its own call (``OWN_RUN``): rejecting is the fail-safe direction;
+6. one vote per reviewer per call, names compared in their canonical form (``identity.py``),
+   so another spelling is the same person (``VOTED``);
+7. an AI approval stays within the AI cap (``AI_CAP``, see ``ai_cap.py``).
+
+Any rejection settles the call at once; an approval settles it when ``min_approvals``
+distinct reviewers approved the same arguments (``ballot.tally``). A run may be cancelled while
+``pending`` or ``decided`` by a reviewer who holds, for every call, one of the roles its tool
+asks for: the same people who may reject each of its calls (the actor included).
+
+The parts live beside it, each re-exported here: ``refusal.py`` (the refusal type, the
+record's state), ``ballot.py`` (a vote's shape and tally), ``tool_metadata.py``
+(``ToolMetadata``, ``ApprovalRules``), ``risk.py`` (the risk bands), ``ai_cap.py``.
 """
 
 from __future__ import annotations
 
-import json
-import math
-from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime, timedelta
-from typing import Any, Literal, NamedTuple, TypeAlias
+from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
+from evolving_agents.approvals.ai_cap import AI_RISK_CEILING, ai_approval_refusal
+from evolving_agents.approvals.ballot import (
+    Ballot,
+    CallVote,
+    EditChecker,
+    normalise_edit,
+    tally,
+)
 from evolving_agents.approvals.identity import canonical_identity, same_identity
 from evolving_agents.approvals.models import (
     ApprovalStatus,
     PendingApproval,
     ReviewerKind,
     ToolCallRecord,
-    ToolDecision,
     Verdict,
     Vote,
     arguments_digest,
-    canonical_json,
-    parse_duration,
 )
-from evolving_agents.errors import ApprovalConflict, InvalidDecision, NotAuthorized
+from evolving_agents.approvals.refusal import (
+    Refusal,
+    RefusalKind,
+    already_decided,
+    decided_refusal,
+    decision_targets,
+    not_pending_refusal,
+    rules_of,
+)
+from evolving_agents.approvals.reviewer_identity import Reviewer
+from evolving_agents.approvals.risk import (
+    HIGH_RISK,
+    MEDIUM_RISK,
+    RiskBand,
+    as_risk,
+    known_risk,
+    metadata_risk,
+    risk_band,
+    signal_risk,
+)
+from evolving_agents.approvals.tool_metadata import ApprovalRules, ToolMetadata, ai_review_allowed
+
+__all__ = [
+    "AI_RISK_CEILING",
+    "AI_ROLE",
+    "HIGH_RISK",
+    "MEDIUM_RISK",
+    "ApprovalRules",
+    "Ballot",
+    "CallVote",
+    "EditChecker",
+    "Refusal",
+    "RefusalKind",
+    "Reviewer",
+    "RiskBand",
+    "ToolMetadata",
+    "ai_approval_refusal",
+    "ai_review_allowed",
+    "already_decided",
+    "as_risk",
+    "cancel_refusal",
+    "cast_votes",
+    "check_ai_cap",
+    "check_canceller",
+    "check_voter",
+    "decide_refusal",
+    "decision_targets",
+    "known_risk",
+    "metadata_risk",
+    "normalise_edit",
+    "plan_votes",
+    "record_refusal",
+    "risk_band",
+    "rules_of",
+    "signal_risk",
+    "tally",
+]
 
 AI_ROLE = "ai"
 _ROLE_EXEMPT = frozenset({ReviewerKind.POLICY, ReviewerKind.TIMEOUT})
 
-EditChecker: TypeAlias = Callable[
-    [PendingApproval, ToolCallRecord, dict[str, Any]], Awaitable[None]
-]
-"""Checks edited arguments before a store accepts them; raises ``InvalidDecision`` to refuse."""
+
+# -- deciding ---------------------------------------------------------------------------------
 
 
-class Reviewer(BaseModel):
-    """A reviewer's identity: the name votes are recorded under, and the roles they act in."""
+def decide_refusal(
+    record: PendingApproval,
+    call: ToolCallRecord,
+    reviewer: str | Reviewer,
+    verdict: Verdict | str,
+    *,
+    reviewer_kind: ReviewerKind = ReviewerKind.HUMAN,
+    always: bool = False,
+    edited: bool = False,
+) -> Refusal | None:
+    """Why ``reviewer`` may not cast ``verdict`` on ``call`` now, or None when they may.
 
-    model_config = ConfigDict(frozen=True)
-
-    name: str
-    roles: frozenset[str] = frozenset()
-
-    @classmethod
-    def of(cls, reviewer: str | Reviewer) -> Reviewer:
-        """A plain name is a reviewer without roles."""
-        return reviewer if isinstance(reviewer, Reviewer) else cls(name=reviewer)
-
-
-class ApprovalRules(BaseModel):
-    """A call's approval rules, read from its tool's metadata.
-
-    ``expires_in``: None when the tool sets nothing (the store's default applies), ``"never"``
-    when it opts out of expiry.
+    A refusal of a rejection refuses an approval too (rejecting is never harder), so the
+    ``REJECTED`` answer says whether the reviewer may decide the call at all.
     """
+    who = Reviewer.of(reviewer)
+    refusal = _state_refusal(record, call)
+    if refusal is not None:
+        return refusal
+    meta = ToolMetadata.of(call.metadata, tool_name=call.tool_name)
+    if meta.problems:
+        problem = meta.problems[0]
+        return Refusal(
+            kind=RefusalKind.MALFORMED_RULES,
+            reason=f"its approval rules are malformed ({problem})",
+            detail=problem,
+            approval_id=record.id,
+            reviewer=who.name,
+            call_id=call.call_id,
+        )
+    rules = ApprovalRules(approver_roles=meta.approver_roles, min_approvals=meta.min_approvals)
+    return _voter_refusal(record, call, rules, who, reviewer_kind, Verdict(verdict)) or (
+        _ai_cap_refusal(record, call, who, reviewer_kind, Verdict(verdict), always, edited)
+    )
 
-    model_config = ConfigDict(frozen=True)
 
-    approver_roles: frozenset[str] = frozenset()
-    min_approvals: int = 1
-    expires_in: timedelta | Literal["never"] | None = None
+def record_refusal(
+    record: PendingApproval,
+    call_id: str | None,
+    reviewer: str | Reviewer,
+    verdict: Verdict | str,
+) -> Refusal | None:
+    """The store's answer to a human vote on ``call_id`` (None: every undecided call), when it
+    is a refusal of these rules; None when the vote may go on (or the call id is unknown, which
+    the store refuses as an invalid decision)."""
+    if call_id is not None:
+        call = record.call(call_id)
+        return None if call is None else decide_refusal(record, call, reviewer, verdict)
+    if record.status is not ApprovalStatus.PENDING:
+        return not_pending_refusal(record, None)
+    for call in record.undecided_calls():
+        refusal = decide_refusal(record, call, reviewer, verdict)
+        if refusal is not None:
+            return refusal
+    return None
 
-    @classmethod
-    def from_metadata(cls, tool_name: str, metadata: Mapping[str, Any]) -> ApprovalRules:
-        """Parse the rules; ``ValueError`` names the tool and the key when one is malformed.
 
-        Malformed rules are refused rather than guessed: a typo in ``min_approvals`` must not
-        silently let one person approve a call meant for two.
-        """
-        roles = metadata.get("approver_roles")
-        if roles is None:
-            approver_roles: frozenset[str] = frozenset()
-        elif isinstance(roles, str):
-            approver_roles = frozenset({roles})
-        elif isinstance(roles, list | tuple | set | frozenset) and all(
-            isinstance(role, str) for role in roles
-        ):
-            approver_roles = frozenset(roles)
-        else:
-            raise ValueError(
-                f"tool {tool_name}: approver_roles must be a list of role names, got {roles!r}"
-            )
-        quorum = metadata.get("min_approvals", 1)
-        if isinstance(quorum, bool) or not isinstance(quorum, int) or quorum < 1:
-            raise ValueError(
-                f"tool {tool_name}: min_approvals must be an integer >= 1, got {quorum!r}"
-            )
-        expires_in: timedelta | Literal["never"] | None = None
-        raw_expiry = metadata.get("expires_in")
-        if raw_expiry is not None:
-            if not isinstance(raw_expiry, str | int | float | timedelta):
-                raise ValueError(f"tool {tool_name}: expires_in {raw_expiry!r} is not a duration")
-            try:
-                parsed = parse_duration(raw_expiry)
-            except ValueError as exc:
-                raise ValueError(f"tool {tool_name}: expires_in: {exc}") from None
-            expires_in = "never" if parsed is None else parsed
-        return cls(approver_roles=approver_roles, min_approvals=quorum, expires_in=expires_in)
+def _state_refusal(record: PendingApproval, call: ToolCallRecord | None) -> Refusal | None:
+    if call is not None and call.decision is not None:
+        return decided_refusal(record, call, call.decision)
+    if record.status is not ApprovalStatus.PENDING:
+        return not_pending_refusal(record, call)
+    return None
+
+
+_Why = tuple[RefusalKind, str, str]
+"""A refusal's kind, the reviewer's reason, the store's detail."""
+
+
+def _voter_refusal(
+    record: PendingApproval,
+    call: ToolCallRecord,
+    rules: ApprovalRules,
+    reviewer: Reviewer,
+    reviewer_kind: ReviewerKind,
+    verdict: Verdict,
+) -> Refusal | None:
+    name, call_id = reviewer.name, call.call_id
+    why = _identity_refusal(call, rules, reviewer, reviewer_kind) or _vote_refusal(
+        record, call, name, reviewer_kind, verdict
+    )
+    if why is None:
+        return None
+    kind, reason, detail = why
+    return Refusal(
+        kind=kind,
+        reason=reason,
+        detail=detail,
+        approval_id=record.id,
+        reviewer=name,
+        call_id=call_id,
+        status=ApprovalStatus.PENDING.value if kind is RefusalKind.VOTED else None,
+    )
+
+
+def _vote_refusal(
+    record: PendingApproval,
+    call: ToolCallRecord,
+    name: str,
+    reviewer_kind: ReviewerKind,
+    verdict: Verdict,
+) -> _Why | None:
+    """Refused for this vote: the actor approving their own call, or a second vote."""
+    if (
+        verdict is Verdict.APPROVED
+        and reviewer_kind is not ReviewerKind.TIMEOUT
+        # Canonical names: "Alice", " alice" or a Cyrillic look-alike are still the run's actor.
+        and same_identity(name, record.actor)
+    ):
+        return (
+            RefusalKind.OWN_RUN,
+            "you started this run; someone else must approve it",
+            f"{name} started this run and may not approve its own call {call.call_id}; "
+            "another reviewer must",
+        )
+    if any(same_identity(vote.reviewer, name) for vote in call.votes):
+        return (
+            RefusalKind.VOTED,
+            "you already voted on this call",
+            f"{name} already voted on call {call.call_id}",
+        )
+    return None
+
+
+def _identity_refusal(
+    call: ToolCallRecord, rules: ApprovalRules, reviewer: Reviewer, reviewer_kind: ReviewerKind
+) -> _Why | None:
+    """Refused for who the reviewer is, whatever the verdict: no name, or a missing role."""
+    name = reviewer.name
+    if not canonical_identity(name):
+        # Only invisible characters: a vote nobody can be held to, and equal to any other such.
+        return (
+            RefusalKind.NAMELESS,
+            "your name has no visible characters",
+            f"the reviewer name {name!r} has no visible characters",
+        )
+    needed = rules.approver_roles
+    listed = ", ".join(sorted(needed))
+    if needed and reviewer_kind is ReviewerKind.AI and AI_ROLE not in needed:
+        return (
+            RefusalKind.AI_ROLE,
+            f"an AI reviewer needs the role '{AI_ROLE}' in approver_roles ({listed})",
+            f"{name} is an AI reviewer and tool {call.tool_name} does not list the role "
+            f"'{AI_ROLE}' in approver_roles ({listed})",
+        )
+    if needed and reviewer_kind is ReviewerKind.HUMAN and not needed & reviewer.roles:
+        return (
+            RefusalKind.ROLE,
+            f"needs one of the roles: {listed}",
+            f"{name} holds none of the roles tool {call.tool_name} needs to decide call "
+            f"{call.call_id}: {listed}",
+        )
+    return None
+
+
+def _ai_cap_refusal(
+    record: PendingApproval,
+    call: ToolCallRecord,
+    reviewer: Reviewer,
+    reviewer_kind: ReviewerKind,
+    verdict: Verdict,
+    always: bool,
+    edited: bool,
+) -> Refusal | None:
+    if reviewer_kind is not ReviewerKind.AI or verdict is not Verdict.APPROVED:
+        return None
+    reason = ai_approval_refusal(call, always=always, edited=edited)
+    if reason is None:
+        return None
+    return Refusal(
+        kind=RefusalKind.AI_CAP,
+        reason=reason,
+        detail=f"{reviewer.name} is an AI reviewer and may not approve call {call.call_id}: "
+        f"{reason}; a person must decide",
+        approval_id=record.id,
+        reviewer=reviewer.name,
+        call_id=call.call_id,
+    )
 
 
 def check_voter(
@@ -127,163 +311,86 @@ def check_voter(
     verdict: Verdict,
 ) -> None:
     """Raise ``NotAuthorized`` or ``ApprovalConflict`` unless this reviewer may vote here now."""
-
-    def refuse(reason: str) -> NotAuthorized:
-        return NotAuthorized(record.id, reason, reviewer=reviewer.name, call_id=call.call_id)
-
-    if not canonical_identity(reviewer.name):
-        # Only invisible characters: a vote nobody can be held to, and equal to any other such.
-        raise refuse(f"the reviewer name {reviewer.name!r} has no visible characters")
-    needed = rules.approver_roles
-    if needed and reviewer_kind not in _ROLE_EXEMPT:
-        if reviewer_kind is ReviewerKind.AI and AI_ROLE not in needed:
-            raise refuse(
-                f"{reviewer.name} is an AI reviewer and tool {call.tool_name} does not list the "
-                f"role '{AI_ROLE}' in approver_roles ({', '.join(sorted(needed))})"
-            )
-        if reviewer_kind is ReviewerKind.HUMAN and not needed & reviewer.roles:
-            raise refuse(
-                f"{reviewer.name} holds none of the roles tool {call.tool_name} needs to "
-                f"decide call {call.call_id}: {', '.join(sorted(needed))}"
-            )
-    if (
-        verdict is Verdict.APPROVED
-        and reviewer_kind is not ReviewerKind.TIMEOUT
-        # Canonical names: "Alice", " alice" or a Cyrillic look-alike are still the run's actor.
-        and same_identity(reviewer.name, record.actor)
-    ):
-        raise refuse(
-            f"{reviewer.name} started this run and may not approve its own call "
-            f"{call.call_id}; another reviewer must"
-        )
-    if any(same_identity(vote.reviewer, reviewer.name) for vote in call.votes):
-        raise ApprovalConflict(
-            record.id, f"{reviewer.name} already voted on call {call.call_id}", status="pending"
-        )
+    refusal = _voter_refusal(record, call, rules, reviewer, reviewer_kind, verdict)
+    if refusal is not None:
+        raise refusal.error()
 
 
-def tally(
-    approval_id: str,
-    call: ToolCallRecord,
-    rules: ApprovalRules,
-    vote: Vote,
-    *,
-    always: bool,
-    edited_arguments: dict[str, Any] | None,
-) -> tuple[list[Vote], ToolDecision | None]:
-    """The call's votes with ``vote`` added, and its decision if this vote settles it."""
-    votes = [*call.votes, vote]
-    if vote.verdict is Verdict.APPROVED:
-        approving = [v for v in votes if v.verdict is Verdict.APPROVED]
-        if len({v.edited_arguments_sha256 for v in approving}) > 1:
-            # One set of arguments runs; approvals of different edits are not a quorum for any.
-            raise ApprovalConflict(
-                approval_id,
-                f"call {call.call_id}: {vote.reviewer} approved different arguments than the "
-                "earlier approvals; approve the same edits (or none), or reject",
-                status="pending",
-            )
-        if len({v.reviewer for v in approving}) < rules.min_approvals:
-            return votes, None
-    decision = ToolDecision(
-        verdict=vote.verdict,
-        reviewer=vote.reviewer,
-        reviewer_kind=vote.reviewer_kind,
-        message=vote.message,
-        always=always,
-        at=vote.at,
-        surface=vote.surface,
-        votes=votes,
-        edited_arguments=edited_arguments if vote.verdict is Verdict.APPROVED else None,
-        edited_arguments_sha256=vote.edited_arguments_sha256,
+def check_ai_cap(
+    record: PendingApproval, call: ToolCallRecord, ballot: Ballot, edit: dict[str, Any] | None
+) -> None:
+    """Raise ``NotAuthorized`` when an ``ai`` approval goes beyond the AI cap."""
+    refusal = _ai_cap_refusal(
+        record,
+        call,
+        ballot.reviewer,
+        ballot.reviewer_kind,
+        ballot.verdict,
+        ballot.always,
+        edit is not None,
     )
-    return votes, decision
+    if refusal is not None:
+        raise refusal.error()
 
 
-class Ballot(BaseModel):
-    """A vote as asked for, checked for shape before any record is read."""
+# -- cancelling -------------------------------------------------------------------------------
 
-    reviewer: Reviewer
-    verdict: Verdict
-    reviewer_kind: ReviewerKind
-    message: str | None
-    always: bool
-    surface: str
 
-    @classmethod
-    def make(
-        cls,
-        approval_id: str,
-        verdict: Verdict | str,
-        reviewer: str | Reviewer,
-        reviewer_kind: ReviewerKind | str,
-        message: str | None,
-        always: bool,
-        surface: str,
-    ) -> Ballot:
-        try:
-            verdict = Verdict(verdict)
-        except ValueError:
-            raise InvalidDecision(
-                approval_id, f"unknown verdict {verdict!r}; use 'approved' or 'rejected'"
-            ) from None
-        try:
-            reviewer_kind = ReviewerKind(reviewer_kind)
-        except ValueError:
-            kinds = ", ".join(kind.value for kind in ReviewerKind)
-            raise InvalidDecision(
-                approval_id, f"unknown reviewer_kind {reviewer_kind!r}; use one of {kinds}"
-            ) from None
-        identity = Reviewer.of(reviewer)
-        if not identity.name or not identity.name.strip():
-            raise InvalidDecision(approval_id, "a decision needs the reviewer's name")
-        if not surface or not surface.strip():
-            raise InvalidDecision(approval_id, "a decision needs the surface it came from")
-        return cls(
-            reviewer=identity,
-            verdict=verdict,
-            reviewer_kind=reviewer_kind,
-            message=message,
-            always=always,
-            surface=surface,
+def cancel_refusal(record: PendingApproval, reviewer: str | Reviewer) -> Refusal | None:
+    """Why ``reviewer`` may not cancel ``record``, or None when they may.
+
+    Cancelling is the fail-safe direction, like rejecting: whoever may reject every call of the
+    run may cancel it, the run's actor included. Calls whose rules are malformed ask for no
+    role here: nobody can decide them, and cancelling is the way out.
+    """
+    who = Reviewer.of(reviewer)
+    if record.status not in (ApprovalStatus.PENDING, ApprovalStatus.DECIDED):
+        status = record.status.value
+        return Refusal(
+            kind=RefusalKind.STATUS,
+            reason=f"the record is {status}",
+            detail=f"cannot cancel: the record is {status}",
+            approval_id=record.id,
+            reviewer=who.name,
+            status=status,
         )
-
-
-def normalise_edit(
-    approval_id: str,
-    ballot: Ballot,
-    call_id: str | None,
-    edited_arguments: Any,
-    checker: EditChecker | None,
-) -> dict[str, Any]:
-    """The edit, normalised to what gets hashed and stored, if it may be asked for at all."""
-    if ballot.verdict is not Verdict.APPROVED:
-        raise InvalidDecision(approval_id, "edited arguments come only with an approval")
-    if call_id is None:
-        raise InvalidDecision(approval_id, "edited arguments need the call_id they replace")
-    if not isinstance(edited_arguments, dict):
-        raise InvalidDecision(approval_id, "edited arguments must be a JSON object")
-    if checker is None:
-        raise InvalidDecision(
-            approval_id,
-            "approving with edited arguments needs a store created by OpenAIAgentsProvider,"
-            " which checks edits against the tool's schema and its rules",
+    if not canonical_identity(who.name):
+        return Refusal(
+            kind=RefusalKind.NAMELESS,
+            reason="your name has no visible characters",
+            detail=f"the reviewer name {who.name!r} has no visible characters",
+            approval_id=record.id,
+            reviewer=who.name,
         )
-    try:
-        # The canonical JSON round trip is what gets hashed and stored, so both agree.
-        normalised: dict[str, Any] = json.loads(canonical_json(edited_arguments))
-    except (TypeError, ValueError) as exc:
-        raise InvalidDecision(approval_id, f"edited arguments are not JSON: {exc}") from None
-    return normalised
+    for call in record.tool_calls:
+        needed = ToolMetadata.of(call.metadata, tool_name=call.tool_name).approver_roles
+        if needed and not needed & who.roles:
+            listed = ", ".join(sorted(needed))
+            return Refusal(
+                kind=RefusalKind.ROLE,
+                reason=f"{call.tool_name} needs one of the roles: {listed}",
+                detail=f"{who.name} holds none of the roles tool {call.tool_name} needs "
+                f"(call {call.call_id}: {listed}) and may not cancel its run",
+                approval_id=record.id,
+                reviewer=who.name,
+                call_id=call.call_id,
+            )
+    return None
 
 
-class CallVote(NamedTuple):
-    """What one vote does to one call: its votes after it, and its decision if settled."""
+def check_canceller(record: PendingApproval, reviewer: str | Reviewer) -> None:
+    """Raise ``NotAuthorized`` or ``ApprovalConflict`` unless ``reviewer`` may cancel now."""
+    refusal = cancel_refusal(record, reviewer)
+    if refusal is not None:
+        raise refusal.error()
 
-    position: int
-    votes: list[Vote]
-    decision: ToolDecision | None
-    min_approvals: int
+
+# -- what the store does with a vote ----------------------------------------------------------
+
+
+def cast_votes(call: ToolCallRecord) -> list[Vote]:
+    """The call's votes: cast so far on the call, kept by its decision once it is settled."""
+    return call.votes or (call.decision.votes if call.decision is not None else [])
 
 
 def plan_votes(
@@ -319,164 +426,3 @@ def plan_votes(
         )
         plan.append(CallVote(index, votes, decision, rules.min_approvals))
     return plan
-
-
-def rules_of(approval_id: str, call: ToolCallRecord) -> ApprovalRules:
-    """The call's rules, or ``InvalidDecision`` naming what in its metadata is malformed."""
-    try:
-        return ApprovalRules.from_metadata(call.tool_name, call.metadata)
-    except ValueError as exc:
-        # Fail closed: rules nobody can read allow nobody to decide.
-        raise InvalidDecision(approval_id, str(exc)) from None
-
-
-def decision_targets(
-    record: PendingApproval, call_id: str | None, arguments_sha256: str | None
-) -> list[int]:
-    """Indexes of the calls a decision applies to, after checking it may apply at all."""
-    if record.status is not ApprovalStatus.PENDING:
-        if call_id is not None and (call := record.call(call_id)) is not None and call.decision:
-            raise already_decided(record.id, call_id, call.decision)
-        raise ApprovalConflict(
-            record.id,
-            f"cannot decide: the record is {record.status.value}",
-            status=record.status.value,
-        )
-    if call_id is None:
-        if arguments_sha256 is not None:
-            raise InvalidDecision(record.id, "arguments_sha256 needs a call_id")
-        return [i for i, call in enumerate(record.tool_calls) if call.decision is None]
-    for index, call in enumerate(record.tool_calls):
-        if call.call_id != call_id:
-            continue
-        if call.decision is not None:
-            raise already_decided(record.id, call_id, call.decision)
-        if arguments_sha256 is not None and arguments_sha256 != call.arguments_sha256:
-            raise InvalidDecision(
-                record.id, f"call {call_id}: the arguments shown differ from the stored ones"
-            )
-        return [index]
-    known = ", ".join(call.call_id for call in record.tool_calls)
-    raise InvalidDecision(record.id, f"no call {call_id!r} in this record (calls: {known})")
-
-
-def already_decided(approval_id: str, call_id: str, decision: ToolDecision) -> ApprovalConflict:
-    return ApprovalConflict(
-        approval_id,
-        f"call {call_id} was already {decision.verdict.value} by {decision.reviewer}",
-        status=ApprovalStatus.PENDING.value,
-    )
-
-
-# -- the AI cap: what an AI reviewer may approve, wherever its decision comes from ----------
-
-AI_RISK_CEILING = 0.5
-"""No AI approval stands on a call whose known risk is at or above this, whatever threshold the
-reviewer was given: the same boundary at which the metadata rule calls a tool high risk."""
-
-_HIGH_RISK_LABELS = frozenset({"high", "critical"})
-_HIGH_RISK_FLOOR = 0.7
-# Anything unreadable about a risk counts as the highest: nothing is known about the call.
-_UNKNOWN_RISK = 1.0
-
-
-def ai_review_allowed(metadata: Mapping[str, Any]) -> bool:
-    """True when a tool's metadata lets an AI reviewer approve its calls: ``ai_review`` is
-    ``True`` or ``"allowed"``, or ``reviewer`` is ``"ai"``. Anything else (absent, ``1``,
-    ``"yes"``) does not."""
-    ai_review = metadata.get("ai_review")
-    return ai_review is True or ai_review == "allowed" or metadata.get("reviewer") == "ai"
-
-
-def as_risk(value: object) -> float:
-    """A stored risk as a number in 0..1; anything unreadable or out of range is the maximum."""
-    if isinstance(value, bool):
-        return _UNKNOWN_RISK
-    if isinstance(value, int | float | str):
-        try:
-            number = float(value)
-        except ValueError:
-            return _UNKNOWN_RISK
-        return number if math.isfinite(number) and 0.0 <= number <= 1.0 else _UNKNOWN_RISK
-    return _UNKNOWN_RISK
-
-
-def metadata_risk(metadata: Mapping[str, Any]) -> float:
-    """A floor from the tool's own ``risk``: 0.7 for "high"/"critical", the number if numeric.
-
-    Other labels ("low", "medium") add nothing: the signal's (and a model's) risk still count.
-    """
-    risk = metadata.get("risk")
-    if risk is None:
-        return 0.0
-    if isinstance(risk, str):
-        label = risk.strip().lower()
-        if label in _HIGH_RISK_LABELS:
-            return _HIGH_RISK_FLOOR
-        try:
-            float(label)
-        except ValueError:
-            return 0.0
-    return as_risk(risk)
-
-
-def signal_risk(signal: Mapping[str, Any] | None) -> float:
-    """The decision layer's risk for a call, 0 when it gave none."""
-    if signal is None or "risk" not in signal:
-        return 0.0
-    return as_risk(signal["risk"])
-
-
-def known_risk(call: ToolCallRecord) -> float:
-    """What is known about a call's risk before anyone reviews it: the highest of the decision
-    layer's signal and the floor its tool's metadata sets."""
-    return max(signal_risk(call.signal), metadata_risk(call.metadata))
-
-
-def ai_approval_refusal(
-    call: ToolCallRecord,
-    *,
-    risk: float | None = None,
-    threshold: float = AI_RISK_CEILING,
-    always: bool = False,
-    edited: bool = False,
-) -> str | None:
-    """Why an AI reviewer may not approve ``call``, or None when it may.
-
-    The one definition of the AI cap. The store applies it to every ``ai`` approval, whichever
-    surface sent it; ``IntentReviewAgent`` applies it first, with its own ``threshold`` and the
-    model's ``risk``, so it escalates instead of being refused. An AI may approve only a tool
-    whose metadata opts into AI review, below both thresholds, once (not ``always``), and only
-    the arguments the model proposed (no edits: the decision layer never scored them).
-    """
-    if not ai_review_allowed(call.metadata):
-        return (
-            f"tool {call.tool_name!r} does not allow AI approval "
-            "(metadata ai_review=True or reviewer='ai')"
-        )
-    combined = known_risk(call) if risk is None else max(as_risk(risk), known_risk(call))
-    limit = min(threshold, AI_RISK_CEILING)
-    if not combined < limit:
-        return f"the risk {combined:.2f} is not below the AI approval threshold {limit:.2f}"
-    if always:
-        return "an AI reviewer may not approve every later call of the tool (always)"
-    if edited:
-        return "an AI reviewer may not approve edited arguments"
-    return None
-
-
-def check_ai_cap(
-    record: PendingApproval, call: ToolCallRecord, ballot: Ballot, edit: dict[str, Any] | None
-) -> None:
-    """Raise ``NotAuthorized`` when an ``ai`` approval goes beyond the AI cap."""
-    if ballot.reviewer_kind is not ReviewerKind.AI or ballot.verdict is not Verdict.APPROVED:
-        return
-    reason = ai_approval_refusal(call, always=ballot.always, edited=edit is not None)
-    if reason is not None:
-        raise NotAuthorized(
-            record.id,
-            f"{ballot.reviewer.name} is an AI reviewer and may not approve call "
-            f"{call.call_id}: {reason}; a person must decide",
-            reviewer=ballot.reviewer.name,
-            call_id=call.call_id,
-        )

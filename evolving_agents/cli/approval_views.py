@@ -14,18 +14,25 @@ from rich.table import Table
 from rich.text import Text
 
 from evolving_agents.approvals.models import (
-    AgentRunResult,
-    ApprovalStatus,
     CallKind,
     CallOutcome,
     CallOutcomeStatus,
     PendingApproval,
-    RunStatus,
     ToolCallRecord,
+    ToolDecision,
     Verdict,
     utcnow,
 )
-from evolving_agents.cli.common import console, err_console, print_json
+from evolving_agents.approvals.rules import ToolMetadata, cast_votes
+from evolving_agents.cli.common import console
+from evolving_agents.present.call_kinds import (
+    KIND_LABELS,
+    custom_input,
+    hosted_mcp_call,
+    patch_operations,
+    shell_commands,
+    shell_options,
+)
 from evolving_agents.present.reveal import (
     FLAG_TEXT,
     escape_hidden,
@@ -35,25 +42,13 @@ from evolving_agents.present.reveal import (
     segments,
 )
 from evolving_agents.present.views import (
-    KIND_LABELS,
     ApprovalRow,
     UnreadableRow,
     call_risk,
-    custom_input,
     expires_in,
-    hosted_mcp_call,
     humanize,
     outcome_text,
-    patch_operations,
-    shell_commands,
-    shell_options,
     tool_errors,
-)
-from evolving_agents.reviewers.directory import (
-    ReviewerIdentity,
-    approver_roles,
-    min_approvals,
-    votes_of,
 )
 
 _RISK_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "green"}
@@ -177,20 +172,7 @@ def show_record(record: PendingApproval, *, tampered: list[str] | None = None) -
 
 
 def show_call(call: ToolCallRecord) -> None:
-    risk = call_risk(call)
-    head = Text.assemble("\n", revealed(call.tool_name, "bold"), " ", revealed(call.call_id, "dim"))
-    head.append("  ")
-    if call.kind is not CallKind.FUNCTION:
-        head.append(KIND_LABELS[call.kind], style="yellow")
-        head.append("  ")
-    head.append("risk ")
-    head.append(risk.label, style=_RISK_STYLE.get(risk.level, "dim"))
-    roles = approver_roles(call)
-    if roles:
-        head.append(f"  approver roles: {', '.join(sorted(roles))}")
-    if min_approvals(call) > 1:
-        head.append(f"  needs {min_approvals(call)} approvals")
-    console.print(head)
+    console.print(call_heading(call))
     edited = None if call.decision is None else call.decision.edited_arguments
     hidden = hidden_characters(call.tool_name, call.arguments, edited)
     if hidden:
@@ -200,36 +182,61 @@ def show_call(call: ToolCallRecord) -> None:
             )
         )
     show_arguments(call)
-    signal = call.signal or {}
-    if signal:
+    show_signal(call.signal or {})
+    for vote in cast_votes(call):
         console.print(
-            f"  signal: [bold]{signal.get('verdict')}[/] ({signal.get('provider', '-')}): "
-            f"{signal.get('reason') or '-'}",
-            highlight=False,
-        )
-        if signal.get("better_action"):
-            console.print(f"  better action: [green]{signal['better_action']}[/]", highlight=False)
-    for vote in votes_of(call):
-        console.print(
-            f"  vote: {vote.get('reviewer')} {vote.get('verdict')} from {vote.get('surface', '-')}",
+            f"  vote: {vote.reviewer} {vote.verdict.value} from {vote.surface or '-'}",
             highlight=False,
         )
     if call.decision is not None:
-        colour = "green" if call.decision.verdict is Verdict.APPROVED else "red"
-        message = f": {call.decision.message}" if call.decision.message else ""
-        console.print(
-            f"  [{colour}]{call.decision.verdict.value}[/] by {call.decision.reviewer} "
-            f"({call.decision.reviewer_kind.value}){message}",
-            highlight=False,
-        )
-        if call.decision.always:
-            console.print("  and every later call of this tool in this run", highlight=False)
-        edited = getattr(call.decision, "edited_arguments", None)
-        if edited is not None:
-            console.print("  runs with edited arguments:")
-            console.print(revealed_json(edited))
+        show_decision(call.decision)
     if call.outcome is not None:
         show_call_outcome(call.outcome)
+
+
+def call_heading(call: ToolCallRecord) -> Text:
+    """The call's first line: tool, call id, kind, risk band, the roles and quorum it needs."""
+    risk = call_risk(call)
+    tool = ToolMetadata.of(call.metadata, tool_name=call.tool_name)
+    head = Text.assemble("\n", revealed(call.tool_name, "bold"), " ", revealed(call.call_id, "dim"))
+    head.append("  ")
+    if call.kind is not CallKind.FUNCTION:
+        head.append(KIND_LABELS[call.kind], style="yellow")
+        head.append("  ")
+    head.append("risk ")
+    head.append(risk.label, style=_RISK_STYLE.get(risk.level, "dim"))
+    if tool.approver_roles:
+        head.append(f"  approver roles: {', '.join(sorted(tool.approver_roles))}")
+    if tool.min_approvals > 1:
+        head.append(f"  needs {tool.min_approvals} approvals")
+    return head
+
+
+def show_signal(signal: dict[str, Any]) -> None:
+    if not signal:
+        return
+    console.print(
+        f"  signal: [bold]{signal.get('verdict')}[/] ({signal.get('provider', '-')}): "
+        f"{signal.get('reason') or '-'}",
+        highlight=False,
+    )
+    if signal.get("better_action"):
+        console.print(f"  better action: [green]{signal['better_action']}[/]", highlight=False)
+
+
+def show_decision(decision: ToolDecision) -> None:
+    colour = "green" if decision.verdict is Verdict.APPROVED else "red"
+    message = f": {decision.message}" if decision.message else ""
+    console.print(
+        f"  [{colour}]{decision.verdict.value}[/] by {decision.reviewer} "
+        f"({decision.reviewer_kind.value}){message}",
+        highlight=False,
+    )
+    if decision.always:
+        console.print("  and every later call of this tool in this run", highlight=False)
+    if decision.edited_arguments is not None:
+        console.print("  runs with edited arguments:")
+        console.print(revealed_json(decision.edited_arguments))
 
 
 def show_arguments(call: ToolCallRecord) -> None:
@@ -328,91 +335,3 @@ def audit_table(record: PendingApproval) -> Table:
             details,
         )
     return table
-
-
-def report_decision(
-    record: PendingApproval,
-    call_id: str | None,
-    verdict: Verdict,
-    identity: ReviewerIdentity,
-    as_json: bool,
-) -> None:
-    if as_json:
-        print_json(record.model_dump(mode="json", by_alias=True, exclude={"state"}))
-        return
-    colour = "green" if verdict is Verdict.APPROVED else "red"
-    decided = [
-        c.tool_name
-        for c in record.tool_calls
-        if (call_id is None or c.call_id == call_id)
-        and c.decision is not None
-        and c.decision.reviewer == identity.name
-    ]
-    what = ", ".join(decided) or "your vote was recorded"
-    console.print(f"[{colour}]{verdict.value}[/] {what} as {identity.name}", highlight=False)
-    if any(
-        c.decision is not None and c.decision.always and c.tool_name in decided
-        for c in record.tool_calls
-    ):
-        console.print(f"and every later call of {what} in this run", highlight=False)
-    if record.status is ApprovalStatus.DECIDED:
-        console.print(
-            "every call is decided: resume with "
-            f"[bold]eat approvals resume {record.id} --app ...[/] (or let `eat worker` take it)"
-        )
-    else:
-        console.print(f"{len(record.undecided_calls())} call(s) still wait for a decision")
-
-
-def report_outcome(outcome: AgentRunResult, as_json: bool) -> None:
-    if as_json:
-        print_json(outcome.model_dump(mode="json"))
-        return
-    for output in outcome.tool_outputs:
-        console.print(f"  {output.tool_name}: {output.output}", soft_wrap=True, highlight=False)
-    if outcome.status is RunStatus.SUCCESS:
-        console.print(Panel(str(outcome.final_output), title="completed: the agent's answer"))
-    elif outcome.status is RunStatus.AWAITING_APPROVAL:
-        console.print(f"the run paused again: approval [cyan]{outcome.approval_id}[/] waits")
-    elif outcome.status is RunStatus.TOOL_ERROR:
-        report_tool_errors(outcome)
-    else:
-        err_console.print(f"[bold red]the resumed run failed:[/] {outcome.error}", highlight=False)
-
-
-def report_tool_errors(outcome: AgentRunResult) -> None:
-    """The run finished, but an approved call raised: never shown as a success."""
-    names = {output.call_id: output.tool_name for output in outcome.tool_outputs}
-    failed = {
-        call_id: result
-        for call_id, result in outcome.outcomes.items()
-        if result.status is CallOutcomeStatus.TOOL_ERROR
-    }
-    which = f"{len(failed)} approved call(s)" if failed else "an approved call"
-    err_console.print(
-        f"[bold red]the run finished, but {which} raised: the approved action did not happen[/]",
-        highlight=False,
-        soft_wrap=True,
-    )
-    for call_id, result in failed.items():
-        name = names.get(call_id) or call_id
-        error = escape(result.error or "no error text recorded")
-        err_console.print(f"  [red]{name}[/] ({call_id}): {error}", highlight=False, soft_wrap=True)
-    if outcome.error and not failed:
-        # The provider's summary names the same calls; only needed when no outcome does.
-        err_console.print(f"  {escape(outcome.error)}", highlight=False, soft_wrap=True)
-    console.print(
-        Panel(str(outcome.final_output), title="tool error: the agent's answer", border_style="red")
-    )
-
-
-def resume_summary(results: list[dict[str, Any]]) -> None:
-    if not results:
-        console.print("nothing decided to resume")
-        return
-    table = Table(title=f"resumed {len(results)} record(s)", title_justify="left")
-    for column in ("approval", "outcome", "detail"):
-        table.add_column(column)
-    for result in results:
-        table.add_row(result["approval_id"], result["outcome"], str(result["detail"])[:120])
-    console.print(table)

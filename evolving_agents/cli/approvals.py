@@ -21,25 +21,20 @@ from datetime import timedelta
 from typing import Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from evolving_agents.approvals.models import (
     AgentRunResult,
     ApprovalStatus,
-    CallOutcomeStatus,
     PendingApproval,
     RunStatus,
     Verdict,
     utcnow,
 )
+from evolving_agents.approvals.rules import Reviewer, record_refusal
 from evolving_agents.approvals.store import ApprovalPage, PendingApprovalStore
-from evolving_agents.cli.approval_views import (
-    queue_table,
-    report_decision,
-    report_outcome,
-    resume_summary,
-    show_record,
-)
+from evolving_agents.cli.approval_reports import report_decision, report_outcome, resume_summary
+from evolving_agents.cli.approval_views import queue_table, show_record
+from evolving_agents.cli.bulk_resume import resume_each_decided
 from evolving_agents.cli.common import (
     ExitCode,
     console,
@@ -51,14 +46,8 @@ from evolving_agents.cli.common import (
     run_async,
 )
 from evolving_agents.config import Settings
-from evolving_agents.errors import ApprovalConflict, ApprovalError, EvolvingAgentsError
 from evolving_agents.present.views import page_rows
-from evolving_agents.providers.openai_agents_provider import OpenAIAgentsProvider
-from evolving_agents.reviewers.directory import (
-    ReviewerIdentity,
-    decide_as,
-    why_cannot_decide,
-)
+from evolving_agents.reviewers.directory import cancel_as, decide_as
 from evolving_agents.storage.mongodb_client import MongoDBClient
 
 approvals_app = typer.Typer(help="See, decide, resume or cancel paused runs.", no_args_is_help=True)
@@ -125,7 +114,10 @@ def list_approvals(
             except ValueError as exc:  # a --cursor the store did not make
                 raise fail(f"--cursor: {exc}", ExitCode.USAGE) from None
 
-    page = run_async(fetch())
+    _print_page(run_async(fetch()), status, as_json)
+
+
+def _print_page(page: ApprovalPage, status: str, as_json: bool) -> None:
     rows = page_rows(page, now=utcnow())
     more = None if page.next_cursor is None else f"next page: --cursor {page.next_cursor}"
     if as_json:
@@ -193,7 +185,7 @@ def approve(
 ) -> None:
     """Approve one call (--call) or every undecided call of a record."""
     edits = _parse_edits(edited_arguments, call, app)
-    identity = ReviewerIdentity(name=reviewer, roles=frozenset(roles))
+    identity = Reviewer(name=reviewer, roles=frozenset(roles))
     record = run_async(
         _decide(ctx, approval_id, call, Verdict.APPROVED, identity, comment, edits, app, always)
     )
@@ -216,7 +208,7 @@ def reject(
     """Reject one call (--call) or every undecided call; the model reads your message."""
     if not message.strip():
         raise fail("--message must say why: the agent reads it", ExitCode.USAGE)
-    identity = ReviewerIdentity(name=reviewer, roles=frozenset(roles))
+    identity = Reviewer(name=reviewer, roles=frozenset(roles))
     record = run_async(
         _decide(ctx, approval_id, call, Verdict.REJECTED, identity, message, None, None, always)
     )
@@ -248,7 +240,7 @@ async def _decide(
     approval_id: str,
     call_id: str | None,
     verdict: Verdict,
-    identity: ReviewerIdentity,
+    identity: Reviewer,
     message: str | None,
     edits: dict[str, Any] | None,
     app: str | None = None,
@@ -258,16 +250,18 @@ async def _decide(
         # The provider's store checks edited arguments; a bare store refuses them.
         store = _store(client) if app is None else provider_from_app(app, client).store
         record = await store.get(approval_id)
-        targets = [c for c in record.tool_calls if call_id is None or c.call_id == call_id]
-        for target in targets:
-            refusal = why_cannot_decide(identity, record, target)
-            if refusal is not None and refusal.forbidden:
-                raise fail(
-                    f"approval {approval_id}: {identity.name} may not decide {target.tool_name}: "
-                    f"{refusal.reason}",
-                    ExitCode.FORBIDDEN,
-                )
-        sha = targets[0].arguments_sha256 if call_id is not None and targets else None
+        # The store asks the same rules; asking first says it in a reviewer's words.
+        refusal = record_refusal(record, call_id, identity, verdict)
+        if refusal is not None and refusal.forbidden:
+            tool = next(
+                (c.tool_name for c in record.tool_calls if c.call_id == refusal.call_id), "it"
+            )
+            raise fail(
+                f"approval {approval_id}: {identity.name} may not decide {tool}: {refusal.reason}",
+                ExitCode.FORBIDDEN,
+            )
+        target = record.call(call_id) if call_id is not None else None
+        sha = None if target is None else target.arguments_sha256
         return await decide_as(
             store,
             approval_id,
@@ -328,66 +322,9 @@ async def _resume_all(ctx: typer.Context, app: str, *, quiet: bool) -> list[dict
     async with database(ctx) as client:
         provider = provider_from_app(app, client)
         try:
-            return await _resume_each(provider, quiet=quiet)
+            return await resume_each_decided(provider, quiet=quiet)
         finally:
             await provider.aclose()
-
-
-async def _resume_each(provider: OpenAIAgentsProvider, *, quiet: bool) -> list[dict[str, Any]]:
-    """Every decided record, one after another, with a progress bar on stderr."""
-    ids: list[str] = []
-    cursor = None
-    # Ids first, then resumes: each completion changes the list we would be paging through.
-    while True:
-        page = await provider.store.list(status="decided", limit=1000, cursor=cursor)
-        ids += [record.id for record in page.items]
-        if page.next_cursor is None:
-            break
-        cursor = page.next_cursor
-    results: list[dict[str, Any]] = []
-    with Progress(
-        TextColumn("resuming"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.description}"),
-        console=err_console,
-        transient=quiet,
-        disable=quiet,
-    ) as progress:
-        task = progress.add_task("", total=len(ids))
-        for approval_id in ids:
-            progress.update(task, description=approval_id)
-            results.append(await _resume_quietly(provider, approval_id))
-            progress.advance(task)
-    return results
-
-
-async def _resume_quietly(provider: OpenAIAgentsProvider, approval_id: str) -> dict[str, Any]:
-    """One record of a bulk resume; a failure is reported and the next record goes on."""
-    try:
-        outcome = await provider.resume_agent(approval_id)
-    except ApprovalConflict as exc:
-        # Another worker claimed it between our list and our claim: theirs to finish.
-        return {"approval_id": approval_id, "outcome": "skipped", "detail": exc.reason}
-    except (ApprovalError, EvolvingAgentsError) as exc:
-        return {"approval_id": approval_id, "outcome": "refused", "detail": str(exc)}
-    if outcome.status is RunStatus.TOOL_ERROR:
-        errors = [
-            f"{call_id}: {result.error or 'raised'}"
-            for call_id, result in outcome.outcomes.items()
-            if result.status is CallOutcomeStatus.TOOL_ERROR
-        ]
-        detail = "tool error, the approved action did not happen: " + (
-            "; ".join(errors) or outcome.error or "see eat approvals show"
-        )
-    else:
-        detail = outcome.error or (
-            f"paused again: {outcome.approval_id}"
-            if outcome.status is RunStatus.AWAITING_APPROVAL
-            else str(outcome.final_output)
-        )
-    return {"approval_id": approval_id, "outcome": outcome.status.value, "detail": detail}
 
 
 @approvals_app.command("cancel")
@@ -395,14 +332,23 @@ def cancel(
     ctx: typer.Context,
     approval_id: str = typer.Argument(..., metavar="ID"),
     by: str | None = typer.Option(None, "--as", help="Who cancels (kept in the audit trail)."),
+    roles: list[str] = RoleOption,
     reason: str | None = typer.Option(None, "--reason", help="Why (kept as the run's error)."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Withdraw a pending or decided run: it will never resume."""
+    """Withdraw a pending or decided run: it will never resume.
+
+    With ``--as`` the rules apply (a role every call's tool asks for; the run's actor may
+    cancel its own run); without it the operator cancels, unnamed.
+    """
 
     async def go() -> PendingApproval:
         async with database(ctx) as client:
-            return await _store(client).cancel(approval_id, by=by, reason=reason)
+            store = _store(client)
+            if by is None:
+                return await store.cancel(approval_id, reason=reason)
+            identity = Reviewer(name=by, roles=frozenset(roles))
+            return await cancel_as(store, approval_id, identity, reason=reason)
 
     record = run_async(go())
     if as_json:

@@ -1,10 +1,15 @@
-"""How a record reads to a reviewer: age, risk, time left, one row of a queue.
+"""How a record reads to a reviewer: age, risk, time left, one row of a queue, one call.
 
 Shared by the web inbox and ``eat approvals``; plain functions of the record and a clock, no
 web framework involved::
 
     row = ApprovalRow.of(record, now=utcnow())
     row.risk.label, row.expires_in, row.tools
+    view = CallView.of(record, call, reviewer)        # view.refusal: what the store will refuse
+
+Risk badges use the one band definition (``approvals.rules.risk_band``); what a reviewer may
+do comes from the one rules function (``approvals.rules.decide_refusal``). How each kind of
+call reads (a script, a diff) is in ``call_kinds.py``.
 """
 
 from __future__ import annotations
@@ -23,17 +28,28 @@ from evolving_agents.approvals.models import (
     CallOutcomeStatus,
     PendingApproval,
     ToolCallRecord,
+    Verdict,
+)
+from evolving_agents.approvals.rules import (
+    Refusal,
+    Reviewer,
+    ToolMetadata,
+    cast_votes,
+    decide_refusal,
+    risk_band,
 )
 from evolving_agents.approvals.store import ApprovalPage
-from evolving_agents.present.reveal import escape_hidden, hidden_characters, reveal
-from evolving_agents.reviewers.directory import (
-    Refusal,
-    ReviewerIdentity,
-    approver_roles,
-    min_approvals,
-    votes_of,
-    why_cannot_decide,
+from evolving_agents.present.call_kinds import (
+    KIND_LABELS,
+    HostedMcpCall,
+    PatchOperation,
+    custom_input,
+    hosted_mcp_call,
+    patch_operations,
+    shell_commands,
+    shell_options,
 )
+from evolving_agents.present.reveal import escape_hidden, hidden_characters, reveal
 
 _LEVELS = {"low": 1, "medium": 2, "high": 3, "critical": 4}
 _LEVEL_NAMES = {0: "unknown", 1: "low", 2: "medium", 3: "high", 4: "critical"}
@@ -69,12 +85,12 @@ class Risk(BaseModel):
 
 
 def call_risk(call: ToolCallRecord) -> Risk:
-    """The decision layer's risk score when there is one, else the tool metadata's ``risk``."""
+    """The decision layer's risk score in its band (``rules.risk_band``) when there is one,
+    else the label the tool's metadata declares as its ``risk``."""
     score = (call.signal or {}).get("risk")
     if isinstance(score, int | float) and not isinstance(score, bool):
-        level = "high" if score >= 0.7 else "medium" if score >= 0.4 else "low"
-        return Risk(level=level, score=float(score))
-    declared = str(call.metadata.get("risk", "")).lower()
+        return Risk(level=risk_band(float(score)).value, score=float(score))
+    declared = ToolMetadata.of(call.metadata, tool_name=call.tool_name).risk_label
     return Risk(level=declared if declared in _LEVELS else "unknown")
 
 
@@ -139,122 +155,6 @@ def highlight_json(value: Any) -> Markup:
         position = match.end()
     parts.append(escape(text[position:]))
     return Markup("").join(parts)
-
-
-# -- what a call will do, per kind (see ``CallKind`` for the shape of its arguments) ----------
-
-KIND_LABELS = {
-    CallKind.FUNCTION: "function",
-    CallKind.AGENT_TOOL: "agent as tool",
-    CallKind.MCP: "MCP tool",
-    CallKind.HOSTED_MCP: "hosted MCP",
-    CallKind.SHELL: "shell",
-    CallKind.APPLY_PATCH: "patch",
-    CallKind.CUSTOM: "custom tool",
-    CallKind.OTHER: "other",
-}
-
-
-class DiffLine(BaseModel):
-    text: str
-    kind: str
-    """add, remove, hunk, file or context: also the CSS class (``d-<kind>``) of the line."""
-
-
-class PatchOperation(BaseModel):
-    """One file operation of an apply_patch call: what it does to which path, and the diff."""
-
-    type: str
-    path: str
-    move_to: str | None = None
-    diff: str | None = None
-
-    @property
-    def lines(self) -> list[DiffLine]:
-        return diff_lines(self.diff or "")
-
-
-class HostedMcpCall(BaseModel):
-    server: str
-    tool: str
-    arguments: Any = None
-
-
-def diff_lines(diff: str) -> list[DiffLine]:
-    """A diff line by line, each tagged with what it does; the text is never interpreted."""
-    lines = []
-    # Split on newlines only: splitlines() also breaks at U+2028, form feeds and the like, which
-    # would show one line of the patch as two instead of revealing the character.
-    texts = diff.split("\n")
-    if texts and texts[-1] == "":
-        texts.pop()
-    for text in (line.removesuffix("\r") for line in texts):
-        if text.startswith(("+++", "---", "*** ")):
-            kind = "file"
-        elif text.startswith("@@"):
-            kind = "hunk"
-        elif text.startswith("+"):
-            kind = "add"
-        elif text.startswith("-"):
-            kind = "remove"
-        else:
-            kind = "context"
-        lines.append(DiffLine(text=text, kind=kind))
-    return lines
-
-
-def _arguments_of(call: ToolCallRecord, kind: CallKind) -> dict[str, Any]:
-    return call.arguments if call.kind is kind and isinstance(call.arguments, dict) else {}
-
-
-def shell_commands(call: ToolCallRecord) -> list[str] | None:
-    """A shell call's commands, in the order they run; None for any other call."""
-    commands = _arguments_of(call, CallKind.SHELL).get("commands")
-    return [str(command) for command in commands] if isinstance(commands, list) else None
-
-
-def shell_options(call: ToolCallRecord) -> dict[str, str]:
-    """A shell call's limits and working directory (everything but its commands), as text."""
-    return {
-        key: value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-        for key, value in sorted(_arguments_of(call, CallKind.SHELL).items())
-        if key != "commands"
-    }
-
-
-def patch_operations(call: ToolCallRecord) -> list[PatchOperation] | None:
-    """An apply_patch call's operations; None for any other call."""
-    operations = _arguments_of(call, CallKind.APPLY_PATCH).get("operations")
-    if not isinstance(operations, list):
-        return None
-    return [
-        PatchOperation(
-            type=str(operation.get("type")),
-            path=str(operation.get("path")),
-            move_to=None if operation.get("move_to") is None else str(operation["move_to"]),
-            diff=operation.get("diff") if isinstance(operation.get("diff"), str) else None,
-        )
-        for operation in operations
-        if isinstance(operation, dict)
-    ]
-
-
-def hosted_mcp_call(call: ToolCallRecord) -> HostedMcpCall | None:
-    """A hosted MCP request's server, tool and arguments; None for any other call."""
-    arguments = _arguments_of(call, CallKind.HOSTED_MCP)
-    if "server" not in arguments:
-        return None
-    return HostedMcpCall(
-        server=str(arguments.get("server")),
-        tool=str(arguments.get("tool")),
-        arguments=arguments.get("arguments"),
-    )
-
-
-def custom_input(call: ToolCallRecord) -> str | None:
-    """A custom tool call's raw input; None for any other call."""
-    value = _arguments_of(call, CallKind.CUSTOM).get("input")
-    return value if isinstance(value, str) else None
 
 
 _OUTCOME_WORDS = {
@@ -378,32 +278,45 @@ def page_rows(page: ApprovalPage, *, now: datetime) -> list[ApprovalRow | Unread
 
 
 class CallView(BaseModel):
-    """One call on the detail page, with what this reviewer may do about it."""
+    """One call on the detail page, with what this reviewer may do about it.
+
+    ``refusal``: why they may not decide it at all (the page shows it read-only);
+    ``approve_refusal``: why they may not approve it (the run's actor may still reject).
+    Both come from ``rules.decide_refusal``, the answer the store enforces.
+    """
 
     call: ToolCallRecord
     risk: Risk
     signal: dict[str, Any]
+    tool: ToolMetadata
     roles: list[str]
     min_approvals: int
     votes: list[dict[str, Any]]
     refusal: Refusal | None
+    approve_refusal: Refusal | None = None
     edited_arguments: Any = None
     """What the run will use instead of ``call.arguments``, when approved with edits."""
 
     @classmethod
-    def of(
-        cls, record: PendingApproval, call: ToolCallRecord, reviewer: ReviewerIdentity
-    ) -> CallView:
+    def of(cls, record: PendingApproval, call: ToolCallRecord, reviewer: Reviewer) -> CallView:
+        tool = ToolMetadata.of(call.metadata, tool_name=call.tool_name)
+        refusal = decide_refusal(record, call, reviewer, Verdict.REJECTED)
         return cls(
             call=call,
             risk=call_risk(call),
             signal=dict(call.signal or {}),
-            roles=sorted(approver_roles(call)),
-            min_approvals=min_approvals(call),
-            votes=votes_of(call),
-            refusal=why_cannot_decide(reviewer, record, call),
+            tool=tool,
+            roles=sorted(tool.approver_roles),
+            min_approvals=tool.min_approvals,
+            votes=[vote.model_dump(mode="json") for vote in cast_votes(call)],
+            refusal=refusal,
+            approve_refusal=refusal or decide_refusal(record, call, reviewer, Verdict.APPROVED),
             edited_arguments=None if call.decision is None else call.decision.edited_arguments,
         )
+
+    def refusal_for(self, verdict: Verdict) -> Refusal | None:
+        """Why this reviewer may not cast ``verdict`` here, or None when they may."""
+        return self.approve_refusal if verdict is Verdict.APPROVED else self.refusal
 
     @property
     def hidden(self) -> list[str]:

@@ -1,12 +1,13 @@
-"""Who a reviewer is, what they may decide, and how their decision reaches the store.
+"""Who a reviewer is, and how their decision reaches the store.
 
 ::
 
     reviewers = ReviewerDirectory.from_env()          # EAT_REVIEWERS_FILE or EAT_REVIEWERS
-    alice = reviewers.authenticate(token)             # ReviewerIdentity(name, roles) or None
-    refusal = why_cannot_decide(alice, record, call)  # None: alice may decide this call
+    alice = reviewers.authenticate(token)             # Reviewer(name, roles) or None
+    refusal = decide_refusal(record, call, alice, "approved")   # rules.py; None: she may
     await decide_as(store, approval_id, alice, call_id=..., verdict="rejected",
                     message="needs a change ticket", surface="web")
+    await cancel_as(store, approval_id, alice, reason="duplicate")
 
 A reviewers file (TOML) lists one table per person; tokens may be stored as their SHA-256 so
 the file itself grants nothing if it leaks::
@@ -19,9 +20,9 @@ the file itself grants nothing if it leaks::
 ``EAT_REVIEWERS`` holds the same list as JSON (``[{"name": ..., "token": ..., "roles": [...]}]``)
 or a JSON object mapping each token to ``{"name": ..., "roles": [...]}``.
 
-Both surfaces (``eat approvals`` and the web inbox) decide through :func:`decide_as`, which
-passes roles, the surface and edited arguments to the store (quorum and roles live in the
-store; the surfaces only show what it will refuse).
+Both surfaces (``eat approvals`` and the web inbox) decide through :func:`decide_as` and cancel
+through :func:`cancel_as`. Who may do either is answered once, in ``approvals/rules.py``: the
+store enforces it on every vote, and the surfaces ask it to show what the store will refuse.
 """
 
 from __future__ import annotations
@@ -37,14 +38,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from evolving_agents.approvals.identity import same_identity
-from evolving_agents.approvals.models import (
-    ApprovalStatus,
-    PendingApproval,
-    ToolCallRecord,
-    Verdict,
+from evolving_agents.approvals.models import PendingApproval, ToolCallRecord, Verdict
+from evolving_agents.approvals.rules import (
+    Refusal,
+    Reviewer,
+    ToolMetadata,
+    cancel_refusal,
+    cast_votes,
+    decide_refusal,
 )
-from evolving_agents.approvals.rules import Reviewer
 from evolving_agents.approvals.store import PendingApprovalStore
 from evolving_agents.errors import ConfigurationError
 
@@ -52,13 +54,8 @@ REVIEWERS_FILE_ENV = "EAT_REVIEWERS_FILE"
 REVIEWERS_ENV = "EAT_REVIEWERS"
 
 
-class ReviewerIdentity(BaseModel):
-    """A signed-in person: the name decisions are recorded under, and their roles."""
-
-    model_config = ConfigDict(frozen=True)
-
-    name: str = Field(min_length=1)
-    roles: frozenset[str] = frozenset()
+ReviewerIdentity = Reviewer
+"""A signed-in person: another name for ``Reviewer``, the one identity type."""
 
 
 class _ReviewerEntry(BaseModel):
@@ -78,16 +75,16 @@ def token_digest(token: str) -> str:
 class ReviewerDirectory:
     """Tokens mapped to identities. Only digests are kept in memory, never the tokens."""
 
-    def __init__(self, entries: Mapping[str, ReviewerIdentity] | None = None) -> None:
+    def __init__(self, entries: Mapping[str, Reviewer] | None = None) -> None:
         # digest -> identity
-        self._by_digest: dict[str, ReviewerIdentity] = dict(entries or {})
+        self._by_digest: dict[str, Reviewer] = dict(entries or {})
 
     @classmethod
     def of(cls, reviewers: Iterable[tuple[str, str, Iterable[str]]]) -> ReviewerDirectory:
         """Build from ``(token, name, roles)`` triples, e.g. in tests."""
         return cls(
             {
-                token_digest(token): ReviewerIdentity(name=name, roles=frozenset(roles))
+                token_digest(token): Reviewer(name=name, roles=frozenset(roles))
                 for token, name, roles in reviewers
             }
         )
@@ -104,7 +101,7 @@ class ReviewerDirectory:
             ]
         if not isinstance(data, list):
             raise ConfigurationError(f"{source}: expected a list of reviewers")
-        directory: dict[str, ReviewerIdentity] = {}
+        directory: dict[str, Reviewer] = {}
         for index, item in enumerate(data):
             try:
                 entry = _ReviewerEntry.model_validate(item)
@@ -121,7 +118,7 @@ class ReviewerDirectory:
             digest = entry.token_sha256 or token_digest(entry.token or "")
             if digest in directory:
                 raise ConfigurationError(f"{source}: two reviewers share one token")
-            directory[digest] = ReviewerIdentity(name=entry.name, roles=frozenset(entry.roles))
+            directory[digest] = Reviewer(name=entry.name, roles=frozenset(entry.roles))
         return cls(directory)
 
     @classmethod
@@ -156,14 +153,14 @@ class ReviewerDirectory:
     def __len__(self) -> int:
         return len(self._by_digest)
 
-    def digests(self) -> Iterator[tuple[str, ReviewerIdentity]]:
+    def digests(self) -> Iterator[tuple[str, Reviewer]]:
         """Each token's SHA-256 with its identity (what a session is bound to, keyed)."""
         return iter(self._by_digest.items())
 
-    def authenticate(self, token: str) -> ReviewerIdentity | None:
+    def authenticate(self, token: str) -> Reviewer | None:
         return self.by_digest(token_digest(token.strip()))
 
-    def by_digest(self, digest: str) -> ReviewerIdentity | None:
+    def by_digest(self, digest: str) -> Reviewer | None:
         for known, identity in self._by_digest.items():
             # Constant-time per comparison: a timing probe learns nothing about stored digests.
             if hmac.compare_digest(known, digest):
@@ -171,65 +168,30 @@ class ReviewerDirectory:
         return None
 
 
-# -- what a reviewer may decide --------------------------------------------------------------
+# -- what a reviewer may decide: thin wrappers over the one rules module ------------------
 
 
 def approver_roles(call: ToolCallRecord) -> frozenset[str]:
     """Roles the tool's metadata asks for (``approver_roles``); empty means any reviewer."""
-    roles = call.metadata.get("approver_roles")
-    if isinstance(roles, str):
-        return frozenset({roles})
-    if isinstance(roles, list | tuple | set | frozenset):
-        return frozenset(str(role) for role in roles)
-    return frozenset()
+    return ToolMetadata.of(call.metadata, tool_name=call.tool_name).approver_roles
 
 
 def min_approvals(call: ToolCallRecord) -> int:
-    value = call.metadata.get("min_approvals", 1)
-    return value if isinstance(value, int) and value > 1 else 1
+    return ToolMetadata.of(call.metadata, tool_name=call.tool_name).min_approvals
 
 
 def votes_of(call: ToolCallRecord) -> list[dict[str, Any]]:
-    """The call's votes as plain dicts.
-
-    Votes cast so far sit on the call; once it is settled the decision keeps them.
-    """
-    votes = call.votes or (call.decision.votes if call.decision is not None else [])
-    return [vote.model_dump(mode="json") for vote in votes]
-
-
-class Refusal(BaseModel):
-    """Why a reviewer cannot decide a call: ``forbidden`` for who they are, else its state."""
-
-    reason: str
-    forbidden: bool
+    """The call's votes as plain dicts (``rules.cast_votes``)."""
+    return [vote.model_dump(mode="json") for vote in cast_votes(call)]
 
 
 def why_cannot_decide(
-    identity: ReviewerIdentity, record: PendingApproval, call: ToolCallRecord
+    identity: Reviewer, record: PendingApproval, call: ToolCallRecord
 ) -> Refusal | None:
-    """Why this reviewer may not decide this call now, or None when they may.
-
-    The store enforces the same rules where it knows them; this lets a surface show the call
-    read-only instead of offering a button the store would refuse, and refuse a forged form.
-    """
-    needed = approver_roles(call)
-    if needed and not needed & identity.roles:
-        return Refusal(
-            reason=f"needs one of the roles: {', '.join(sorted(needed))}", forbidden=True
-        )
-    if same_identity(record.actor, identity.name):
-        return Refusal(reason="you started this run; someone else must decide it", forbidden=True)
-    if record.status is not ApprovalStatus.PENDING:
-        return Refusal(reason=f"the record is {record.status.value}", forbidden=False)
-    if call.decision is not None:
-        return Refusal(
-            reason=f"already {call.decision.verdict.value} by {call.decision.reviewer}",
-            forbidden=False,
-        )
-    if any(same_identity(vote.get("reviewer"), identity.name) for vote in votes_of(call)):
-        return Refusal(reason="you already voted on this call", forbidden=False)
-    return None
+    """Why this reviewer may not decide this call at all, or None when they may (reject, at
+    least: the run's actor may reject its own call, never approve it). ``rules.decide_refusal``
+    answers per verdict."""
+    return decide_refusal(record, call, identity, Verdict.REJECTED)
 
 
 # -- deciding ------------------------------------------------------------------------------
@@ -238,7 +200,7 @@ def why_cannot_decide(
 async def decide_as(
     store: PendingApprovalStore,
     approval_id: str,
-    identity: ReviewerIdentity,
+    identity: Reviewer,
     *,
     call_id: str | None,
     verdict: Verdict | str,
@@ -260,10 +222,31 @@ async def decide_as(
         approval_id,
         call_id=call_id,
         verdict=verdict,
-        reviewer=Reviewer(name=identity.name, roles=identity.roles),
+        reviewer=identity,
         message=message,
         always=always,
         arguments_sha256=arguments_sha256,
         edited_arguments=edited_arguments,
         surface=surface,
     )
+
+
+async def cancel_as(
+    store: PendingApprovalStore,
+    approval_id: str,
+    identity: Reviewer,
+    *,
+    reason: str | None = None,
+) -> PendingApproval:
+    """Cancel the run as ``identity``, if the rules let them (``rules.cancel_refusal``).
+
+    Raises ``NotAuthorized`` (a role one of its tools asks for), ``ApprovalConflict`` (the
+    record is no longer pending or decided), ``ApprovalNotFound``.
+    """
+    record = await store.get(approval_id)
+    refusal = cancel_refusal(record, identity)
+    if refusal is not None:
+        raise refusal.error()
+    # The roles a tool asks for never change on a record, and the store's own update is
+    # conditional on the status, so checking before it is enough.
+    return await store.cancel(approval_id, by=identity.name, reason=reason)

@@ -6,15 +6,19 @@ this call (the same rules the page used to show it read-only): a forged form get
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from evolving_agents.approvals.models import Verdict
+from evolving_agents.approvals.models import PendingApproval, Verdict
+from evolving_agents.approvals.rules import Refusal, RefusalKind, Reviewer, cancel_refusal
+from evolving_agents.approvals.store import PendingApprovalStore
 from evolving_agents.errors import (
     ApprovalConflict,
     ApprovalError,
@@ -26,7 +30,7 @@ from evolving_agents.errors import (
     UnreadableRecord,
 )
 from evolving_agents.present.views import CallView
-from evolving_agents.reviewers.directory import ReviewerIdentity, decide_as
+from evolving_agents.reviewers.directory import decide_as
 from evolving_agents.web.requests import (
     Refused,
     form_text,
@@ -35,7 +39,7 @@ from evolving_agents.web.requests import (
     session_of,
     signed_in_form,
 )
-from evolving_agents.web.routes import detail_page, may_cancel
+from evolving_agents.web.routes import detail_page
 
 logger = logging.getLogger(__name__)
 
@@ -60,34 +64,30 @@ async def decide(request: Request, approval_id: str) -> Response:
 
 
 async def _apply_decision(
-    request: Request, approval_id: str, form: FormData, reviewer: ReviewerIdentity
+    request: Request, approval_id: str, form: FormData, reviewer: Reviewer
 ) -> str:
     """Check the form against the record and this reviewer, decide; returns the notice key."""
     store = inbox_of(request).store
-    try:
-        record = await store.get(approval_id)
-    except ApprovalNotFound:
-        raise Refused(404, f"No approval {approval_id}.") from None
-    except UnreadableRecord as exc:
-        raise Refused(422, f"Nothing can be decided on it: {exc}") from None
+    record = await _record(store, approval_id, "Nothing can be decided on it")
     call = record.call(form_text(form, "call_id"))
     if call is None:
         raise Refused(400, "That call is not part of this approval.")
-    refusal = CallView.of(record, call, reviewer).refusal
-    if refusal is not None:
-        raise Refused(
-            403 if refusal.forbidden else 409, f"You cannot decide this call: {refusal.reason}."
-        )
+    # The rules the store enforces, asked first: a forged form gets the page's answer.
+    view = CallView.of(record, call, reviewer)
+    if view.refusal is not None:
+        raise _refused(view.refusal, "decide")
     verdict = form_text(form, "verdict")
     message = form_text(form, "message") or None
     if verdict not in (Verdict.APPROVED.value, Verdict.REJECTED.value):
         raise Refused(400, "Choose approve or reject.")
     if verdict == Verdict.REJECTED.value and message is None:
         raise Refused(400, "Say why you reject it: the agent reads your message.")
+    if verdict == Verdict.APPROVED.value and view.approve_refusal is not None:
+        raise _refused(view.approve_refusal, "approve")
     edited = _edited_arguments(form, call.arguments) if verdict == "approved" else None
     # Sticky: the run decides every later call of this tool the same way, without asking.
     always = form_text(form, "always") in ("true", "on", "1")
-    try:
+    with _store_refusals():
         await decide_as(
             store,
             approval_id,
@@ -100,12 +100,6 @@ async def _apply_decision(
             arguments_sha256=call.arguments_sha256,
             edited_arguments=edited,
         )
-    except NotAuthorized as exc:
-        raise Refused(403, f"The store refused: {exc}") from None
-    except ApprovalConflict as exc:
-        raise Refused(409, str(exc)) from None
-    except (InvalidDecision, ConfigurationError) as exc:
-        raise Refused(400, str(exc)) from None
     logger.info(
         "inbox: %s %s call %s of %s%s",
         reviewer.name,
@@ -117,6 +111,39 @@ async def _apply_decision(
     if edited is not None:
         return "edited"
     return f"{verdict}-always" if always else verdict
+
+
+async def _record(
+    store: PendingApprovalStore, approval_id: str, unreadable: str
+) -> PendingApproval:
+    try:
+        return await store.get(approval_id)
+    except ApprovalNotFound:
+        raise Refused(404, f"No approval {approval_id}.") from None
+    except UnreadableRecord as exc:
+        raise Refused(422, f"{unreadable}: {exc}") from None
+
+
+def _refused(refusal: Refusal, what: str) -> Refused:
+    """A refusal of the rules as the status the store's error would get (``_store_refusals``)."""
+    if refusal.kind is RefusalKind.MALFORMED_RULES:
+        status = 400
+    else:
+        status = 403 if refusal.forbidden else 409
+    return Refused(status, f"You cannot {what} this call: {refusal.reason}.")
+
+
+@contextlib.contextmanager
+def _store_refusals() -> Iterator[None]:
+    """The store's refusals as statuses: who you are 403, the record's state 409, the form 400."""
+    try:
+        yield
+    except NotAuthorized as exc:
+        raise Refused(403, f"The store refused: {exc}") from None
+    except ApprovalConflict as exc:
+        raise Refused(409, str(exc)) from None
+    except (InvalidDecision, ConfigurationError) as exc:
+        raise Refused(400, str(exc)) from None
 
 
 def _edited_arguments(form: FormData, original: Any) -> dict[str, Any] | None:
@@ -168,14 +195,12 @@ async def cancel(request: Request, approval_id: str) -> Response:
         return refused_page(request, exc, session_of(request))
     store = inbox_of(request).store
     try:
-        record = await store.get(approval_id)
-        if not may_cancel(record, reviewer):
-            raise Refused(403, "You may not cancel this run.")
+        record = await _record(store, approval_id, "It cannot be cancelled")
+        refusal = cancel_refusal(record, reviewer)
+        if refusal is not None and refusal.kind is not RefusalKind.STATUS:
+            raise Refused(403, f"You may not cancel this run: {refusal.reason}.")
+        # A record no longer pending or decided: the store says so, as a conflict.
         await store.cancel(approval_id, by=reviewer.name, reason=form_text(form, "reason") or None)
-    except ApprovalNotFound:
-        return refused_page(request, Refused(404, f"No approval {approval_id}."), session)
-    except UnreadableRecord as exc:
-        return refused_page(request, Refused(422, f"It cannot be cancelled: {exc}"), session)
     except Refused as exc:
         return refused_page(request, exc, session)
     except ApprovalConflict as exc:

@@ -17,7 +17,6 @@ import contextlib
 import ipaddress
 import secrets
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -40,6 +39,8 @@ from evolving_agents.present.views import highlight_json, pretty_json
 from evolving_agents.providers.openai_agents_provider import OpenAIAgentsProvider
 from evolving_agents.reviewers.directory import ReviewerDirectory
 from evolving_agents.storage.mongodb_client import MongoDBClient
+from evolving_agents.web import actions, routes
+from evolving_agents.web.inbox import Inbox as Inbox  # re-exported: its old home
 from evolving_agents.web.live import InboxEvents
 from evolving_agents.web.session import COOKIE_NAME, SCOPE_KEY, InboxSessions, SessionCodec
 from evolving_agents.web.throttle import ALL_TOGETHER, PER_CLIENT, Backoff, SignInThrottle
@@ -59,22 +60,6 @@ _SECURITY_HEADERS = [
 ]
 
 
-@dataclass
-class Inbox:
-    """What every request handler needs; one per app, on ``app.state.inbox``."""
-
-    store: PendingApprovalStore
-    provider: OpenAIAgentsProvider | None
-    reviewers: ReviewerDirectory
-    sessions: InboxSessions
-    sign_ins: SignInThrottle
-    events: InboxEvents
-    templates: Jinja2Templates
-    clock: Callable[[], datetime]
-    title: str
-    secure_cookies: bool | None
-
-
 def create_app(
     provider_or_store: OpenAIAgentsProvider | PendingApprovalStore,
     reviewers: ReviewerDirectory,
@@ -88,21 +73,63 @@ def create_app(
     mongodb_client: MongoDBClient | None = None,
     sign_in_backoff: Backoff = PER_CLIENT,
     all_sign_ins_backoff: Backoff = ALL_TOGETHER,
+    settings: Settings | None = None,
 ) -> FastAPI:
     """Build the inbox app.
 
     ``session_secret`` signs cookies and CSRF tokens and keys the stored sessions (default:
-    ``EAT_WEB_SECRET``; required with ``EAT_ENV=production``). Without one the app makes a
-    random secret that no other process shares, and then serves loopback connections only:
-    two inboxes behind a balancer would sign each other's users out. Sign-ins are kept in
-    ``eat_inbox_sessions`` and wrong tokens counted in ``eat_inbox_sign_in_attempts``, through
-    ``mongodb_client`` (default: the provider's, or the store's). ``sign_in_backoff`` (per
-    client address) and ``all_sign_ins_backoff`` (all clients together) pace wrong tokens.
-    ``secure_cookies`` None means: ``Secure`` when the request came over https.
-    ``webhooks``, when given, runs beside the inbox for the app's lifetime.
+    ``settings.web_secret``, i.e. ``EAT_WEB_SECRET``; required with ``EAT_ENV=production``).
+    Without one the app makes a random secret that no other process shares, and then serves
+    loopback connections only: two inboxes behind a balancer would sign each other's users
+    out. Sign-ins are kept in ``eat_inbox_sessions`` and wrong tokens counted in
+    ``eat_inbox_sign_in_attempts``, through ``mongodb_client`` (default: the provider's, or the
+    store's). ``sign_in_backoff`` (per client address) and ``all_sign_ins_backoff`` (all
+    clients together) pace wrong tokens. ``secure_cookies`` None means: ``Secure`` when the
+    request came over https. ``webhooks``, when given, runs beside the inbox for the app's
+    lifetime. ``settings``: the ones the caller built (``eat inbox`` passes its own); None
+    reads the environment once, here.
     """
-    from evolving_agents.web import actions, routes
+    inbox = _build_inbox(
+        provider_or_store,
+        reviewers,
+        _session_codec(session_secret, Settings() if settings is None else settings),
+        mongodb_client=mongodb_client,
+        throttle=(sign_in_backoff, all_sign_ins_backoff),
+        poll_interval=poll_interval,
+        clock=clock,
+        title=title,
+        secure_cookies=secure_cookies,
+    )
+    app = FastAPI(
+        title=title,
+        lifespan=_lifespan(inbox, webhooks),
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.inbox = inbox
+    app.state.webhooks = webhooks
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.include_router(routes.router)
+    app.include_router(actions.router)
+    app.add_middleware(SessionLoader, inbox=inbox)
+    app.add_middleware(SecurityHeaders)
+    return app
 
+
+def _build_inbox(
+    provider_or_store: OpenAIAgentsProvider | PendingApprovalStore,
+    reviewers: ReviewerDirectory,
+    codec: SessionCodec,
+    *,
+    mongodb_client: MongoDBClient | None,
+    throttle: tuple[Backoff, Backoff],
+    poll_interval: float,
+    clock: Callable[[], datetime],
+    title: str,
+    secure_cookies: bool | None,
+) -> Inbox:
+    """The one ``Inbox`` every handler reads (``app.state.inbox``)."""
     if isinstance(provider_or_store, OpenAIAgentsProvider):
         provider: OpenAIAgentsProvider | None = provider_or_store
         store = provider_or_store.store
@@ -110,26 +137,31 @@ def create_app(
         provider, store = None, provider_or_store
     if mongodb_client is None:
         # The store's own client: sessions live in the same database as the approvals.
-        mongodb_client = provider.mongodb_client if provider is not None else store._client
+        mongodb_client = provider.mongodb_client if provider is not None else store.client
     inbox = Inbox(
         store=store,
         provider=provider,
         reviewers=reviewers,
-        sessions=InboxSessions(
-            mongodb_client, _session_codec(session_secret, Settings()), reviewers, clock=clock
-        ),
+        sessions=InboxSessions(mongodb_client, codec, reviewers, clock=clock),
         sign_ins=SignInThrottle(
             mongodb_client,
-            per_client=sign_in_backoff,
-            all_clients=all_sign_ins_backoff,
+            per_client=throttle[0],
+            all_clients=throttle[1],
             clock=clock,
         ),
-        events=InboxEvents(ApprovalFeed(store.collection, poll_interval=poll_interval)),
+        events=InboxEvents(ApprovalFeed(store, poll_interval=poll_interval)),
         templates=_templates(),
         clock=clock,
         title=title,
         secure_cookies=secure_cookies,
     )
+    return inbox
+
+
+def _lifespan(
+    inbox: Inbox, webhooks: WebhookService | None
+) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
+    """The inbox's background loops: the live feed, and the webhook service when given."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app_: FastAPI) -> AsyncIterator[None]:
@@ -145,15 +177,7 @@ def create_app(
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    app = FastAPI(title=title, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.inbox = inbox
-    app.state.webhooks = webhooks
-    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    app.include_router(routes.router)
-    app.include_router(actions.router)
-    app.add_middleware(SessionLoader, inbox=inbox)
-    app.add_middleware(SecurityHeaders)
-    return app
+    return lifespan
 
 
 def _session_codec(value: str | bytes | None, settings: Settings) -> SessionCodec:

@@ -2,7 +2,7 @@
 
 ::
 
-    events = InboxEvents(ApprovalFeed(store.collection, poll_interval=1.0))
+    events = InboxEvents(ApprovalFeed(store, poll_interval=1.0))
     task = asyncio.create_task(events.run())          # one per server process
     return StreamingResponse(events.stream(request), media_type="text/event-stream")
 

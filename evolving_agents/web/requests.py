@@ -14,8 +14,8 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from evolving_agents.reviewers.directory import ReviewerIdentity
-from evolving_agents.web.app import Inbox
+from evolving_agents.approvals.rules import Reviewer
+from evolving_agents.web.inbox import Inbox
 from evolving_agents.web.session import COOKIE_NAME, CSRF_FIELD, SCOPE_KEY, Session
 
 
@@ -38,7 +38,7 @@ def session_of(request: Request) -> Session | None:
     return session if isinstance(session, Session) else None
 
 
-def reviewer_of(request: Request, session: Session | None) -> ReviewerIdentity | None:
+def reviewer_of(request: Request, session: Session | None) -> Reviewer | None:
     """Who is signed in: the session's stored sign-in, still matching a configured token."""
     return None if session is None else session.reviewer
 
@@ -124,7 +124,7 @@ async def checked_form(request: Request) -> tuple[FormData, Session]:
     return form, session
 
 
-async def signed_in_form(request: Request) -> tuple[FormData, Session, ReviewerIdentity]:
+async def signed_in_form(request: Request) -> tuple[FormData, Session, Reviewer]:
     form, session = await checked_form(request)
     reviewer = reviewer_of(request, session)
     if reviewer is None:

@@ -21,6 +21,7 @@ from fastapi.responses import (
 )
 
 from evolving_agents.approvals.models import ApprovalStatus, PendingApproval
+from evolving_agents.approvals.rules import Reviewer, cancel_refusal
 from evolving_agents.errors import ApprovalNotFound, UnreadableRecord
 from evolving_agents.present.views import (
     CallView,
@@ -29,7 +30,6 @@ from evolving_agents.present.views import (
     page_rows,
     tool_errors,
 )
-from evolving_agents.reviewers.directory import ReviewerIdentity
 from evolving_agents.web.requests import (
     Refused,
     checked_form,
@@ -273,7 +273,7 @@ async def detail_page(
     request: Request,
     approval_id: str,
     session: Session,
-    reviewer: ReviewerIdentity,
+    reviewer: Reviewer,
     *,
     error: str | None = None,
     status_code: int = 200,
@@ -317,13 +317,9 @@ async def detail_page(
     return render(request, "detail.html", context, session=session, status_code=status_code)
 
 
-def may_cancel(record: PendingApproval, reviewer: ReviewerIdentity) -> bool:
-    if record.status not in (ApprovalStatus.PENDING, ApprovalStatus.DECIDED):
-        return False
-    return not any(
-        (refusal := CallView.of(record, call, reviewer).refusal) is not None and refusal.forbidden
-        for call in record.tool_calls
-    )
+def may_cancel(record: PendingApproval, reviewer: Reviewer) -> bool:
+    """Whether the page offers "Cancel the run" (``rules.cancel_refusal``, as the form checks)."""
+    return cancel_refusal(record, reviewer) is None
 
 
 @router.get("/approvals/{approval_id}")

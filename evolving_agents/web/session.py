@@ -43,7 +43,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from evolving_agents.approvals.models import utcnow
-from evolving_agents.reviewers.directory import ReviewerDirectory, ReviewerIdentity, token_digest
+from evolving_agents.approvals.rules import Reviewer
+from evolving_agents.reviewers.directory import ReviewerDirectory, token_digest
 from evolving_agents.storage.mongodb_client import MongoDBClient
 
 COOKIE_NAME = "eat_session"
@@ -60,7 +61,7 @@ class Session(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     sid: str
-    reviewer: ReviewerIdentity | None = None
+    reviewer: Reviewer | None = None
 
     @classmethod
     def anonymous(cls) -> Session:
@@ -169,7 +170,7 @@ class InboxSessions:
         document = await self.collection.find_one({"_id": self._codec.record_id(sid)})
         return Session(sid=sid, reviewer=self._signed_in(document))
 
-    async def start(self, identity: ReviewerIdentity, token: str) -> Session:
+    async def start(self, identity: Reviewer, token: str) -> Session:
         """Sign ``identity`` in with the token they gave: a fresh session id, one document."""
         await self._ensure_indexes()
         # A fresh id at sign-in: a session id planted before sign-in is worth nothing after.
@@ -190,7 +191,7 @@ class InboxSessions:
         """Sign out: every copy of this session's cookie, in every process, is signed out."""
         await self.collection.delete_one({"_id": self._codec.record_id(session.sid)})
 
-    def _signed_in(self, document: Any) -> ReviewerIdentity | None:
+    def _signed_in(self, document: Any) -> Reviewer | None:
         if not isinstance(document, dict):
             return None
         expires_at = document.get("expires_at")

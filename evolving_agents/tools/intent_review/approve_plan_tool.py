@@ -18,7 +18,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
@@ -32,27 +32,15 @@ from evolving_agents.decisions.base import (
 )
 from evolving_agents.errors import ApprovalConflict, InvalidDecision, NotAuthorized
 from evolving_agents.plans.intent_plans import IntentPlan, IntentPlanStore, IntentStatus, PlanStatus
+from evolving_agents.reviewers.base import IntentVerdict as IntentVerdict
+from evolving_agents.reviewers.base import IntentVerdictValue as IntentVerdictValue
+from evolving_agents.reviewers.base import PlanDecider as PlanDecider
+from evolving_agents.reviewers.base import PlanVerdicts as PlanVerdicts
 
 if TYPE_CHECKING:
     from evolving_agents.reviewers.ai import IntentReviewAgent
 
 logger = logging.getLogger(__name__)
-
-IntentVerdictValue = Literal["approve", "reject", "escalate"]
-
-
-class IntentVerdict(BaseModel):
-    intent_id: str
-    verdict: IntentVerdictValue
-    reason: str = ""
-
-
-class PlanVerdicts(BaseModel):
-    """What a decider returns: verdicts for some or all intents, and who gave them."""
-
-    verdicts: list[IntentVerdict]
-    reviewer: str
-    reviewer_kind: ReviewerKind = ReviewerKind.HUMAN
 
 
 class PlanReview(BaseModel):
@@ -65,10 +53,6 @@ class PlanReview(BaseModel):
     escalated: list[str] = Field(default_factory=list)
     skipped: list[str] = Field(default_factory=list)
     ready_to_resume: bool = False
-
-
-class PlanDecider(Protocol):
-    async def __call__(self, plan: IntentPlan) -> PlanVerdicts: ...
 
 
 class ApprovePlanTool:
