@@ -31,7 +31,8 @@ _EXPORTS: dict[str, str] = {
     "MongoDBClient": "evolving_agents.storage.mongodb_client",
     "EmbeddedServer": "evolving_agents.storage.embedded",
     "Settings": "evolving_agents.config",
-    "WebhookSettings": "evolving_agents.notify.service",
+    "WebhookSettings": "evolving_agents.config",
+    "BighubSettings": "evolving_agents.config",
     # errors: the one hierarchy (drawn in evolving_agents/errors.py)
     **dict.fromkeys(
         [
@@ -52,6 +53,8 @@ _EXPORTS: dict[str, str] = {
             "UnreadableRecord",
             "UnstorableRecord",
             "UnstorableToolCall",
+            "UnexpectedPause",
+            "DeliveryFailed",
         ],
         "evolving_agents.errors",
     ),
@@ -82,7 +85,19 @@ _EXPORTS: dict[str, str] = {
     "ToolOutcomeUnknown": "evolving_agents.approvals.ledger",
     "idempotency_key": "evolving_agents.approvals.ledger",
     "Reviewer": "evolving_agents.approvals.rules",
-    "ApprovalRules": "evolving_agents.approvals.rules",
+    **dict.fromkeys(
+        [
+            "ApprovalRules",
+            "ToolMetadata",
+            "RiskBand",
+            "risk_band",
+            "Refusal",
+            "RefusalKind",
+            "decide_refusal",
+            "cancel_refusal",
+        ],
+        "evolving_agents.approvals.rules",
+    ),
     "ResumeWorker": "evolving_agents.approvals.worker",
     "WorkerStats": "evolving_agents.approvals.worker",
     # intent plans
@@ -109,6 +124,9 @@ _EXPORTS: dict[str, str] = {
     "WebhookOutbox": "evolving_agents.notify.outbox",
     "WebhookService": "evolving_agents.notify.service",
     "verify_signature": "evolving_agents.notify.outbox",
+    "EventSink": "evolving_agents.notify.sinks",
+    "WebhookSink": "evolving_agents.notify.sinks",
+    "configured_sinks": "evolving_agents.notify.sinks",
     # SDK glue: tools and the provider (the only code that runs agents)
     "OpenAIToolAdapter": "evolving_agents.adapters.openai_tool_adapter",
     "GovernedFunctionTool": "evolving_agents.adapters.openai_tool_adapter",
@@ -135,10 +153,10 @@ _EXPORTS: dict[str, str] = {
     "SystemRunResult": "evolving_agents.core.system_agent",
     "ReviewerMode": "evolving_agents.core.system_agent",
     "ApprovePlanTool": "evolving_agents.tools.intent_review.approve_plan_tool",
-    "PlanDecider": "evolving_agents.tools.intent_review.approve_plan_tool",
+    "PlanDecider": "evolving_agents.reviewers.base",
     "PlanReview": "evolving_agents.tools.intent_review.approve_plan_tool",
-    "IntentVerdict": "evolving_agents.tools.intent_review.approve_plan_tool",
-    "PlanVerdicts": "evolving_agents.tools.intent_review.approve_plan_tool",
+    "IntentVerdict": "evolving_agents.reviewers.base",
+    "PlanVerdicts": "evolving_agents.reviewers.base",
     "callback_decider": "evolving_agents.tools.intent_review.approve_plan_tool",
     "agent_decider": "evolving_agents.tools.intent_review.approve_plan_tool",
     "policy_decider": "evolving_agents.tools.intent_review.approve_plan_tool",
@@ -160,6 +178,7 @@ __all__ = [
     "ApprovalStoreError",
     "ApprovePlanTool",
     "BighubDecisionProvider",
+    "BighubSettings",
     "CallKind",
     "CallOutcome",
     "CallOutcomeStatus",
@@ -172,7 +191,9 @@ __all__ = [
     "DecisionProvider",
     "DecisionSignal",
     "DecisionVerdict",
+    "DeliveryFailed",
     "EmbeddedServer",
+    "EventSink",
     "EvolvingAgentsError",
     "FrameworkProvider",
     "GovernedFunctionTool",
@@ -202,6 +223,8 @@ __all__ = [
     "PlanVerdicts",
     "ProviderRegistry",
     "RecordTooLarge",
+    "Refusal",
+    "RefusalKind",
     "ResumeWorker",
     "ReviewReport",
     "ReviewVerdict",
@@ -209,6 +232,7 @@ __all__ = [
     "ReviewerDirectory",
     "ReviewerKind",
     "ReviewerMode",
+    "RiskBand",
     "RunOptionMissing",
     "RunStatus",
     "RunSupplies",
@@ -224,8 +248,10 @@ __all__ = [
     "ToolCallRequest",
     "ToolDecision",
     "ToolExecutionLedger",
+    "ToolMetadata",
     "ToolOutcomeUnknown",
     "TypeContextCodec",
+    "UnexpectedPause",
     "UnreadableRecord",
     "UnstorableRecord",
     "UnstorableToolCall",
@@ -236,13 +262,18 @@ __all__ = [
     "WebhookOutbox",
     "WebhookService",
     "WebhookSettings",
+    "WebhookSink",
     "WorkerStats",
     "__version__",
     "agent_decider",
     "callback_decider",
+    "cancel_refusal",
+    "configured_sinks",
+    "decide_refusal",
     "idempotency_key",
     "load_app",
     "policy_decider",
+    "risk_band",
     "token_digest",
     "verify_signature",
 ]
@@ -288,10 +319,20 @@ if TYPE_CHECKING:  # what type checkers and editors see: the same names, importe
         Verdict,
         Vote,
     )
-    from evolving_agents.approvals.rules import ApprovalRules, Reviewer
+    from evolving_agents.approvals.rules import (
+        ApprovalRules,
+        Refusal,
+        RefusalKind,
+        Reviewer,
+        RiskBand,
+        ToolMetadata,
+        cancel_refusal,
+        decide_refusal,
+        risk_band,
+    )
     from evolving_agents.approvals.store import ApprovalPage, PendingApprovalStore
     from evolving_agents.approvals.worker import ResumeWorker, WorkerStats
-    from evolving_agents.config import Settings
+    from evolving_agents.config import BighubSettings, Settings, WebhookSettings
     from evolving_agents.core.system_agent import ReviewerMode, SystemAgent, SystemRunResult
     from evolving_agents.decisions.base import (
         DecisionContext,
@@ -310,6 +351,7 @@ if TYPE_CHECKING:  # what type checkers and editors see: the same names, importe
         ApprovalNotFound,
         ApprovalStoreError,
         ConfigurationError,
+        DeliveryFailed,
         EvolvingAgentsError,
         IncompatibleStateVersion,
         InvalidDecision,
@@ -319,6 +361,7 @@ if TYPE_CHECKING:  # what type checkers and editors see: the same names, importe
         RunOptionMissing,
         StateIntegrityError,
         StateTooLarge,
+        UnexpectedPause,
         UnreadableRecord,
         UnstorableRecord,
         UnstorableToolCall,
@@ -326,7 +369,8 @@ if TYPE_CHECKING:  # what type checkers and editors see: the same names, importe
     from evolving_agents.notify.events import WebhookEvent, WebhookEventType
     from evolving_agents.notify.feed import ApprovalFeed
     from evolving_agents.notify.outbox import WebhookOutbox, verify_signature
-    from evolving_agents.notify.service import WebhookService, WebhookSettings
+    from evolving_agents.notify.service import WebhookService
+    from evolving_agents.notify.sinks import EventSink, WebhookSink, configured_sinks
     from evolving_agents.plans.intent_plans import (
         Intent,
         IntentPlan,
@@ -355,15 +399,13 @@ if TYPE_CHECKING:  # what type checkers and editors see: the same names, importe
         ReviewReport,
         ReviewVerdict,
     )
+    from evolving_agents.reviewers.base import IntentVerdict, PlanDecider, PlanVerdicts
     from evolving_agents.reviewers.directory import ReviewerDirectory, token_digest
     from evolving_agents.storage.embedded import EmbeddedServer
     from evolving_agents.storage.mongodb_client import MongoDBClient
     from evolving_agents.tools.intent_review.approve_plan_tool import (
         ApprovePlanTool,
-        IntentVerdict,
-        PlanDecider,
         PlanReview,
-        PlanVerdicts,
         agent_decider,
         callback_decider,
         policy_decider,

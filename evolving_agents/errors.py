@@ -33,7 +33,9 @@ The hierarchy (each message names what was wrong and what to do)::
     ├── ContextNotSerializable (TypeError)  a run context that cannot cross a pause
     ├── AgentNotRegistered                  no agent of that name in the registry
     ├── ToolAdapterError                    a tool the adapter cannot govern
-    └── PlanNotFound                        no intent plan with that id
+    ├── PlanNotFound                        no intent plan with that id
+    ├── UnexpectedPause                     an agent run to its output paused for approval
+    └── DeliveryFailed                      a notification sink did not deliver (retried)
 
 ``EmbeddedServerError`` and the last five are defined with the module that raises them (the
 embedded server, the ledger, the provider's codec and registry, the adapter, the plans); the
@@ -214,3 +216,29 @@ class LeaseLost(ApprovalStoreError):
         self.worker_id = worker_id
         self.operation = "renew_lease"
         self.outcome_unknown = True
+
+
+class UnexpectedPause(EvolvingAgentsError):
+    """An agent run through ``run_to_output`` paused for a tool approval: it had approval
+    tools, which only the provider can pause and resume. ``tools`` names the paused calls."""
+
+    def __init__(self, agent_name: str, tools: list[str]) -> None:
+        super().__init__(
+            f"agent {agent_name!r} paused for approval of {', '.join(tools) or 'a call'}; "
+            "run agents with approval tools through OpenAIAgentsProvider"
+        )
+        self.agent_name = agent_name
+        self.tools = tools
+
+
+class DeliveryFailed(EvolvingAgentsError):
+    """A sink did not deliver; ``reason`` goes into the delivery's ``last_error``.
+
+    ``permanent``: no later attempt can succeed (the event cannot be expressed on this
+    channel), so the delivery is given up at once instead of retried.
+    """
+
+    def __init__(self, reason: str, *, permanent: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent

@@ -41,6 +41,11 @@ ENTRY_POINTS: dict[str, str] = {
     "evolving_agents.reviewers.directory:ReviewerDirectory.from_env": "from_env()",
     # BighubDecisionProvider() with neither api_key nor settings: a program's first line.
     "evolving_agents.decisions.bighub.provider:BighubDecisionProvider.__init__": "the class",
+    # IntentReviewAgent() with neither model= nor settings=: a program's first line.
+    "evolving_agents.reviewers.ai:_resolve_model": "IntentReviewAgent()",
+    # create_app(provider, reviewers) without settings=: the inbox's own entry point, read
+    # when the app is built (a test sets EAT_WEB_SECRET after building its client).
+    "evolving_agents.web.app:create_app": "create_app()",
     # ``eat --app evolving_agents.demo:build_registry`` calls it with no arguments.
     "evolving_agents.demo.scenario:build_registry": "the demo's --app entry",
 }
@@ -50,8 +55,6 @@ ENTRY_POINTS: dict[str, str] = {
 NOT_YET_MOVED: dict[str, str] = {
     "evolving_agents.providers.openai_agents_provider:OpenAIAgentsProvider.__init__": "B",
     "evolving_agents.approvals.codec:StateCodec.from_settings": "C",
-    "evolving_agents.reviewers.ai:_resolve_model": "A",
-    "evolving_agents.web.app:create_app": "A",
 }
 
 _SETTINGS_CLASSES = frozenset(

@@ -17,22 +17,9 @@ from typing import Any, TypeVar
 
 from agents import Agent, Runner
 
-from evolving_agents.errors import EvolvingAgentsError
+from evolving_agents.errors import UnexpectedPause as UnexpectedPause
 
 T = TypeVar("T")
-
-
-class UnexpectedPause(EvolvingAgentsError):
-    """An agent run through ``run_to_output`` paused for a tool approval: it had approval
-    tools, which only the provider can pause and resume. ``tools`` names the paused calls."""
-
-    def __init__(self, agent_name: str, tools: list[str]) -> None:
-        super().__init__(
-            f"agent {agent_name!r} paused for approval of {', '.join(tools) or 'a call'}; "
-            "run agents with approval tools through OpenAIAgentsProvider"
-        )
-        self.agent_name = agent_name
-        self.tools = tools
 
 
 async def run_to_output(

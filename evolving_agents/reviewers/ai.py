@@ -131,12 +131,13 @@ class IntentReviewAgent:
         name: str = "intent-review-agent",
         instructions: str | None = None,
         max_turns: int = 2,
+        settings: Settings | None = None,
     ) -> None:
         if not (0.0 <= risk_threshold <= 1.0):  # also refuses NaN
             raise ValueError(f"risk_threshold must be within 0..1, got {risk_threshold!r}")
         if max_turns < 1:
             raise ValueError(f"max_turns must be at least 1, got {max_turns}")
-        self._model = _resolve_model(model)
+        self._model = _resolve_model(model, settings)
         self._risk_threshold = risk_threshold
         self._name = name
         self._brief = DEFAULT_INSTRUCTIONS if instructions is None else instructions
@@ -334,10 +335,12 @@ class IntentReviewAgent:
         )
 
 
-def _resolve_model(model: str | Model | None) -> str | Model:
+def _resolve_model(model: str | Model | None, settings: Settings | None) -> str | Model:
     if model is not None:
         return model
-    settings = Settings()
+    # IntentReviewAgent() with neither model= nor settings= is a program's first line: the
+    # environment is read here, once, for OPENAI_API_KEY and OPENAI_MODEL.
+    settings = Settings() if settings is None else settings
     if not settings.openai_api_key:
         raise ConfigurationError(
             "IntentReviewAgent needs a model: pass model= (a model name, or a Model such as "

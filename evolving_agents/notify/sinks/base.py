@@ -22,21 +22,8 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from evolving_agents.errors import EvolvingAgentsError
+from evolving_agents.errors import DeliveryFailed as DeliveryFailed
 from evolving_agents.notify.outbox import Delivery
-
-
-class DeliveryFailed(EvolvingAgentsError):
-    """A sink did not deliver; ``reason`` goes into the delivery's ``last_error``.
-
-    ``permanent``: no later attempt can succeed (the event cannot be expressed on this
-    channel), so the delivery is given up at once instead of retried.
-    """
-
-    def __init__(self, reason: str, *, permanent: bool = False) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.permanent = permanent
 
 
 @runtime_checkable
