@@ -6,23 +6,21 @@
     tool = adapter.adapt(grant_okta_admin, metadata={"system": "okta"})
     # allow -> runs; needs_approval -> the run pauses; block -> the model reads the reason
 
-The provider is asked once per call of a run; the signal is remembered so the block guardrail
-and the pending-approval record use the same verdict. A call is its run (the run id of the
-ledger scope the provider opens around each run), its tool, its call id and the digest of its
-arguments: models reuse call ids (scripted models do; some providers number calls per
-response), so a call id alone would hand one call's ``allow`` to another call, let a blocked
-call through the guardrail, and show a reviewer another call's signal. A call that differs in
-any of the four is evaluated afresh. Outside a provider run there is no run id, and only an
-identical call (same tool, id and arguments) shares a verdict. In a process that did not see the
-call (a resume elsewhere) the guardrail asks again: rule policies are deterministic and BIGHUB
-deduplicates on the same four.
+The provider is asked once per call of a run: the verdict is kept in the run's own recorder
+(``call_signals.RunSignals``, opened by the provider around each run), so the block guardrail
+and the pending-approval record use the same verdict, and the record carries it from there. A
+call is its tool, its call id and the digest of its arguments; one that differs in any of them
+is evaluated afresh (see ``call_signals.py`` for why a call id alone would not do). A resumed
+run is a new run: the guardrail of an approved call asks again, in this process or any other
+(rule policies are deterministic; BIGHUB deduplicates on the run, the call and what is sent),
+so a policy that now blocks the call still stops it. Outside a provider run (a plain ``Runner.run``
+without ``recording_signals()``) nothing is remembered and each consultation asks again.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,8 +31,8 @@ from agents.tool_guardrails import (
     ToolInputGuardrailData,
 )
 
+from evolving_agents.adapters.call_signals import call_key, current_signals
 from evolving_agents.approvals.ledger import current_scope
-from evolving_agents.approvals.models import arguments_digest
 from evolving_agents.decisions.base import (
     DecisionContext,
     DecisionProvider,
@@ -47,13 +45,6 @@ logger = logging.getLogger(__name__)
 
 _CONTEXT_KEYS = ("actor", "run_id", "domain", "environment")
 
-CallKey = tuple[str, str, str, str]
-"""One call of one run: (run id or "" outside a provider run, tool name, call id, digest)."""
-
-
-def call_key(run_id: str | None, tool_name: str, call_id: str, arguments: Any) -> CallKey:
-    return (run_id or "", tool_name, call_id, arguments_digest(arguments))
-
 
 def current_run_id() -> str | None:
     """The run id of the provider run in progress (its ledger scope), if any."""
@@ -62,31 +53,26 @@ def current_run_id() -> str | None:
 
 
 class DecisionGate:
-    """Asks one decision provider per tool call and remembers the answer (bounded, LRU),
-    keyed by :data:`CallKey`, never by call id alone."""
+    """Asks one decision provider per tool call of a run, keeping the answer in the run's
+    recorder (:class:`~evolving_agents.adapters.call_signals.RunSignals`), never in the gate:
+    a gate is shared by every run of the process, a recorder belongs to one."""
 
-    def __init__(self, provider: DecisionProvider, *, remember: int = 10_000) -> None:
+    def __init__(self, provider: DecisionProvider) -> None:
         self.provider = provider
-        self._remember = remember
-        self._signals: OrderedDict[CallKey, DecisionSignal] = OrderedDict()
-
-    def recall(self, key: CallKey) -> DecisionSignal | None:
-        """The signal this gate gave exactly this call of this run, if it gave one."""
-        return self._signals.get(key)
 
     async def signal_for(
         self, request: ToolCallRequest, context: DecisionContext
     ) -> DecisionSignal:
-        """The remembered signal for this call of the current run, else a fresh one."""
-        key = call_key(current_run_id(), request.tool_name, request.call_id, request.arguments)
-        known = self._signals.get(key)
+        """This gate's signal for this call of the current run, else a fresh one (recorded)."""
+        signals = current_signals()
+        if signals is None:
+            return await self.evaluate(request, context)
+        key = call_key(request.tool_name, request.call_id, request.arguments)
+        known = signals.given(self, key)
         if known is not None:
-            self._signals.move_to_end(key)
             return known
         signal = await self.evaluate(request, context)
-        self._signals[key] = signal
-        while len(self._signals) > self._remember:
-            self._signals.popitem(last=False)
+        signals.record(self, key, signal)
         return signal
 
     async def evaluate(self, request: ToolCallRequest, context: DecisionContext) -> DecisionSignal:

@@ -22,6 +22,7 @@ from typing import Any
 import jsonschema
 from agents import Agent
 
+from evolving_agents.adapters.decision_gate import DecisionGate
 from evolving_agents.adapters.tool_lookup import fingerprint, tool_for_record
 from evolving_agents.approvals.models import (
     CallKind,
@@ -42,6 +43,15 @@ async def check_edited_arguments(
     graph), never a same-named tool of another agent; when that agent's tool cannot be told
     apart from another with a different schema or policy, the edit is refused naming both.
     """
+    tool = _tool_to_check(agent, call)
+    _check_schema(tool, call, edited)
+    gate = getattr(tool, "eat_gate", None)
+    if gate is not None:
+        await _check_policy(gate, call, edited)
+
+
+def _tool_to_check(agent: Agent[Any], call: ToolCallRecord) -> Any:
+    """The one tool the call went through, or ``InvalidDecision`` saying why there is none."""
     approval = f"call {call.call_id}"
     if not call.kind.editable:
         why = _NOT_EDITABLE.get(call.kind, f"a {call.kind.value} call cannot be edited")
@@ -59,7 +69,11 @@ async def check_edited_arguments(
             f"the call may have gone through any of {found.describe()}, which differ in schema "
             "or policy, so the edit cannot be checked; reject the call with a message instead",
         )
-    tool = found.tools[0]
+    return found.tools[0]
+
+
+def _check_schema(tool: Any, call: ToolCallRecord, edited: dict[str, Any]) -> None:
+    approval = f"call {call.call_id}"
     schema = getattr(tool, "params_json_schema", None)
     if not isinstance(schema, dict):
         raise InvalidDecision(approval, f"tool {call.tool_name} has no schema to check edits on")
@@ -70,9 +84,9 @@ async def check_edited_arguments(
         raise InvalidDecision(
             approval, f"edited arguments do not fit {call.tool_name}: {where}: {exc.message}"
         ) from None
-    gate = getattr(tool, "eat_gate", None)
-    if gate is None:
-        return
+
+
+async def _check_policy(gate: DecisionGate, call: ToolCallRecord, edited: dict[str, Any]) -> None:
     request = ToolCallRequest(
         tool_name=call.tool_name,
         arguments=edited,
@@ -81,11 +95,11 @@ async def check_edited_arguments(
         agent_name=call.agent_name,
         tool_requires_approval=True,
     )
-    # Scored afresh, never from a remembered signal: an edit is a new call.
+    # Scored afresh, never from a recorded signal: an edit is a new call.
     signal = await gate.evaluate(request, DecisionContext())
     if signal.verdict is DecisionVerdict.BLOCK:
         raise InvalidDecision(
-            approval,
+            f"call {call.call_id}",
             f"the edited arguments are blocked by policy ({signal.provider}): {signal.reason}",
         )
 

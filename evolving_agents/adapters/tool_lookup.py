@@ -4,17 +4,17 @@
 
     found = tool_for_call(item, starting_agent)   # item: a ToolApprovalItem of result.interruptions
     found.metadata()                               # that agent's tool's metadata, not a namesake's
-    found.signal(run_id, call_id, arguments)       # what its decision gate said about this call
     found = tool_for_record(starting_agent, call.agent_name, call.tool_name)   # for edits
 
 The SDK names tools per agent, so one graph may hold a harmless ``deploy`` on the starting agent
 and a production ``deploy`` (role ``security``, two approvers) on a handoff target. A call's
-settings (roles, quorum, risk, AI eligibility, the decision signal) therefore come from the tool
-of the agent that made it, ``ToolApprovalItem.agent``, matched as the SDK dispatches: a function
-tool (or agent as tool) by name and namespace among that agent's tools, the last enabled one of
-several as the SDK picks; a local MCP tool by its server (an ``eat_metadata`` mapping the app
-sets on the server object applies to every tool it serves); a shell, patch, custom or hosted MCP
-tool by its name or server label.
+settings (roles, quorum, risk, AI eligibility) therefore come from the tool of the agent that
+made it, ``ToolApprovalItem.agent``, matched as the SDK dispatches: a function tool (or agent as
+tool) by name and namespace among that agent's tools, the last enabled one of several as the SDK
+picks; a local MCP tool by its server (an ``eat_metadata`` mapping the app sets on the server
+object applies to every tool it serves); a shell, patch, custom or hosted MCP tool by its name or
+server label. (The decision signal does not come from here: the run's recorder holds it, see
+``call_signals.py``.)
 
 When the match is in doubt, the call fails closed: the graph holds two agents of the calling
 agent's name (a restored ``RunState`` cannot tell them apart), or several same-named tools whose
@@ -37,10 +37,8 @@ from agents._tool_identity import get_function_tool_lookup_keys  # the SDK's own
 from agents.items import ToolApprovalItem
 from agents.tool import ToolOriginType
 
-from evolving_agents.adapters.decision_gate import DecisionGate, call_key
 from evolving_agents.approvals.models import parse_duration
 from evolving_agents.approvals.rules import ai_review_allowed, metadata_risk
-from evolving_agents.decisions.base import DecisionSignal
 
 logger = logging.getLogger(__name__)
 
@@ -76,21 +74,6 @@ class CallTool:
         if not self.tools:
             return {}
         return strictest_metadata([tool_metadata(tool) for tool in self.tools], self.owners)
-
-    def signal(self, run_id: str | None, call_id: str, arguments: Any) -> DecisionSignal | None:
-        """The signal the tool's decision gate gave exactly this call of this run (of several
-        candidates, the strictest); None when no gate scored it."""
-        signals = []
-        for tool in self.tools:
-            gate = getattr(tool, "eat_gate", None)
-            name = getattr(tool, "name", None)
-            if isinstance(gate, DecisionGate) and isinstance(name, str):
-                found = gate.recall(call_key(run_id, name, call_id, arguments))
-                if found is not None:
-                    signals.append(found)
-        if not signals:
-            return None
-        return max(signals, key=lambda signal: (signal.verdict.strictness, signal.risk))
 
     def describe(self) -> str:
         return " and ".join(self.owners)

@@ -1,6 +1,6 @@
 """The SDK side of a pause and a resume: call records, decisions applied, what each call did.
 
-The provider (``openai_agents_provider.py``) runs agents and talks to the store; this module
+The provider runs agents and talks to the store (``pausing.py``, ``resuming.py``); this module
 turns SDK objects into records and back:
 
 - ``call_record``: an interrupted call as the reviewer sees it (``call_kinds.describe_call``).
@@ -18,6 +18,7 @@ from typing import Any
 from agents import Agent, RunState
 from agents.items import RunItem, ToolApprovalItem, ToolCallItem, ToolCallOutputItem
 
+from evolving_agents.adapters.call_signals import RunSignals
 from evolving_agents.adapters.openai_tool_adapter import GovernedFunctionTool
 from evolving_agents.adapters.tool_lookup import tool_for_call, tool_for_record
 from evolving_agents.approvals.ledger import ExecutionStatus, ToolExecutionLedger
@@ -27,11 +28,11 @@ from evolving_agents.approvals.models import (
     PendingApproval,
     ReviewerKind,
     ToolCallRecord,
+    ToolDecision,
     ToolOutput,
     Verdict,
     arguments_digest,
 )
-from evolving_agents.decisions.base import DecisionSignal
 from evolving_agents.errors import StateIntegrityError
 from evolving_agents.providers.call_kinds import describe_call
 
@@ -39,36 +40,34 @@ from evolving_agents.providers.call_kinds import describe_call
 def call_record(
     item: ToolApprovalItem,
     start: Agent[Any],
-    run_id: str,
+    signals: RunSignals,
     earlier: ToolCallRecord | None = None,
 ) -> ToolCallRecord:
-    """The record of one interrupted call of run ``run_id`` (started from ``start``).
+    """The record of one interrupted call of a run started from ``start``.
 
-    Its metadata and decision signal come from the tool of the agent that made the call
-    (``item.agent``), never from a same-named tool elsewhere in the graph; a match in doubt
-    gets the strictest settings of the candidates (``tool_lookup``). The signal is the one the
-    tool's gate gave this call of this run with these arguments. ``earlier`` is the same call's
+    Its metadata comes from the tool of the agent that made the call (``item.agent``), never
+    from a same-named tool elsewhere in the graph; a match in doubt gets the strictest settings
+    of the candidates (``tool_lookup``). Its signal is the one the run's recorder ``signals``
+    holds for this call with these arguments (``call_signals``). ``earlier`` is the same call's
     record in the run's previous pause (a partial resume), whose votes and deadline it keeps,
-    and whose signal it keeps when this process did not score the call itself.
+    and whose signal it keeps when this run did not score the call again.
     """
     described = describe_call(item)
     call_id = item.call_id or ""
     digest = arguments_digest(described.arguments)
-    tool = tool_for_call(item, start)
-    signal: DecisionSignal | dict[str, Any] | None = tool.signal(
-        run_id, call_id, described.arguments
-    )
+    given = signals.for_call(item.tool_name or "", call_id, described.arguments)
+    signal = None if given is None else given.model_dump(mode="json")
     if signal is None and earlier is not None and earlier.arguments_sha256 == digest:
         signal = earlier.signal
     return ToolCallRecord(
         call_id=call_id,
-        signal=signal.model_dump(mode="json") if isinstance(signal, DecisionSignal) else signal,
+        signal=signal,
         tool_name=described.tool_name,
         agent_name=item.agent.name,
         kind=described.kind,
         arguments=described.arguments,
         arguments_sha256=digest,
-        metadata=tool.metadata(),
+        metadata=tool_for_call(item, start).metadata(),
         votes=[] if earlier is None else list(earlier.votes),
         expires_at=None if earlier is None else earlier.expires_at,
     )
@@ -93,38 +92,57 @@ def apply_decisions(
     seen: set[str] = set()
     undecided: list[str] = []
     for item in state.get_interruptions():
-        call_id = item.call_id or ""
-        call = record.call(call_id)
-        if call is None:
-            raise StateIntegrityError(
-                record.id, f"the state waits on call {call_id!r}, which is not in the record"
-            )
-        expected = reviewed.get(call_id, call.arguments_sha256)
-        if arguments_digest(describe_call(item).arguments) != expected:
-            raise StateIntegrityError(
-                record.id, f"call {call_id}: state arguments differ from the reviewed ones"
-            )
-        seen.add(call_id)
-        decision = call.decision
-        if decision is None:
+        call = _reviewed_call(item, record, reviewed)
+        seen.add(call.call_id)
+        if call.decision is None:
             if not partial:
                 raise StateIntegrityError(
-                    record.id, f"the state waits on call {call_id!r}, which has no decision"
+                    record.id, f"the state waits on call {call.call_id!r}, which has no decision"
                 )
-            undecided.append(call_id)
-        elif decision.verdict is Verdict.APPROVED:
-            state.approve(item, always_approve=decision.always)
+            undecided.append(call.call_id)
         else:
-            message = decision.message
-            if message is None and default_rejection:
-                message = f"The tool call was rejected by {decision.reviewer}. Do not retry it."
-            state.reject(item, always_reject=decision.always, rejection_message=message)
+            _apply(state, item, call.decision, default_rejection=default_rejection)
     missing = {call.call_id for call in record.tool_calls} - seen
     if missing:
         raise StateIntegrityError(
             record.id, f"calls {sorted(missing)} are in the record but not in the state"
         )
     return undecided
+
+
+def _reviewed_call(
+    item: ToolApprovalItem, record: PendingApproval, reviewed: Mapping[str, str]
+) -> ToolCallRecord:
+    """The record's call for the interruption ``item``, whose arguments must be the reviewed
+    ones (an edit's, else the record's)."""
+    call_id = item.call_id or ""
+    call = record.call(call_id)
+    if call is None:
+        raise StateIntegrityError(
+            record.id, f"the state waits on call {call_id!r}, which is not in the record"
+        )
+    expected = reviewed.get(call_id, call.arguments_sha256)
+    if arguments_digest(describe_call(item).arguments) != expected:
+        raise StateIntegrityError(
+            record.id, f"call {call_id}: state arguments differ from the reviewed ones"
+        )
+    return call
+
+
+def _apply(
+    state: RunState[Any, Any],
+    item: ToolApprovalItem,
+    decision: ToolDecision,
+    *,
+    default_rejection: bool,
+) -> None:
+    if decision.verdict is Verdict.APPROVED:
+        state.approve(item, always_approve=decision.always)
+        return
+    message = decision.message
+    if message is None and default_rejection:
+        message = f"The tool call was rejected by {decision.reviewer}. Do not retry it."
+    state.reject(item, always_reject=decision.always, rejection_message=message)
 
 
 async def call_outcomes(
