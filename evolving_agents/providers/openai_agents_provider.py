@@ -115,7 +115,11 @@ class OpenAIAgentsProvider(FrameworkProvider):
         outcome_reporter: OutcomeReporter | None = None,
         ledger: ToolExecutionLedger | None = None,
     ) -> None:
-        self._settings = Settings() if settings is None else settings
+        if settings is None:
+            # The client's settings when one is given; otherwise this constructor is the
+            # program's entry point and reads the environment, once.
+            settings = Settings() if mongodb_client is None else mongodb_client.settings
+        self._settings = settings
         self._mongodb = (
             MongoDBClient(settings=self._settings) if mongodb_client is None else mongodb_client
         )
@@ -150,6 +154,11 @@ class OpenAIAgentsProvider(FrameworkProvider):
     async def aclose(self) -> None:
         """Wait for best-effort background work (outcome reports) to finish."""
         await self._reports.aclose()
+
+    @property
+    def settings(self) -> Settings:
+        """The settings this provider runs with (its client's, unless others were passed)."""
+        return self._settings
 
     @property
     def store(self) -> PendingApprovalStore:
