@@ -89,7 +89,7 @@ async def finish_with_outcomes(
         for index, call in enumerate(record.tool_calls)
         if call.call_id in outcomes
     }
-    await store.collection.update_one({"_id": approval_id}, {"$set": sets})
+    await store._collection.update_one({"_id": approval_id}, {"$set": sets})
     return await store.get(approval_id)
 
 

@@ -142,11 +142,15 @@ async def test_create_gives_each_call_its_deadline(store: PendingApprovalStore) 
 async def test_the_environment_sets_the_default(
     mongo: MongoDBClient, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The environment is read once, by the client's settings (issue 11): a client built after
+    # the variable is set, on the same database, is what "the environment" means now.
     monkeypatch.setenv("EAT_APPROVAL_TIMEOUT", "2h")
-    created = await PendingApprovalStore(mongo, clock=clock).create(record("a1"))
+    async with MongoDBClient(mongo.uri, mongo.db_name) as configured:
+        created = await PendingApprovalStore(configured, clock=clock).create(record("a1"))
     assert created.expires_at == START + timedelta(hours=2)
     monkeypatch.setenv("EAT_APPROVAL_TIMEOUT", "0")
-    never = await PendingApprovalStore(mongo, clock=clock).create(record("a2"))
+    async with MongoDBClient(mongo.uri, mongo.db_name) as configured:
+        never = await PendingApprovalStore(configured, clock=clock).create(record("a2"))
     assert never.expires_at is None and never.tool_calls[0].expires_at is None
 
 

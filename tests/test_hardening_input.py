@@ -93,7 +93,7 @@ async def test_seventeen_megabytes_of_repetitive_arguments_are_refused_naming_th
     assert error.run_id == record.run_id and error.size > MAX_RECORD_BYTES
     assert f"the record of run {record.run_id} is 17.0 MiB" in str(error)
     assert "call 'c1' of tool 'write_file' has 17.0 MiB of arguments" in str(error)
-    assert await store.collection.count_documents({}) == 0, "nothing was written"
+    assert await store._collection.count_documents({}) == 0, "nothing was written"
 
 
 async def test_an_argument_key_with_a_nul_byte_is_refused_naming_the_call(
@@ -107,7 +107,7 @@ async def test_an_argument_key_with_a_nul_byte_is_refused_naming_the_call(
     assert (refused.value.call_id, refused.value.tool_name) == ("c1", "write_file")
     assert "call 'c1' of tool 'write_file' cannot be stored" in refused.value.reason
     assert "key 'mo\\x00de' contains a NUL byte" in refused.value.reason
-    assert await store.collection.count_documents({}) == 0
+    assert await store._collection.count_documents({}) == 0
 
 
 def big_paused_registry() -> AgentRegistry:
@@ -143,7 +143,7 @@ async def test_a_run_pausing_on_17_megabytes_of_arguments_gets_a_typed_refusal_n
     with pytest.raises(RecordTooLarge, match=r"the record of run \S+ is 17\.\d MiB"):
         await provider.execute_agent("big-writer", "write the log", actor="ops")
 
-    assert await provider.store.collection.count_documents({}) == 0
+    assert await provider.store._collection.count_documents({}) == 0
 
 
 # Hostile argument values: every JSON type, integers past 64 bits, text with NUL bytes,
@@ -219,7 +219,7 @@ def test_hostile_arguments_are_stored_exactly_or_refused_typed_and_never_half_wr
             outcome: PendingApproval | ApprovalError = await store.create(record)
         except ApprovalError as exc:
             outcome = exc
-        stored = await store.collection.count_documents({"_id": approval_id})
+        stored = await store._collection.count_documents({"_id": approval_id})
         return outcome, stored
 
     outcome, stored = hostile_backend.run(attempt())

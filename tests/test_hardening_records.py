@@ -108,7 +108,7 @@ async def test_a_malformed_record_is_listed_where_it_sits_as_unreadable_and_logg
 ) -> None:
     start = utcnow() - timedelta(minutes=5)
     await store.create(make_record("a1", created_at=start))
-    await store.collection.insert_one(typo_status("bad", created_at=start + timedelta(seconds=1)))
+    await store._collection.insert_one(typo_status("bad", created_at=start + timedelta(seconds=1)))
     await store.create(make_record("a3", created_at=start + timedelta(seconds=2)))
 
     with caplog.at_level(logging.ERROR):
@@ -127,7 +127,7 @@ async def test_a_malformed_record_is_listed_where_it_sits_as_unreadable_and_logg
 async def test_paging_goes_on_past_an_unreadable_record(store: PendingApprovalStore) -> None:
     start = utcnow() - timedelta(minutes=5)
     await store.create(make_record("a1", created_at=start))
-    await store.collection.insert_one(typo_status("bad", created_at=start + timedelta(seconds=1)))
+    await store._collection.insert_one(typo_status("bad", created_at=start + timedelta(seconds=1)))
     await store.create(make_record("a3", created_at=start + timedelta(seconds=2)))
 
     seen: list[str] = []
@@ -151,7 +151,7 @@ async def test_paging_reaches_every_record_past_documents_without_a_date_or_a_st
     del no_date["created_at"]
     object_id = typo_status("object-id", created_at=start + timedelta(seconds=1))
     del object_id["_id"]  # the driver gives it an ObjectId
-    await store.collection.insert_many([no_date, object_id])
+    await store._collection.insert_many([no_date, object_id])
     await store.create(make_record("a3", created_at=start + timedelta(seconds=2)))
 
     readable: list[str] = []
@@ -169,7 +169,7 @@ async def test_paging_reaches_every_record_past_documents_without_a_date_or_a_st
 async def test_get_of_an_unreadable_record_names_what_does_not_parse(
     store: PendingApprovalStore,
 ) -> None:
-    await store.collection.insert_one(half_migrated("old"))
+    await store._collection.insert_one(half_migrated("old"))
 
     with pytest.raises(UnreadableRecord) as refused:
         await store.get("old")
@@ -185,7 +185,7 @@ async def test_a_runs_history_leaves_out_its_unreadable_records(
     await store.create(make_record("a1", run_id="r", sequence=0))
     broken = wrong_type("a2")
     broken["run_id"], broken["sequence"] = "r", 1
-    await store.collection.insert_one(broken)
+    await store._collection.insert_one(broken)
 
     assert [record.id for record in await store.run_history("r")] == ["a1"]
 
@@ -193,7 +193,7 @@ async def test_a_runs_history_leaves_out_its_unreadable_records(
 async def test_the_expiry_sweep_skips_a_malformed_overdue_record_and_expires_the_others(
     store: PendingApprovalStore,
 ) -> None:
-    await store.collection.insert_one(wrong_type("bad", overdue=True))
+    await store._collection.insert_one(wrong_type("bad", overdue=True))
     late = make_record("late", created_at=utcnow() - timedelta(hours=2))
     await store.create(late.model_copy(update={"expires_at": utcnow() - timedelta(minutes=30)}))
 
@@ -215,7 +215,7 @@ async def test_a_worker_resumes_every_good_run_past_malformed_records_and_counts
     provider = OpenAIAgentsProvider(mongodb_client=mongo, registry=worker_registry())
     good = await pause_decided_runs(provider, 3)
     # One in the expiry sweep's way, one the worker would claim, one with a typo.
-    await provider.store.collection.insert_many(
+    await provider.store._collection.insert_many(
         [
             wrong_type("bad-overdue", overdue=True),
             undecidable_decision("bad-decided"),
@@ -230,7 +230,7 @@ async def test_a_worker_resumes_every_good_run_past_malformed_records_and_counts
     assert stats.unreadable == 2  # the two it met: the sweep's and the claimable one
     for approval_id in good:
         assert (await provider.store.get(approval_id)).status.value == "completed"
-    raw = await provider.store.collection.find_one({"_id": "bad-decided"})
+    raw = await provider.store._collection.find_one({"_id": "bad-decided"})
     assert raw["status"] == "decided" and raw["claim"]["worker_id"] is None, "left untouched"
 
 
@@ -336,7 +336,7 @@ def test_the_inbox_queue_shows_an_unreadable_row_and_its_page_says_why(
 ) -> None:
     run = inbox.pause("deploy payments-api")
     documents = [typo_status("bad-typo"), wrong_type("bad")]
-    inbox.http.portal.call(lambda: inbox.provider.store.collection.insert_many(documents))
+    inbox.http.portal.call(lambda: inbox.provider.store._collection.insert_many(documents))
     inbox.sign_in(ALICE)
 
     queue = inbox.http.get("/")
@@ -353,7 +353,7 @@ def test_the_inbox_queue_shows_an_unreadable_row_and_its_page_says_why(
     forced = inbox.form("/approvals/bad-typo/decide", call_id="c1", verdict="approved")
     assert forced.status_code == 422, "a crafted vote is refused, not a server error"
     raw = inbox.http.portal.call(
-        lambda: inbox.provider.store.collection.find_one({"_id": "bad-typo"})
+        lambda: inbox.provider.store._collection.find_one({"_id": "bad-typo"})
     )
     assert raw["status"] == "aproved" and raw["version"] == 1, "nothing was written to it"
     health = inbox.http.get("/healthz")
@@ -362,8 +362,8 @@ def test_the_inbox_queue_shows_an_unreadable_row_and_its_page_says_why(
 
 async def test_the_inbox_live_feed_goes_on_past_a_malformed_record(mongo: MongoDBClient) -> None:
     provider = OpenAIAgentsProvider(mongodb_client=mongo, registry=review_registry())
-    await provider.store.collection.insert_one(wrong_type("bad"))
-    events = InboxEvents(ApprovalFeed(provider.store.collection, poll_interval=0.05))
+    await provider.store._collection.insert_one(wrong_type("bad"))
+    events = InboxEvents(ApprovalFeed(provider.store, poll_interval=0.05))
     task = asyncio.create_task(events.run())
     try:
         with events.subscription() as queue:
@@ -466,7 +466,7 @@ async def test_the_webhook_service_delivers_past_a_malformed_record_and_a_bad_ch
     mongo: MongoDBClient,
 ) -> None:
     provider = OpenAIAgentsProvider(mongodb_client=mongo, registry=review_registry())
-    await provider.store.collection.insert_many([wrong_type("bad"), half_migrated("old")])
+    await provider.store._collection.insert_many([wrong_type("bad"), half_migrated("old")])
     hooks = Hooks()
     service = _webhooks(mongo, hooks)
     await service.outbox.collection.insert_one(

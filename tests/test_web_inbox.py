@@ -359,7 +359,7 @@ def test_sign_in_never_redirects_off_site(inbox: Inbox) -> None:
 
 async def test_open_pages_are_told_about_a_new_approval(mongo: MongoDBClient) -> None:
     provider = OpenAIAgentsProvider(mongodb_client=mongo, registry=build_registry())
-    events = InboxEvents(ApprovalFeed(provider.store.collection, poll_interval=0.05))
+    events = InboxEvents(ApprovalFeed(provider.store, poll_interval=0.05))
     task = asyncio.create_task(events.run())
     try:
         with events.subscription() as queue:

@@ -138,7 +138,7 @@ async def test_a_record_that_cannot_be_resumed_is_refused_once_and_left_as_it_wa
 ) -> None:
     provider = provider_on(mongo)
     good, bad = await pause_decided_runs(provider, 2)
-    await provider.store.collection.update_one({"_id": bad}, {"$set": {"state.hmac": "0" * 64}})
+    await provider.store._collection.update_one({"_id": bad}, {"$set": {"state.hmac": "0" * 64}})
 
     stats = await ResumeWorker(provider, poll_interval=0.05).run(drain=True)
 

@@ -1,12 +1,14 @@
 """The approval domain: records of paused runs, their store, and the state codec."""
 
 from evolving_agents.approvals.codec import StateCodec
+from evolving_agents.approvals.documents import NewerRecordSchema
 from evolving_agents.approvals.ledger import (
     ToolExecutionLedger,
     ToolOutcomeUnknown,
     idempotency_key,
 )
 from evolving_agents.approvals.models import (
+    RECORD_SCHEMA,
     AgentRunResult,
     ApprovalStatus,
     CallKind,
@@ -23,9 +25,12 @@ from evolving_agents.approvals.models import (
     Vote,
     parse_duration,
 )
+from evolving_agents.approvals.protocols import ApprovalStore, ResumeQueue
+from evolving_agents.approvals.queue import MongoResumeQueue
 from evolving_agents.approvals.rules import ApprovalRules, EditChecker, Reviewer
 from evolving_agents.approvals.store import ApprovalPage, PendingApprovalStore
-from evolving_agents.approvals.worker import ResumeWorker, WorkerStats, install_signal_handlers
+from evolving_agents.approvals.worker import ResumeWorker
+from evolving_agents.approvals.worker_stats import WorkerStats, install_signal_handlers
 from evolving_agents.errors import (
     ApprovalConflict,
     ApprovalError,
@@ -45,6 +50,7 @@ from evolving_agents.errors import (
 )
 
 __all__ = [
+    "RECORD_SCHEMA",
     "AgentRunResult",
     "ApprovalConflict",
     "ApprovalError",
@@ -52,6 +58,7 @@ __all__ = [
     "ApprovalPage",
     "ApprovalRules",
     "ApprovalStatus",
+    "ApprovalStore",
     "ApprovalStoreError",
     "CallKind",
     "CallOutcome",
@@ -60,11 +67,14 @@ __all__ = [
     "IncompatibleStateVersion",
     "InvalidDecision",
     "LeaseLost",
+    "MongoResumeQueue",
+    "NewerRecordSchema",
     "NotAuthorized",
     "PendingApproval",
     "PendingApprovalStore",
     "PendingToolCall",
     "RecordTooLarge",
+    "ResumeQueue",
     "ResumeWorker",
     "Reviewer",
     "ReviewerKind",

@@ -17,14 +17,14 @@ written: its BSON size, and every key and value BSON and MongoDB accept.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import bson
 from bson.errors import InvalidDocument
 from pydantic import BaseModel, ValidationError
 
-from evolving_agents.approvals.models import PendingApproval
+from evolving_agents.approvals.models import RECORD_SCHEMA, PendingApproval
 from evolving_agents.errors import (
     RecordTooLarge,
     UnreadableRecord,
@@ -59,10 +59,62 @@ def record_id_of(document: Mapping[str, Any]) -> str:
     return str(document.get("_id", "?"))
 
 
+class NewerRecordSchema(UnreadableRecord):
+    """A record written by a newer release, in a format this one cannot read: refused, and
+    skipped and shown like any unreadable record. Names both versions.
+
+    (An ``UnreadableRecord``, so every reader that skips those skips this; defined here until
+    it joins the hierarchy in ``errors.py``.)
+    """
+
+    def __init__(self, approval_id: str, found: int, supported: int) -> None:
+        super().__init__(
+            approval_id,
+            [
+                f"record_schema: written in record schema {found} by a newer release; this "
+                f"release reads schema {supported} and older: upgrade it to read the record"
+            ],
+        )
+        self.found = found
+        self.supported = supported
+
+
+# Record schema n -> n + 1, applied in memory on read; the next transition writes the result.
+# Schema 1 is the first, so there is nothing to upgrade yet.
+UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+def record_schema_of(document: Mapping[str, Any]) -> int:
+    """The document's record schema (1 when it has none), else ``UnreadableRecord``."""
+    schema = document.get("record_schema", 1)
+    if isinstance(schema, bool) or not isinstance(schema, int) or schema < 1:
+        raise UnreadableRecord(
+            record_id_of(document),
+            [f"record_schema: not a schema version (got {shown(schema)})"],
+        )
+    if schema > RECORD_SCHEMA:
+        raise NewerRecordSchema(record_id_of(document), schema, RECORD_SCHEMA)
+    return schema
+
+
+def upgraded(document: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The document in this release's record schema (in memory; nothing is written)."""
+    schema = record_schema_of(document)
+    if schema == RECORD_SCHEMA:
+        return document
+    current = dict(document)
+    while schema < RECORD_SCHEMA:
+        current = UPGRADES[schema](current)
+        schema += 1
+    current["record_schema"] = schema
+    return current
+
+
 def parse_record(document: Mapping[str, Any]) -> PendingApproval:
-    """The stored document as a record, else ``UnreadableRecord`` naming what fails."""
+    """The stored document as a record, else ``UnreadableRecord`` naming what fails
+    (``NewerRecordSchema`` for a record of a newer release)."""
     try:
-        return PendingApproval.model_validate(document)
+        return PendingApproval.model_validate(upgraded(document))
     except ValidationError as exc:
         raise UnreadableRecord(record_id_of(document), problems_of(exc)) from exc
 

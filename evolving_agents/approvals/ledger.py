@@ -39,10 +39,13 @@ from pymongo.errors import DuplicateKeyError
 from evolving_agents.approvals.models import UtcDatetime, bson_ready, utcnow
 from evolving_agents.errors import EvolvingAgentsError
 from evolving_agents.storage.mongodb_client import MongoDBClient
+from evolving_agents.storage.names import TOOL_EXECUTIONS
 
 logger = logging.getLogger(__name__)
 
-COLLECTION_NAME = "eat_openai_tool_executions"
+COLLECTION_NAME = TOOL_EXECUTIONS
+# The format of the entries this release writes; an entry without it is schema 1.
+LEDGER_SCHEMA = 1
 # How often a worker waiting on another worker's running body reads its entry again (at most).
 _WAIT_POLL_SECONDS = 0.5
 
@@ -72,6 +75,7 @@ class ToolExecution(BaseModel):
     finished_at: UtcDatetime | None = None
     alive_until: UtcDatetime | None = None
     """While ``started``: the body's heartbeat, renewed as it runs (None: no heartbeat)."""
+    record_schema: int = LEDGER_SCHEMA
 
     def running_elsewhere(self) -> bool:
         """Started, and its heartbeat says the body may still be running."""

@@ -9,35 +9,38 @@
     stats.completed, stats.conflicts
 
 ``eat worker --app myapp.agents:registry`` runs the same loop from the command line.
+
+Size: about 450 lines, over the ~400 mark: the loop's scheduling (batches, skips, backoff),
+its outcome counting and its stopping are one state machine over the same fields; split, each
+part would reach into the others' state.
+
+This module is the loop only: what is ready, claims and leases are the ``ResumeQueue``'s
+(``queue.py`` for MongoDB), wake-ups the queue's ``ChangeFeed`` (``storage/changes.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import inspect
 import logging
 import math
-import os
 import random
-import secrets
-import signal
-import socket
 import time
-from collections.abc import Callable
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
-from pydantic import BaseModel
-from pymongo import ASCENDING
-from pymongo.errors import OperationFailure, PyMongoError
+from pymongo.errors import PyMongoError
 
+from evolving_agents.approvals.lease import renewal_observer
 from evolving_agents.approvals.models import (
     AgentRunResult,
     ApprovalStatus,
     RunStatus,
-    utcnow,
 )
-from evolving_agents.approvals.store import PARTIAL_READY, PendingApprovalStore, _ids
+from evolving_agents.approvals.protocols import ApprovalStore
+from evolving_agents.approvals.worker_stats import (
+    WorkerStats,
+    default_worker_id,
+    install_signal_handlers,
+)
 from evolving_agents.errors import (
     ApprovalConflict,
     ApprovalNotFound,
@@ -45,28 +48,18 @@ from evolving_agents.errors import (
     EvolvingAgentsError,
     UnreadableRecord,
 )
+from evolving_agents.storage.changes import ChangeFeed
+
+__all__ = [
+    "ResumeWorker",
+    "RunResumer",
+    "WorkerStats",
+    "default_worker_id",
+    "install_signal_handlers",
+]
 
 logger = logging.getLogger(__name__)
 
-# The change-stream filter: a record became decided (a last decision, an expiry, a release),
-# or a record was inserted. Everything else (claims, lease renewals, completions) is noise.
-_WAKE_PIPELINE: list[dict[str, Any]] = [
-    {
-        "$match": {
-            "$or": [
-                {"operationType": {"$in": ["insert", "replace"]}},
-                {
-                    "operationType": "update",
-                    "updateDescription.updatedFields.status": ApprovalStatus.DECIDED.value,
-                },
-                {
-                    "operationType": "update",
-                    f"updateDescription.updatedFields.{PARTIAL_READY}": True,
-                },
-            ]
-        }
-    }
-]
 # One query reads a batch of the oldest decided ids (at least this many); the worker then takes
 # them in random order as slots free up. Fewer queries, since on some servers a query reads
 # every matching entry, and workers sharing a queue do not all race for the oldest record.
@@ -79,48 +72,11 @@ class RunResumer(Protocol):
     """What the worker needs from a provider: its store and a claiming ``resume_agent``."""
 
     @property
-    def store(self) -> PendingApprovalStore: ...
+    def store(self) -> ApprovalStore: ...
 
     async def resume_agent(
         self, approval_id: str, *, worker_id: str | None = None
     ) -> AgentRunResult: ...
-
-
-class WorkerStats(BaseModel):
-    """What one worker did. Every resume it attempts ends in exactly one of the outcome counts.
-
-    ``claimed``: runs this worker took over (each then ends ``completed``, ``failed`` or
-    ``released``, or after an unexpected error is left to its lease). ``conflicts``: another
-    worker got there first. ``refused``: records left untouched because they cannot be resumed
-    here (tampered state, unknown agent); this worker skips them from then on. ``expired``:
-    overdue approvals this worker turned into timeout rejections. ``tool_errors``: completed
-    runs in which an approved call's body raised (also counted in ``completed``).
-    ``unreadable``: records that do not parse (an unknown status, a field of the wrong type),
-    met by a resume or the expiry sweep; each is skipped from then on and logged once.
-    ``errors``: anything else, logged, with the last one kept in ``last_error``.
-    ``dead_tasks``: background tasks of the worker (its change-stream watcher) that ended with
-    an error while it ran, as ``name: error``; the worker goes on polling without them.
-    """
-
-    worker_id: str
-    wakeup: Literal["change_stream", "polling", "starting"] = "starting"
-    claimed: int = 0
-    completed: int = 0
-    failed: int = 0
-    conflicts: int = 0
-    released: int = 0
-    expired: int = 0
-    refused: int = 0
-    tool_errors: int = 0
-    unreadable: int = 0
-    errors: int = 0
-    last_error: str | None = None
-    dead_tasks: list[str] = []
-    seconds: float = 0.0
-
-
-def default_worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 class ResumeWorker:
@@ -162,6 +118,7 @@ class ResumeWorker:
             raise ValueError("need 0 < poll_interval <= max_poll_interval")
         self._provider = provider
         self._store = provider.store
+        self._queue = self._store.queue
         self.concurrency = concurrency
         self.worker_id = worker_id or default_worker_id()
         self.poll_interval = poll_interval
@@ -169,7 +126,15 @@ class ResumeWorker:
         self.use_change_stream = use_change_stream
         self._stats = WorkerStats(worker_id=self.worker_id)
         self._stop = asyncio.Event()
-        self._wake = asyncio.Event()
+        # Wake-ups: a change stream where the server offers one; with a change stream the
+        # query still runs every max_poll_interval, since an expiring lease makes no event.
+        self._changes = self._queue.wakeups(
+            label=f"worker {self.worker_id}",
+            enabled=use_change_stream,
+            retry_seconds=max_poll_interval,
+            on_error=lambda exc: self._count_error("change stream", exc),
+        )
+        self._wake = self._changes.changed
         self._force = False
         self._running: dict[str, asyncio.Task[None]] = {}
         # approval id -> monotonic time before which this worker does not try it again.
@@ -188,9 +153,9 @@ class ResumeWorker:
     def stats(self) -> WorkerStats:
         """A snapshot of the counts so far, with the background tasks that died."""
         snapshot = self._stats.model_copy(deep=True)
+        snapshot.wakeup = self._changes.mode
         # The store also meets unreadable records in the expiry sweep, which skips them.
-        seen = getattr(self._store, "unreadable_seen", None)
-        snapshot.unreadable = len(self._unreadable | set(seen or ()))
+        snapshot.unreadable = len(self._unreadable | set(self._queue.unreadable_seen))
         if self._helpers:
             snapshot.dead_tasks = self._dead_helpers()
         if any(dead.startswith("change stream:") for dead in snapshot.dead_tasks):
@@ -224,9 +189,8 @@ class ResumeWorker:
         scripts, tests and batch jobs.
         """
         started = time.monotonic()
-        stream = await self._open_change_stream()
-        if stream is not None:
-            self._helpers["change stream"] = asyncio.create_task(self._watch(stream))
+        if await self._changes.open():
+            self._helpers["change stream"] = asyncio.create_task(self._watch(self._changes))
         if stop is not None:
             self._helpers["stop signal"] = asyncio.create_task(_forward(stop, self._stop))
         helpers = list(self._helpers.values())
@@ -268,7 +232,7 @@ class ResumeWorker:
                 # Full: the next useful moment is when a run ends (or a stop arrives).
                 await self._wait(None, wake=False)
                 continue
-            streaming = self._stats.wakeup == "change_stream"
+            streaming = self._changes.watching
             woke = await self._wait(self.max_poll_interval if streaming else interval)
             if not woke and not started:
                 interval = min(interval * 2, self.max_poll_interval)
@@ -344,53 +308,20 @@ class ResumeWorker:
                 chosen.append(approval_id)
         return chosen
 
-    # The ids this worker skips are filtered here, not with ``_id: {$nin: ...}`` in the query:
-    # a planner may turn an ``_id`` condition beside ``status`` into a collection scan.
     def _excluded(self) -> list[str]:
         return [*self._running, *self._skip_until]
 
     async def _abandoned(self, limit: int) -> list[str]:
         """``resuming`` records whose lease ran out: their worker died or lost the database."""
         self._next_abandoned_check = time.monotonic() + self.poll_interval
-        cursor = (
-            self._store.collection.find(
-                {"status": ApprovalStatus.RESUMING.value, "claim.lease_until": {"$lt": utcnow()}},
-                {"_id": 1},
-            )
-            # Named, because a planner may otherwise scan for the range on the lease.
-            .hint("status_created")
-            .sort([("claim.lease_until", ASCENDING)])
-            .limit(limit + len(self._excluded()))
-        )
-        return _without(await _ids(cursor), self._excluded())
+        return await self._queue.abandoned(limit, excluded=self._excluded())
 
     async def _oldest_decided(self) -> list[str]:
         """Decided records, then pending ones a partial-resume policy lets run now."""
-        found: list[str] = []
-        for query in (
-            {"status": ApprovalStatus.DECIDED.value},
-            {"status": ApprovalStatus.PENDING.value, PARTIAL_READY: True},
-        ):
-            cursor = (
-                self._store.collection.find(query, {"_id": 1})
-                .sort([("status", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)])
-                .limit(self._batch + len(self._excluded()))
-            )
-            found.extend(await _ids(cursor))
-        return _without(found, self._excluded())
+        return await self._queue.ready(self._batch, excluded=self._excluded())
 
     async def _still_decided(self, approval_id: str) -> bool:
-        # A point read by _id alone (some servers plan ``_id`` plus another field as a scan):
-        # far cheaper than a claim that loses (state read and verified, then an update).
-        found = await self._store.collection.find_one(
-            {"_id": approval_id}, {"status": 1, PARTIAL_READY: 1}
-        )
-        if found is None:
-            return False
-        status = found.get("status")
-        return status == ApprovalStatus.DECIDED.value or (
-            status == ApprovalStatus.PENDING.value and found.get(PARTIAL_READY) is True
-        )
+        return await self._queue.still_ready(approval_id)
 
     async def _expire_overdue(self) -> None:
         # At most once per poll interval, since approval timeouts are counted in minutes or hours.
@@ -398,7 +329,7 @@ class ResumeWorker:
             return
         self._next_expiry = time.monotonic() + self.poll_interval
         try:
-            expired = await self._store.expire_overdue(limit=_EXPIRE_BATCH)
+            expired = await self._queue.expire_overdue(limit=_EXPIRE_BATCH)
         except (PyMongoError, EvolvingAgentsError) as exc:
             # Expiry is retried next cycle; it must not stop the resumes.
             logger.warning("worker %s could not expire overdue approvals: %s", self.worker_id, exc)
@@ -411,6 +342,8 @@ class ResumeWorker:
     # -- one resume ----------------------------------------------------------------------
 
     async def _resume(self, approval_id: str) -> None:
+        # This task's leases report their failed renewals to this worker's stats.
+        renewal_observer.set(self._lease_renewal_failed)
         stats = self._stats
         try:
             result = await self._provider.resume_agent(approval_id, worker_id=self.worker_id)
@@ -446,6 +379,10 @@ class ResumeWorker:
             logger.exception("worker %s failed to resume %s", self.worker_id, approval_id)
             await self._after_error(approval_id, exc)
             return
+        self._count_result(approval_id, result)
+
+    def _count_result(self, approval_id: str, result: AgentRunResult) -> None:
+        stats = self._stats
         stats.claimed += 1
         if result.status is RunStatus.ERROR:
             stats.failed += 1
@@ -460,6 +397,9 @@ class ResumeWorker:
                 approval_id,
                 result.error,
             )
+
+    def _lease_renewal_failed(self, approval_id: str, error: str) -> None:
+        self._stats.lease_renewal_failures += 1
 
     def _count_error(self, where: str, exc: BaseException) -> None:
         self._stats.errors += 1
@@ -476,7 +416,7 @@ class ResumeWorker:
 
     async def _release_after_cancel(self, approval_id: str) -> None:
         try:
-            await self._store.release(approval_id, self.worker_id, reason="worker stopped")
+            await self._queue.release(approval_id, self.worker_id, reason="worker stopped")
         except (ApprovalConflict, ApprovalNotFound):
             return  # cancelled before the claim, or after the run had ended: nothing held
         except (ApprovalStoreError, PyMongoError) as exc:
@@ -500,62 +440,10 @@ class ResumeWorker:
 
     # -- change stream -------------------------------------------------------------------
 
-    async def _open_change_stream(self) -> Any:
-        """A change stream of new work, or None where the backend has none (then: polling)."""
-        if not self.use_change_stream:
-            self._stats.wakeup = "polling"
-            return None
-        collection = self._store.collection
-        # mongomock answers any attribute with a sub-collection, so ask the type, not the object.
-        if not callable(getattr(type(collection), "watch", None)):
-            self._set_wakeup("polling", "the backend has no change streams")
-            return None
-        try:
-            stream = collection.watch(_WAKE_PIPELINE, max_await_time_ms=1000)
-            if inspect.isawaitable(stream):  # PyMongo's async client; Motor returns it directly
-                stream = await stream
-        except OperationFailure as exc:
-            # A standalone mongod refuses $changeStream (it needs a replica set's oplog).
-            self._set_wakeup("polling", f"the server refused a change stream: {exc}")
-            return None
-        except PyMongoError as exc:
-            self._set_wakeup("polling", f"could not open a change stream: {exc}")
-            return None
-        except Exception as exc:
-            # Boundary: a driver or backend that fails in a way nobody named costs the worker
-            # its wake-ups, never its work; polling finds the same records.
-            logger.exception("worker %s: opening a change stream failed", self.worker_id)
-            self._count_error("change stream", exc)
-            self._set_wakeup("polling", f"could not open a change stream: {exc!r}")
-            return None
-        self._set_wakeup("change_stream", "watching for decided records")
-        return stream
-
-    async def _watch(self, stream: Any) -> None:
-        while True:
-            try:
-                async with stream:
-                    async for _change in stream:
-                        self._wake.set()
-            except PyMongoError as exc:
-                # The stream broke (failover, network): poll meanwhile and reopen after a pause.
-                self._set_wakeup("polling", f"change stream lost: {exc}")
-            except Exception as exc:
-                # Boundary, as in _open_change_stream: logged and counted, then reopened.
-                logger.exception("worker %s: the change stream failed", self.worker_id)
-                self._count_error("change stream", exc)
-                self._set_wakeup("polling", f"change stream lost: {exc!r}")
-            await asyncio.sleep(self.max_poll_interval)
-            reopened = await self._open_change_stream()
-            if reopened is None:
-                return
-            stream = reopened
-            self._wake.set()  # anything that landed while the stream was down
-
-    def _set_wakeup(self, mode: Literal["change_stream", "polling"], why: str) -> None:
-        if self._stats.wakeup != mode:
-            logger.info("worker %s: %s (%s)", self.worker_id, mode.replace("_", " "), why)
-        self._stats.wakeup = mode
+    async def _watch(self, changes: ChangeFeed) -> None:
+        """Follow the change stream; it polls meanwhile when the stream breaks, and for good
+        once the server refuses to reopen it (see ``storage/changes.py``)."""
+        await changes.follow()
 
 
 def _ended_with(task: asyncio.Task[None]) -> str | None:
@@ -569,44 +457,3 @@ def _ended_with(task: asyncio.Task[None]) -> str | None:
 async def _forward(source: asyncio.Event, target: asyncio.Event) -> None:
     await source.wait()
     target.set()
-
-
-def install_signal_handlers(worker: ResumeWorker) -> Callable[[], None]:
-    """SIGTERM/SIGINT stop ``worker`` gracefully; a second signal forces it. Returns an undo.
-
-    Call from inside the running event loop (before ``await worker.run()``).
-    """
-    loop = asyncio.get_running_loop()
-    received = 0
-
-    def on_signal(signum: int) -> None:
-        nonlocal received
-        received += 1
-        force = received > 1
-        logger.warning(
-            "worker %s got %s: %s",
-            worker.worker_id,
-            signal.Signals(signum).name,
-            "cancelling and releasing the runs in flight"
-            if force
-            else f"finishing {worker.in_flight} run(s) in flight, taking no new work",
-        )
-        worker.request_stop(force=force)
-
-    signals = (signal.SIGTERM, signal.SIGINT)
-    installed: list[signal.Signals] = []
-    for signum in signals:
-        with contextlib.suppress(NotImplementedError):  # no add_signal_handler on Windows
-            loop.add_signal_handler(signum, on_signal, signum)
-            installed.append(signum)
-
-    def undo() -> None:
-        for signum in installed:
-            loop.remove_signal_handler(signum)
-
-    return undo
-
-
-def _without(ids: list[str], excluded: list[str]) -> list[str]:
-    skip = set(excluded)
-    return [approval_id for approval_id in ids if approval_id not in skip]

@@ -21,7 +21,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from evolving_agents.approvals.worker import ResumeWorker, WorkerStats, install_signal_handlers
+from evolving_agents.approvals.worker import ResumeWorker
+from evolving_agents.approvals.worker_stats import WorkerStats, install_signal_handlers
 from evolving_agents.cli.common import console, fail_cleanly, run_async
 from evolving_agents.errors import ConfigurationError
 from evolving_agents.providers.agent_registry import AgentRegistry, load_app
@@ -39,6 +40,7 @@ _COUNTS = (
     "expired",
     "refused",
     "unreadable",
+    "lease_renewal_failures",
 )
 
 

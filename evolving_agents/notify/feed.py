@@ -2,14 +2,16 @@
 
 ::
 
-    feed = ApprovalFeed(store.collection, poll_interval=1.0)
+    feed = ApprovalFeed(store, poll_interval=1.0)
     async for changed in feed.changes(since=utcnow()):
         for record in changed:
             record.id, record.status, record.version
 
 One code path for every server: each round is a scan of ``updated_at >= cursor - overlap``.
 Where the server offers a change stream, a change wakes the next scan at once; where it does
-not (``memory://``, a standalone server), the scan simply runs every ``poll_interval``.
+not (``memory://``, a standalone server), the scan simply runs every ``poll_interval``. The
+scan and the wake-ups are the store's (``store.changes``, on ``storage/changes.py``): the feed
+only reads, through the approvals' owner.
 
 A document that does not parse as a record is skipped (logged once with its id, listed in
 ``feed.unreadable_ids``); it never stops the feed. ``feed.health`` says how its loop is doing, for
@@ -25,11 +27,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pymongo import ASCENDING
 from pymongo.errors import PyMongoError
 
 from evolving_agents.approvals.documents import UnreadableRecords, parse_record
 from evolving_agents.approvals.models import PendingApproval
+from evolving_agents.approvals.records import ApprovalChanges
+from evolving_agents.approvals.store import PendingApprovalStore
 from evolving_agents.errors import UnreadableRecord
 
 logger = logging.getLogger(__name__)
@@ -95,13 +98,14 @@ class LoopHealth:
 class ApprovalFeed:
     """Yields batches of records changed since a point in time, each (id, version) once.
 
-    ``collection`` is the approvals collection (``PendingApprovalStore.collection``). Safe to
-    run in as many processes as you like: it only reads.
+    ``source`` is the approvals store. (A raw approvals collection is still accepted, for
+    callers not yet passing the store; it is read the same way.) Safe to run in as many
+    processes as you like: it only reads.
     """
 
     def __init__(
         self,
-        collection: Any,
+        source: PendingApprovalStore | Any,
         *,
         poll_interval: float = 1.0,
         overlap: timedelta = DEFAULT_OVERLAP,
@@ -109,15 +113,21 @@ class ApprovalFeed:
     ) -> None:
         if poll_interval <= 0:
             raise ValueError("poll_interval must be positive")
-        self._collection = collection
+        if isinstance(source, PendingApprovalStore):
+            self._source = source.changes
+        else:
+            self._source = ApprovalChanges(lambda: source)
         self._poll_interval = poll_interval
         self._overlap = overlap
-        self._use_change_stream = use_change_stream and _offers_change_streams(collection)
-        self._wake = asyncio.Event()
+        self._watcher = self._source.feed(
+            label="approval feed",
+            retry_seconds=poll_interval,
+            max_retry_seconds=_MAX_WATCH_RETRY_SECONDS,
+        )
+        self._use_change_stream = use_change_stream
+        self._wake = self._watcher.changed
         self._seen: dict[tuple[str, int], datetime] = {}
         self._unreadable = UnreadableRecords("approval feed")
-        self.watching = False
-        """True while a change stream is open (else the feed polls)."""
         self.health = LoopHealth("approval feed")
         """Its loop's health: each good scan reports to it, ``keep_going`` each failure."""
 
@@ -130,10 +140,17 @@ class ApprovalFeed:
     def poll_interval(self) -> float:
         return self._poll_interval
 
+    @property
+    def watching(self) -> bool:
+        """True while a change stream is open (else the feed polls)."""
+        return self._watcher.watching
+
     async def changes(self, since: datetime) -> AsyncIterator[list[PendingApproval]]:
         """Batches of changed records, oldest change first, forever (cancel to stop)."""
-        await self._ensure_index()
-        watcher = asyncio.create_task(self._watch()) if self._use_change_stream else None
+        await self._source.ensure_index()
+        watcher = None
+        if self._use_change_stream:
+            watcher = asyncio.create_task(self._watcher.follow(), name="approval feed: stream")
         cursor = since
         try:
             while True:
@@ -154,11 +171,7 @@ class ApprovalFeed:
     async def scan(self, cursor: datetime) -> list[PendingApproval]:
         """Records changed at or after ``cursor - overlap`` that this feed has not yielded."""
         since = cursor - self._overlap
-        documents = (
-            await self._collection.find({"updated_at": {"$gte": since}}, {"state": 0})
-            .sort([("updated_at", ASCENDING), ("_id", ASCENDING)])
-            .to_list(None)
-        )
+        documents = await self._source.since(since)
         fresh: list[PendingApproval] = []
         for document in documents:
             try:
@@ -174,38 +187,6 @@ class ApprovalFeed:
         # Forget what fell out of the re-read window; it can never be scanned again.
         self._seen = {key: at for key, at in self._seen.items() if at >= since}
         return fresh
-
-    async def _ensure_index(self) -> None:
-        try:
-            await self._collection.create_index([("updated_at", ASCENDING)], name="updated_at")
-        except PyMongoError as exc:
-            logger.warning("could not create the updated_at index (scans still work): %s", exc)
-
-    async def _watch(self) -> None:
-        """Keep a change stream open, reopening it after errors; scans go on meanwhile."""
-        delay = self._poll_interval
-        reported = False
-        while True:
-            try:
-                async with await self._collection.watch() as stream:
-                    self.watching = True
-                    delay = self._poll_interval
-                    logger.info("approval feed: following the collection's change stream")
-                    async for _change in stream:
-                        self._wake.set()
-            except PyMongoError as exc:
-                # A standalone server never offers one; say so once, then retry quietly.
-                log = logger.debug if reported else logger.info
-                log(
-                    "approval feed: no change stream (%s); polling every %ss",
-                    exc,
-                    self._poll_interval,
-                )
-                reported = True
-            finally:
-                self.watching = False
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, _MAX_WATCH_RETRY_SECONDS)
 
 
 async def keep_going(
@@ -250,8 +231,3 @@ async def keep_going(
 
 def _retry_delay(first: float, failures: int) -> float:
     return float(min(first * 2 ** min(failures - 1, 16), _MAX_RETRY_SECONDS))
-
-
-def _offers_change_streams(collection: Any) -> bool:
-    # mongomock-motor answers any unknown attribute with a sub-collection, so ask the class.
-    return callable(getattr(type(collection), "watch", None))

@@ -25,11 +25,14 @@ from evolving_agents.approvals.models import (
     bson_ready,
     utcnow,
 )
-from evolving_agents.approvals.store import PendingApprovalStore
+from evolving_agents.approvals.protocols import ApprovalStore
 from evolving_agents.errors import ApprovalConflict, EvolvingAgentsError
 from evolving_agents.storage.mongodb_client import MongoDBClient
+from evolving_agents.storage.names import INTENT_PLANS
 
-PLANS_COLLECTION = "eat_intent_plans"
+PLANS_COLLECTION = INTENT_PLANS
+# The format of the plan documents this release writes; a document without it is schema 1.
+PLAN_SCHEMA = 1
 
 
 class _AnyCase(StrEnum):
@@ -66,6 +69,19 @@ class PlanNotFound(EvolvingAgentsError):
     def __init__(self, plan_id: str) -> None:
         super().__init__(f"intent plan {plan_id}: not found")
         self.plan_id = plan_id
+
+
+class NewerPlanSchema(EvolvingAgentsError):
+    """A plan written by a newer release, in a format this one cannot read (names both)."""
+
+    def __init__(self, plan_id: str, found: object, supported: int) -> None:
+        super().__init__(
+            f"intent plan {plan_id}: written in plan schema {found} by a newer release; this "
+            f"release reads schema {supported} and older"
+        )
+        self.plan_id = plan_id
+        self.found = found
+        self.supported = supported
 
 
 class Intent(BaseModel):
@@ -109,6 +125,7 @@ class IntentPlan(BaseModel):
     approval_id: str | None = None
     run_id: str | None = None
     created_at: UtcDatetime = Field(default_factory=utcnow)
+    record_schema: int = PLAN_SCHEMA
 
     def intent(self, intent_id: str) -> Intent | None:
         return next((i for i in self.intents if i.intent_id == intent_id), None)
@@ -171,10 +188,12 @@ class IntentPlanStore:
     """The ``eat_intent_plans`` collection: one plan per paused-run record, linked both ways.
 
     A plan is a view for reviewers; the approval record stays the source of truth for
-    decisions, so ``refresh`` rebuilds intent statuses from it.
+    decisions, so ``refresh`` rebuilds intent statuses from it. The link on the approval
+    record is written by the approvals store (``link_plan``: conditional, audited); this
+    store writes only plans.
     """
 
-    def __init__(self, client: MongoDBClient, *, approvals: PendingApprovalStore) -> None:
+    def __init__(self, client: MongoDBClient, *, approvals: ApprovalStore) -> None:
         self._client = client
         self._approvals = approvals
 
@@ -186,6 +205,9 @@ class IntentPlanStore:
         document = await self.collection.find_one({"_id": plan_id})
         if document is None:
             raise PlanNotFound(plan_id)
+        schema = document.get("record_schema", 1)
+        if not isinstance(schema, int) or schema > PLAN_SCHEMA:
+            raise NewerPlanSchema(plan_id, schema, PLAN_SCHEMA)
         return IntentPlan.model_validate(document)
 
     async def create_for_approval(self, approval_id: str) -> IntentPlan:
@@ -195,16 +217,14 @@ class IntentPlanStore:
             return await self.refresh(record.plan_id)
         plan = plan_from_approval(record)
         await self.collection.insert_one(_document(plan))
-        linked = await self._approvals.collection.update_one(
-            {"_id": approval_id, "plan_id": None},
-            {"$set": {"plan_id": plan.plan_id, "updated_at": utcnow()}, "$inc": {"version": 1}},
-        )
-        if linked.matched_count == 0:
+        try:
+            await self._approvals.link_plan(approval_id, plan.plan_id)
+        except ApprovalConflict:
             # Another process linked its plan first: keep theirs, drop ours.
             await self.collection.delete_one({"_id": plan.plan_id})
             winner = await self._approvals.get(approval_id)
             if winner.plan_id is None:
-                raise ApprovalConflict(approval_id, "could not link an intent plan")
+                raise
             return await self.refresh(winner.plan_id)
         return plan
 

@@ -1,5 +1,7 @@
-"""The ground floor: the database handle, the embedded server and the collection names."""
+"""The ground floor: the database handle, the embedded server, one change-stream-or-poll
+feed (``changes.py``) and every collection and index name (``names.py``)."""
 
+from evolving_agents.storage.changes import ChangeFeed
 from evolving_agents.storage.mongodb_client import MongoDBClient
 
-__all__ = ["MongoDBClient"]
+__all__ = ["ChangeFeed", "MongoDBClient"]

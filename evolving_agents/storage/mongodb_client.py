@@ -25,9 +25,11 @@ import contextlib
 import inspect
 import logging
 import re
-from typing import Any
+from typing import Any, cast
 
 from pymongo import AsyncMongoClient, monitoring
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 
 from evolving_agents.config import Settings
 from evolving_agents.errors import ConfigurationError, EvolvingAgentsError
@@ -45,6 +47,8 @@ _WRITE_CONCERN_OPTIONS = frozenset({"w", "journal"})
 _WATCH_SECONDS = 1.0
 _GOODBYE_SECONDS = 1.0
 _EMBEDDED_SELECTION_MS = 5000
+
+Document = dict[str, Any]
 
 
 class MongoDBClient:
@@ -77,11 +81,17 @@ class MongoDBClient:
             self.uri = "injected"
         else:
             self.uri = uri or self._settings.mongodb_uri or _EMBEDDED
-        self._database: Any = None
+        self._database: AsyncDatabase[Document] | None = None
         self._uri_in_use: str | None = None
         self._reachability: _Reachability | None = None
         self._watchdog: asyncio.Task[None] | None = None
         self._closing: set[asyncio.Task[None]] = set()
+
+    @property
+    def settings(self) -> Settings:
+        """The settings this client was built with: what every store on it reads, so nothing
+        below the surfaces reads the environment on its own."""
+        return self._settings
 
     @property
     def backend(self) -> str:
@@ -94,6 +104,8 @@ class MongoDBClient:
 
     @property
     def client(self) -> Any:
+        """The driver's client: PyMongo's ``AsyncMongoClient``, or Motor or mongomock-motor's
+        (injected or ``memory://``), hence ``Any``; take typed handles from ``db`` instead."""
         if self._client is None:
             self._client = self._connect()
         if self.uri == _EMBEDDED:
@@ -101,14 +113,18 @@ class MongoDBClient:
         return self._client
 
     @property
-    def db(self) -> Any:
+    def db(self) -> AsyncDatabase[Document]:
+        """The database, typed as PyMongo's. On ``memory://`` (mongomock-motor) and on an
+        injected Motor client the object is theirs, cast: they offer the same async methods
+        the store uses (``find``, ``update_one``, ...), not every one PyMongo has."""
         if self._database is None:
-            self._database = self.client[self.db_name]
+            self._database = cast("AsyncDatabase[Document]", self.client[self.db_name])
         elif self.uri == _EMBEDDED:
             self._keep_watching()
         return self._database
 
-    def collection(self, name: str) -> Any:
+    def collection(self, name: str) -> AsyncCollection[Document]:
+        """One collection, typed as PyMongo's (see ``db``)."""
         return self.db[name]
 
     async def ping(self) -> None:

@@ -1,0 +1,402 @@
+"""The resume queue: claiming decided runs, keeping their leases, and finishing them.
+
+::
+
+    queue = store.queue
+    ids = await queue.ready(limit=32, excluded=running)        # decided (or partial_ready)
+    lapsed = await queue.abandoned(limit=8, excluded=running)  # resuming, lease ran out
+    record = await queue.claim_for_resume(approval_id, "w1", lease_seconds=300)
+    await queue.renew_lease(approval_id, "w1", 300)
+    await queue.complete(approval_id, "w1", final_output="done")   # or fail / release
+
+Concurrency: a claim is one conditional update on the status and ``version`` read, so of two
+workers claiming a record one wins, the other gets ``ApprovalConflict``. Renewals and finishes
+are conditional on the record still ``resuming`` and held by the same worker: a worker whose
+lease was taken over can never finish the run. The worker loop asks only these queries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from pymongo import ASCENDING
+
+from evolving_agents.approvals.expiry import Expiry
+from evolving_agents.approvals.models import (
+    ApprovalStatus,
+    CallOutcome,
+    PendingApproval,
+    utcnow,
+)
+from evolving_agents.approvals.records import (
+    NO_STATE,
+    ApprovalRecords,
+    as_bson,
+    audit,
+    driver_errors,
+    ids,
+)
+from evolving_agents.approvals.store_votes import PARTIAL_READY, check_intact
+from evolving_agents.errors import ApprovalConflict
+from evolving_agents.storage.changes import ChangeFeed
+from evolving_agents.storage.names import ApprovalIndex
+
+# The change-stream filter of new work: a record became decided (a last decision, an expiry,
+# a release), or partial_ready, or was inserted. Claims, renewals and completions are noise.
+WAKE_PIPELINE: list[dict[str, Any]] = [
+    {
+        "$match": {
+            "$or": [
+                {"operationType": {"$in": ["insert", "replace"]}},
+                {
+                    "operationType": "update",
+                    "updateDescription.updatedFields.status": ApprovalStatus.DECIDED.value,
+                },
+                {
+                    "operationType": "update",
+                    f"updateDescription.updatedFields.{PARTIAL_READY}": True,
+                },
+            ]
+        }
+    }
+]
+
+
+class MongoResumeQueue:
+    """The ``ResumeQueue`` (``protocols.py``) of the MongoDB approvals collection."""
+
+    def __init__(self, records: ApprovalRecords, expiry: Expiry) -> None:
+        self._records = records
+        self._expiry = expiry
+
+    @property
+    def unreadable_seen(self) -> dict[str, str]:
+        return self._records.unreadable.seen  # as PendingApprovalStore.unreadable_seen
+
+    # -- what the worker asks ------------------------------------------------------------
+
+    async def ready(self, limit: int, *, excluded: Sequence[str] = ()) -> list[str]:
+        """Ids of decided records, then pending ones a partial-resume policy lets run now,
+        oldest first within each, at most ``limit`` of each beside ``excluded``."""
+        found: list[str] = []
+        for query in (
+            {"status": ApprovalStatus.DECIDED.value},
+            {"status": ApprovalStatus.PENDING.value, PARTIAL_READY: True},
+        ):
+            cursor = (
+                self._records.collection.find(query, {"_id": 1})
+                .sort([("status", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)])
+                .limit(limit + len(excluded))
+            )
+            found.extend(await ids(cursor))
+        return _without(found, excluded)
+
+    async def abandoned(self, limit: int, *, excluded: Sequence[str] = ()) -> list[str]:
+        """Ids of ``resuming`` records whose lease ran out: their worker died or lost the
+        database. The ids in ``excluded`` are filtered here, not in the query: a planner may
+        turn an ``_id`` condition beside ``status`` into a collection scan."""
+        cursor = (
+            self._records.collection.find(
+                {"status": ApprovalStatus.RESUMING.value, "claim.lease_until": {"$lt": utcnow()}},
+                {"_id": 1},
+            )
+            # Named, because a planner may otherwise scan for the range on the lease.
+            .hint(ApprovalIndex.STATUS_CREATED.value)
+            .sort([("claim.lease_until", ASCENDING)])
+            .limit(limit + len(excluded))
+        )
+        return _without(await ids(cursor), excluded)
+
+    async def still_ready(self, approval_id: str) -> bool:
+        """Whether the record is still decided (or partial_ready): a point read by ``_id``
+        alone (some servers plan ``_id`` plus another field as a scan), far cheaper than a
+        claim that loses."""
+        found = await self._records.find(approval_id, {"status": 1, PARTIAL_READY: 1})
+        if found is None:
+            return False
+        status = found.get("status")
+        return status == ApprovalStatus.DECIDED.value or (
+            status == ApprovalStatus.PENDING.value and found.get(PARTIAL_READY) is True
+        )
+
+    async def expire_overdue(self, *, limit: int = 100) -> list[str]:
+        """The expiry sweep (``PendingApprovalStore.expire_overdue``)."""
+        with driver_errors("expire_overdue", None):
+            return await self._expiry.expire_overdue(limit=limit)
+
+    def wakeups(
+        self,
+        *,
+        label: str,
+        enabled: bool,
+        retry_seconds: float,
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> ChangeFeed:
+        """Wake-ups when new work may be there (``WAKE_PIPELINE``); polling where none."""
+        return ChangeFeed(
+            self._records.collection,
+            label=label,
+            pipeline=WAKE_PIPELINE,
+            enabled=enabled,
+            retry_seconds=retry_seconds,
+            give_up_when_refused=True,
+            max_await_time_ms=1000,
+            on_error=on_error,
+        )
+
+    # -- claiming ------------------------------------------------------------------------
+
+    async def claim_for_resume(
+        self,
+        approval_id: str,
+        worker_id: str,
+        lease_seconds: float,
+        *,
+        known: PendingApproval | None = None,
+    ) -> PendingApproval:
+        """Take a decided record for resuming: ``decided`` -> ``resuming`` with a lease.
+
+        A ``resuming`` record whose lease ran out (its worker died) can be claimed again; the
+        attempt count only grows. Returns the record with its state. ``known``: the record as
+        the caller just read it (saves a read); the claim then only lands if it is unchanged.
+        """
+        if lease_seconds <= 0:
+            raise ValueError("lease_seconds must be positive")
+        records = self._records
+        with driver_errors("claim_for_resume", approval_id):
+            now = records.clock()
+            record = await self._expiry.load(approval_id) if known is None else known
+            lapsed = (
+                record.status is ApprovalStatus.RESUMING
+                and record.claim.lease_until is not None
+                and record.claim.lease_until < now
+            )
+            if record.status is not ApprovalStatus.DECIDED and not lapsed:
+                raise await self._claim_conflict(approval_id)
+            document = await records.update_then_read(
+                # The version pins the record as read: its status, its lease, its chain head.
+                {"_id": approval_id, "status": record.status.value, "version": record.version},
+                records.sealed(record, _claim_update(now, worker_id, lease_seconds)),
+            )
+            if document is None:
+                raise await self._claim_conflict(approval_id)
+            return PendingApproval.model_validate(document)
+
+    async def claim_partial(
+        self, approval_id: str, worker_id: str, lease_seconds: float
+    ) -> PendingApproval:
+        """Take a record for a partial resume: ``pending`` with at least one call decided (or
+        ``decided``) -> ``resuming``. The calls still undecided pause again in the run's next
+        record. A vote racing the claim either lands first (and is in the claimed record) or
+        gets ``ApprovalConflict``; it is never lost silently.
+        """
+        if lease_seconds <= 0:
+            raise ValueError("lease_seconds must be positive")
+        records = self._records
+        with driver_errors("claim_partial", approval_id):
+            record = await self._expiry.load(approval_id)
+            if record.status is not ApprovalStatus.PENDING:
+                return await self.claim_for_resume(approval_id, worker_id, lease_seconds)
+            undecided = [call.call_id for call in record.undecided_calls()]
+            if len(undecided) == len(record.tool_calls):
+                raise ApprovalConflict(
+                    approval_id,
+                    "not decided yet: no call has a decision to resume with",
+                    status=record.status.value,
+                )
+            now = records.clock()
+            check_intact(records, record)
+            claim = _claim_update(now, worker_id, lease_seconds, partial=True, undecided=undecided)
+            document = await records.update_then_read(
+                {"_id": approval_id, "status": record.status.value, "version": record.version},
+                records.sealed(record, claim),
+            )
+            if document is None:
+                raise ApprovalConflict(
+                    approval_id, "changed while being claimed (a vote landed); try again"
+                )
+            return PendingApproval.model_validate(document)
+
+    async def _claim_conflict(self, approval_id: str) -> ApprovalConflict:
+        record = await self._expiry.load(approval_id)
+        status = record.status
+        if status is ApprovalStatus.PENDING:
+            waiting = len(record.undecided_calls())
+            reason = f"not decided yet: {waiting} call(s) still await a decision"
+        elif status is ApprovalStatus.RESUMING:
+            reason = (
+                f"already claimed by worker {record.claim.worker_id} "
+                f"until {record.claim.lease_until:%Y-%m-%d %H:%M:%S}Z"
+            )
+        else:
+            reason = f"cannot resume: the record is {status.value}"
+        return ApprovalConflict(approval_id, reason, status=status.value)
+
+    async def renew_lease(self, approval_id: str, worker_id: str, lease_seconds: float) -> datetime:
+        """Extend the lease of a run this worker is resuming; returns the new ``lease_until``.
+
+        ``ApprovalConflict`` when the record is no longer this worker's (another worker took
+        it over after the lease lapsed, or it ended); ``ApprovalStoreError`` when the database
+        failed, after PyMongo's one retry. A lease that lapsed but was not taken over is
+        renewed: nobody else holds it, and the claim and this update are both conditional on
+        the one document, so they cannot both win. Retrying within the lease is the caller's
+        (``approvals/lease.py``), which knows how long the lease still holds.
+        """
+        if lease_seconds <= 0:
+            raise ValueError("lease_seconds must be positive")
+        with driver_errors("renew_lease", approval_id):
+            lease_until = self._records.clock() + timedelta(seconds=lease_seconds)
+            result = await self._records.collection.update_one(
+                _held_by(approval_id, worker_id),
+                {"$set": {"claim.lease_until": lease_until}},
+            )
+        if result.matched_count == 0:
+            raise ApprovalConflict(approval_id, f"worker {worker_id} no longer holds the lease")
+        return lease_until
+
+    # -- finishing -----------------------------------------------------------------------
+
+    async def release(
+        self,
+        approval_id: str,
+        worker_id: str,
+        reason: str,
+        *,
+        known: PendingApproval | None = None,
+    ) -> PendingApproval:
+        """Give a claimed record back (``resuming`` -> ``decided``) without running it."""
+        now = self._records.clock()
+        sets = {
+            "status": ApprovalStatus.DECIDED.value,
+            "claim.worker_id": None,
+            "claim.lease_until": None,
+            "updated_at": now,
+        }
+        entry = audit(now, "released", worker_id, reason=reason)
+        return await self._finish("release", approval_id, worker_id, sets, entry, known)
+
+    async def complete(
+        self,
+        approval_id: str,
+        worker_id: str,
+        *,
+        final_output: Any = None,
+        next_approval_id: str | None = None,
+        outcomes: Mapping[int, CallOutcome] | None = None,
+        known: PendingApproval | None = None,
+    ) -> PendingApproval:
+        """The resumed run ended (or paused again into ``next_approval_id``): ``completed``.
+
+        ``outcomes``: call index -> what that call did, kept on the call
+        (``tool_calls.N.outcome``) in the same update. ``known``: the record as claimed
+        (saves a read).
+        """
+        now = self._records.clock()
+        outcomes = outcomes or {}
+        sets = {
+            "status": ApprovalStatus.COMPLETED.value,
+            "result.final_output": final_output,
+            "next_approval_id": next_approval_id,
+            **_outcome_sets(outcomes),
+            **self._records.finished_at(now),
+        }
+        entry = audit(
+            now,
+            "completed",
+            worker_id,
+            next_approval_id=next_approval_id,
+            outcomes=_outcome_statuses(outcomes),
+        )
+        return await self._finish("complete", approval_id, worker_id, sets, entry, known)
+
+    async def fail(
+        self,
+        approval_id: str,
+        worker_id: str,
+        error: str,
+        *,
+        known: PendingApproval | None = None,
+        outcomes: Mapping[int, CallOutcome] | None = None,
+    ) -> PendingApproval:
+        """The resumed run raised: ``failed`` with the error kept for the reviewer, and what
+        each call did before it stopped (``outcomes``, call index -> outcome), if known."""
+        now = self._records.clock()
+        outcomes = outcomes or {}
+        sets = {
+            "status": ApprovalStatus.FAILED.value,
+            "result.error": error,
+            **_outcome_sets(outcomes),
+            **self._records.finished_at(now),
+        }
+        entry = audit(now, "failed", worker_id, error=error, outcomes=_outcome_statuses(outcomes))
+        return await self._finish("fail", approval_id, worker_id, sets, entry, known)
+
+    async def _finish(
+        self,
+        operation: str,
+        approval_id: str,
+        worker_id: str,
+        sets: Mapping[str, Any],
+        entry: dict[str, Any],
+        known: PendingApproval | None,
+    ) -> PendingApproval:
+        records = self._records
+        with driver_errors(operation, approval_id):
+            for attempt in range(2):
+                record = known if known is not None and not attempt else None
+                if record is None:
+                    record = await self._expiry.load(approval_id)
+                document = None
+                if record.status is ApprovalStatus.RESUMING and record.claim.worker_id == worker_id:
+                    update = {"$set": dict(sets), "$inc": {"version": 1}, "$push": {"audit": entry}}
+                    document = await records.update_then_read(
+                        {**_held_by(approval_id, worker_id), "version": record.version},
+                        records.sealed(record, update),
+                        projection=NO_STATE,
+                    )
+                if document is not None:
+                    return PendingApproval.model_validate(document)
+                if known is None:
+                    break  # read just now: the refusal below is about this very record
+            record = await self._expiry.load(approval_id)
+            raise ApprovalConflict(
+                approval_id,
+                f"worker {worker_id} does not hold this record "
+                f"(status {record.status.value}, held by {record.claim.worker_id})",
+                status=record.status.value,
+            )
+
+
+def _claim_update(
+    now: datetime, worker_id: str, lease_seconds: float, **detail: Any
+) -> dict[str, Any]:
+    return {
+        "$set": {
+            "status": ApprovalStatus.RESUMING.value,
+            "claim.worker_id": worker_id,
+            "claim.lease_until": now + timedelta(seconds=lease_seconds),
+            "updated_at": now,
+        },
+        "$inc": {"claim.attempts": 1, "version": 1},
+        "$push": {"audit": audit(now, "claimed", worker_id, **detail)},
+    }
+
+
+def _held_by(approval_id: str, worker_id: str) -> dict[str, Any]:
+    resuming = ApprovalStatus.RESUMING.value
+    return {"_id": approval_id, "status": resuming, "claim.worker_id": worker_id}
+
+
+def _outcome_sets(outcomes: Mapping[int, CallOutcome]) -> dict[str, Any]:
+    return {f"tool_calls.{index}.outcome": as_bson(outcome) for index, outcome in outcomes.items()}
+
+
+def _outcome_statuses(outcomes: Mapping[int, CallOutcome]) -> dict[str, str]:
+    return {str(index): outcome.status.value for index, outcome in outcomes.items()}
+
+
+def _without(found: list[str], excluded: Sequence[str]) -> list[str]:
+    skip = set(excluded)
+    return [approval_id for approval_id in found if approval_id not in skip]

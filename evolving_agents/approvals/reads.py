@@ -1,0 +1,136 @@
+"""Reading records: pages in creation order, a run's history; each expired first if overdue.
+
+::
+
+    reads = Reads(records, expiry)
+    page = await reads.list(status="pending", limit=50)     # ApprovalPage, next_cursor
+    history = await reads.run_history(run_id)
+
+Documents that do not parse (an operator's typo, a newer release's record) are left out of
+pages and histories and reported (``ApprovalPage.unreadable``), each logged once.
+"""
+
+from __future__ import annotations
+
+import builtins
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+from pymongo import ASCENDING, DESCENDING
+
+from evolving_agents.approvals.documents import UnreadableEntry
+from evolving_agents.approvals.expiry import EXPIRY_CHANGES, Expiry
+from evolving_agents.approvals.models import ApprovalStatus, PendingApproval
+from evolving_agents.approvals.paging import cursor_after, decode_cursor
+from evolving_agents.approvals.records import NO_STATE, ApprovalRecords, Document, driver_errors
+from evolving_agents.errors import UnreadableRecord
+
+
+class ApprovalPage(BaseModel):
+    """One page of ``list``; pass ``next_cursor`` back to get the next one."""
+
+    items: list[PendingApproval]
+    next_cursor: str | None = None
+    unreadable: list[UnreadableEntry] = []
+    """Documents of this page that do not parse, each where it sits on the page."""
+
+
+class Reads:
+    """The read side of ``PendingApprovalStore`` (``list``, ``run_history``)."""
+
+    def __init__(self, records: ApprovalRecords, expiry: Expiry) -> None:
+        self._records = records
+        self._expiry = expiry
+
+    async def list(
+        self,
+        *,
+        status: ApprovalStatus | str | None = None,
+        agent_name: str | None = None,
+        tool_name: str | None = None,
+        run_id: str | None = None,
+        newest_first: bool = False,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> ApprovalPage:
+        """Records in creation order (oldest first unless ``newest_first``), ``limit`` a page.
+
+        Overdue pending records among those asked for are expired before the page is read.
+        Documents that do not parse are left out of ``items`` and listed in ``unreadable``
+        (each logged once); a ``cursor`` that is not one this method made is a ``ValueError``.
+        """
+        if limit < 1 or limit > 1000:
+            raise ValueError(f"limit must be between 1 and 1000, got {limit}")
+        query = _list_query(status, agent_name, tool_name, run_id, cursor, newest_first)
+        direction = DESCENDING if newest_first else ASCENDING
+        with driver_errors("list", None):
+            now = self._records.clock()
+            # Expiry moves records from pending to decided: both kinds of page must reflect it.
+            if query.get("status") in (None, *EXPIRY_CHANGES):
+                await self._expiry.expire_matching(query, now)
+            documents = (
+                await self._records.collection.find(query, NO_STATE)
+                .sort([("created_at", direction), ("_id", direction)])
+                .limit(limit + 1)
+                .to_list(None)
+            )
+            items, unreadable = await self._readable(documents[:limit], now)
+        next_cursor = None
+        if len(documents) > limit:
+            next_cursor = cursor_after(documents[:limit], newest_first)
+        return ApprovalPage(items=items, next_cursor=next_cursor, unreadable=unreadable)
+
+    async def run_history(self, run_id: str) -> builtins.list[PendingApproval]:
+        """Every record of one run, in sequence order."""
+        with driver_errors("run_history", None):
+            now = self._records.clock()
+            documents = (
+                await self._records.collection.find({"run_id": run_id}, NO_STATE)
+                .sort([("run_id", ASCENDING), ("sequence", ASCENDING)])
+                .to_list(None)
+            )
+            items, _ = await self._readable(documents, now)
+            return items
+
+    async def _readable(
+        self, documents: builtins.list[Document], now: datetime
+    ) -> tuple[builtins.list[PendingApproval], builtins.list[UnreadableEntry]]:
+        """The documents that parse, as current records, and those that do not."""
+        items: builtins.list[PendingApproval] = []
+        unreadable: builtins.list[UnreadableEntry] = []
+        for position, document in enumerate(documents):
+            try:
+                items.append(await self._expiry.current(document, now))
+            except UnreadableRecord as exc:
+                unreadable.append(
+                    UnreadableEntry(id=exc.approval_id, problem=exc.reason, position=position)
+                )
+        return items, unreadable
+
+
+def _list_query(
+    status: ApprovalStatus | str | None,
+    agent_name: str | None,
+    tool_name: str | None,
+    run_id: str | None,
+    cursor: str | None,
+    newest_first: bool,
+) -> dict[str, Any]:
+    query: dict[str, Any] = {}
+    if status is not None:
+        query["status"] = ApprovalStatus(status).value
+    if agent_name is not None:
+        query["agent_name"] = agent_name
+    if tool_name is not None:
+        query["tool_calls.tool_name"] = tool_name
+    if run_id is not None:
+        query["run_id"] = run_id
+    if cursor is not None:
+        after_created, after_id = decode_cursor(cursor)
+        op = "$lt" if newest_first else "$gt"
+        query["$or"] = [
+            {"created_at": {op: after_created}},
+            {"created_at": after_created, "_id": {op: after_id}},
+        ]
+    return query

@@ -1,0 +1,287 @@
+"""The approvals collection as its writers share it: one handle, one clock, one signer.
+
+::
+
+    records = ApprovalRecords(client, APPROVALS, signer=signer, clock=utcnow)
+    document = await records.update_then_read(query, records.sealed(record, update))
+    record = records.parse(document)         # UnreadableRecord (logged once) if it fails
+
+``PendingApprovalStore`` builds one and hands it to the modules that change records by
+responsibility (``expiry.py``, ``store_votes.py``, ``queue.py``); nothing outside
+``approvals/`` holds the collection. Every conditional update goes through
+``update_then_read`` (which also writes the record's ``record_schema``), every audit-writing
+update through ``sealed``, and every driver failure through ``driver_errors``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel
+from pymongo import ASCENDING
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.cursor import AsyncCursor
+from pymongo.errors import (
+    ConnectionFailure,
+    PyMongoError,
+    ServerSelectionTimeoutError,
+    WriteConcernError,
+)
+
+from evolving_agents.approvals.documents import UnreadableRecords, parse_record
+from evolving_agents.approvals.models import (
+    RECORD_SCHEMA,
+    ApprovalStatus,
+    AuditEntry,
+    PendingApproval,
+    bson_ready,
+)
+from evolving_agents.approvals.rules import CallVote
+from evolving_agents.approvals.seals import RecordSigner
+from evolving_agents.errors import ApprovalStoreError, UnreadableRecord
+from evolving_agents.storage.changes import ChangeFeed
+from evolving_agents.storage.mongodb_client import MongoDBClient
+from evolving_agents.storage.names import ApprovalIndex
+
+logger = logging.getLogger(__name__)
+
+Document = dict[str, Any]
+# Everything but the blob's bytes: the digest and signature stay, since the record's seal
+# covers them.
+NO_STATE = {"state.data": 0}
+# Optimistic retries of a read-then-conditional-write: each retry means another writer's
+# update landed between our read and our write.
+WRITE_ATTEMPTS = 16
+
+
+class ApprovalRecords:
+    """The shared core of the approval store's modules. Safe across tasks (it holds no
+    per-operation state); the concurrency guarantee is each update's condition."""
+
+    def __init__(
+        self,
+        client: MongoDBClient,
+        collection_name: str,
+        *,
+        signer: RecordSigner,
+        clock: Callable[[], datetime],
+        purge_after: timedelta,
+    ) -> None:
+        self._client = client
+        self._collection_name = collection_name
+        self.signer = signer
+        self.clock = clock
+        self.purge_after = purge_after
+        self.unreadable = UnreadableRecords("approval store")
+
+    @property
+    def client(self) -> MongoDBClient:
+        return self._client
+
+    @property
+    def collection(self) -> AsyncCollection[Document]:
+        # Taken on each use: the embedded server's client may have moved (mongodb_client.py).
+        return self._client.collection(self._collection_name)
+
+    def parse(self, document: Mapping[str, Any]) -> PendingApproval:
+        """The document as a record, else ``UnreadableRecord`` (logged once per record)."""
+        try:
+            return parse_record(document)
+        except UnreadableRecord as exc:
+            self.unreadable.note(exc)
+            raise
+
+    async def find(
+        self, approval_id: str, projection: Mapping[str, Any] | None = NO_STATE
+    ) -> Document | None:
+        return await self.collection.find_one({"_id": approval_id}, projection)
+
+    async def update_then_read(
+        self,
+        query: dict[str, Any],
+        update: dict[str, Any],
+        *,
+        projection: Mapping[str, Any] | None = None,
+    ) -> Document | None:
+        """One conditional ``update_one``, then the record as it now is (None if no match).
+
+        Not ``find_one_and_update``: SecantusDB (the embedded default) plans ``findAndModify``
+        as a collection scan even for an ``_id`` filter (240 ms at 20,000 records, against
+        2 ms for ``update``). The write alone decides who won; the read after it only reports.
+        Each transition writes the record in this release's schema (see ``store.py``).
+        """
+        update = {**update, "$set": {**update.get("$set", {}), "record_schema": RECORD_SCHEMA}}
+        result = await self.collection.update_one(query, update)
+        if result.matched_count == 0:
+            return None
+        return await self.collection.find_one({"_id": query["_id"]}, projection)
+
+    def sealed(self, record: PendingApproval, update: dict[str, Any]) -> dict[str, Any]:
+        """``update`` with its audit entries linked into ``record``'s chain and the status
+        it leaves sealed with the new head. Every audit-writing update goes through here."""
+        push = update.get("$push", {}).get("audit")
+        if push is None:
+            return update
+        entries = push.get("$each", [push])
+        status = update.get("$set", {}).get("status", record.status.value)
+        linked, sealed = self.signer.chain(record.id, record.audit_head, str(status), entries)
+        return {
+            **update,
+            "$set": {**update.get("$set", {}), **sealed},
+            "$push": {"audit": {"$each": linked}},
+        }
+
+    def seal_plan(self, record: PendingApproval, plan: Sequence[CallVote]) -> list[CallVote]:
+        """The plan with the new vote and any decision it makes sealed."""
+        sealed = []
+        for vote_plan in plan:
+            call = record.tool_calls[vote_plan.position]
+            votes = [
+                vote
+                if vote.seal is not None
+                else vote.model_copy(update={"seal": self.signer.seal_vote(record.id, call, vote)})
+                for vote in vote_plan.votes
+            ]
+            decision = vote_plan.decision
+            if decision is not None:
+                decision = decision.model_copy(update={"votes": votes})
+                decision = decision.model_copy(
+                    update={"seal": self.signer.seal_decision(record.id, call, decision)}
+                )
+            sealed.append(vote_plan._replace(votes=votes, decision=decision))
+        return sealed
+
+    def finished_at(self, now: datetime) -> dict[str, datetime]:
+        # A finished record is purged by the TTL index ``purge_after`` from now.
+        return {"updated_at": now, "purge_at": now + self.purge_after}
+
+    async def create_indexes(self) -> None:
+        collection = self.collection
+        await collection.create_index(
+            [("status", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)],
+            name=ApprovalIndex.STATUS_CREATED,
+        )
+        await collection.create_index(
+            [("run_id", ASCENDING), ("sequence", ASCENDING)],
+            name=ApprovalIndex.RUN_SEQUENCE,
+            unique=True,
+        )
+        await collection.create_index(
+            [("tool_calls.tool_name", ASCENDING), ("status", ASCENDING)],
+            name=ApprovalIndex.TOOL_STATUS,
+        )
+        await collection.create_index(
+            [("agent_name", ASCENDING), ("status", ASCENDING)], name=ApprovalIndex.AGENT_STATUS
+        )
+        await collection.create_index(
+            [("expires_at", ASCENDING)],
+            name=ApprovalIndex.PENDING_EXPIRY,
+            partialFilterExpression={"status": ApprovalStatus.PENDING.value},
+        )
+        await collection.create_index(
+            [("claim.lease_until", ASCENDING)], name=ApprovalIndex.CLAIM_LEASE
+        )
+        # TTL only on purge_at, which is set when a record is finished: live state never
+        # expires behind a reviewer's back.
+        await collection.create_index(
+            [("purge_at", ASCENDING)], name=ApprovalIndex.PURGE_TTL, expireAfterSeconds=0
+        )
+
+
+class ApprovalChanges:
+    """Read-only: the records changed since a moment, and wake-ups when they change. What
+    ``notify.ApprovalFeed`` follows, so the feed never queries the collection itself."""
+
+    def __init__(self, collection: Callable[[], AsyncCollection[Document]]) -> None:
+        self._collection = collection
+
+    async def since(self, moment: datetime) -> list[Document]:
+        """Documents (without the state) updated at or after ``moment``, oldest first."""
+        cursor = self._collection().find({"updated_at": {"$gte": moment}}, {"state": 0})
+        sorted_cursor = cursor.sort([("updated_at", ASCENDING), ("_id", ASCENDING)])
+        return await sorted_cursor.to_list(None)
+
+    async def ensure_index(self) -> None:
+        """The ``updated_at`` index the scans run on; a failure only logs (scans still work)."""
+        try:
+            await self._collection().create_index(
+                [("updated_at", ASCENDING)], name=ApprovalIndex.UPDATED_AT
+            )
+        except PyMongoError as exc:
+            logger.warning("could not create the updated_at index (scans still work): %s", exc)
+
+    def feed(self, *, label: str, retry_seconds: float, max_retry_seconds: float) -> ChangeFeed:
+        """Wake-ups on every change of the collection (see ``storage/changes.py``)."""
+        return ChangeFeed(
+            self._collection(),
+            label=label,
+            retry_seconds=retry_seconds,
+            max_retry_seconds=max_retry_seconds,
+        )
+
+
+# -- shared helpers ----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def driver_errors(operation: str, approval_id: str | None) -> Iterator[None]:
+    """Driver failures, after PyMongo's own retry, as ``ApprovalStoreError``.
+
+    Nothing here retries again: a retry policy that hides faults would also hide a database
+    that is gone. ``DuplicateKeyError`` is handled where it has a meaning (``create``).
+    """
+    try:
+        yield
+    except PyMongoError as exc:
+        # A dropped connection or a write-concern error may follow a write that was applied;
+        # no server to send to (even on the retry, where PyMongo re-raises the first error)
+        # means nothing was sent.
+        unknown = isinstance(exc, ConnectionFailure | WriteConcernError) and not isinstance(
+            exc, ServerSelectionTimeoutError
+        )
+        logger.warning("approval store: %s of %s failed: %r", operation, approval_id or "-", exc)
+        raise ApprovalStoreError(
+            approval_id, operation, f"{type(exc).__name__}: {exc}", outcome_unknown=unknown
+        ) from exc
+
+
+def unchanged_since(record: PendingApproval, indexes: Sequence[int]) -> dict[str, Any]:
+    """Match the record only as it was read: still pending, same version, targets undecided."""
+    query: dict[str, Any] = {
+        "_id": record.id,
+        "status": ApprovalStatus.PENDING.value,
+        "version": record.version,
+    }
+    query.update({f"tool_calls.{index}.decision": None for index in indexes})
+    return query
+
+
+def earliest(*moments: datetime | None) -> datetime | None:
+    known = [moment for moment in moments if moment is not None]
+    return min(known) if known else None
+
+
+def bson_ms(moment: datetime | None) -> datetime | None:
+    # BSON keeps milliseconds; truncating here makes the returned record equal the stored one.
+    if moment is None:
+        return None
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def as_bson(model: BaseModel) -> dict[str, Any]:
+    document: dict[str, Any] = bson_ready(model.model_dump(mode="python"))
+    return document
+
+
+async def ids(cursor: AsyncCursor[Document]) -> list[str]:
+    return [str(document["_id"]) for document in await cursor.to_list(None)]
+
+
+def audit(at: datetime, action: str, actor: str | None, **detail: Any) -> dict[str, Any]:
+    call_id = detail.pop("call_id", None)
+    entry = AuditEntry(at=at, action=action, actor=actor, call_id=call_id, detail=detail)
+    return as_bson(entry)
