@@ -27,6 +27,7 @@ The hierarchy (each message names what was wrong and what to do)::
     │   ├── UnstorableRecord
     │   │   └── UnstorableToolCall
     │   ├── UnreadableRecord                a stored record that does not parse: skipped
+    │   │   └── NewerRecordSchema           written by a newer release: skipped, named
     │   └── ApprovalStoreError              the database failed (``outcome_unknown``)
     │       └── LeaseLost                   a worker stopped a run it could not keep
     ├── ToolOutcomeUnknown                  a governed call may have run: never re-run
@@ -242,3 +243,22 @@ class DeliveryFailed(EvolvingAgentsError):
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
+
+
+class NewerRecordSchema(UnreadableRecord):
+    """A record written by a newer release, in a format this one cannot read: refused, and
+    skipped and shown like any unreadable record. Names both versions.
+
+    An ``UnreadableRecord``, so every reader that skips those skips this.
+    """
+
+    def __init__(self, approval_id: str, found: int, supported: int) -> None:
+        super().__init__(
+            approval_id,
+            [
+                f"record_schema: written in record schema {found} by a newer release; this "
+                f"release reads schema {supported} and older: upgrade it to read the record"
+            ],
+        )
+        self.found = found
+        self.supported = supported

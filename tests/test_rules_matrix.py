@@ -38,7 +38,7 @@ from evolving_agents.cli.common import ExitCode
 from evolving_agents.cli.main import app as eat_app
 from evolving_agents.errors import ApprovalConflict, InvalidDecision, NotAuthorized
 from evolving_agents.present.views import call_risk
-from evolving_agents.reviewers.directory import ReviewerDirectory, cancel_as
+from evolving_agents.reviewers.directory import ReviewerDirectory
 from evolving_agents.web import create_app
 from tests.test_store import make_record
 
@@ -197,7 +197,8 @@ class World:
 
         async def go() -> None:
             if case.action == "cancel":
-                await cancel_as(self.store, approval_id, reviewer, reason="matrix")
+                # The store itself applies the rule when given a Reviewer.
+                await self.store.cancel(approval_id, by=reviewer, reason="matrix")
                 return
             await self.store.decide(
                 approval_id,

@@ -26,6 +26,9 @@ from pydantic import BaseModel, ValidationError
 
 from evolving_agents.approvals.models import RECORD_SCHEMA, PendingApproval
 from evolving_agents.errors import (
+    NewerRecordSchema as NewerRecordSchema,
+)
+from evolving_agents.errors import (
     RecordTooLarge,
     UnreadableRecord,
     UnstorableRecord,
@@ -57,26 +60,6 @@ class UnreadableEntry(BaseModel):
 
 def record_id_of(document: Mapping[str, Any]) -> str:
     return str(document.get("_id", "?"))
-
-
-class NewerRecordSchema(UnreadableRecord):
-    """A record written by a newer release, in a format this one cannot read: refused, and
-    skipped and shown like any unreadable record. Names both versions.
-
-    (An ``UnreadableRecord``, so every reader that skips those skips this; defined here until
-    it joins the hierarchy in ``errors.py``.)
-    """
-
-    def __init__(self, approval_id: str, found: int, supported: int) -> None:
-        super().__init__(
-            approval_id,
-            [
-                f"record_schema: written in record schema {found} by a newer release; this "
-                f"release reads schema {supported} and older: upgrade it to read the record"
-            ],
-        )
-        self.found = found
-        self.supported = supported
 
 
 # Record schema n -> n + 1, applied in memory on read; the next transition writes the result.

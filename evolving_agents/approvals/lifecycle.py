@@ -19,6 +19,7 @@ from evolving_agents.approvals.records import (
     audit,
     driver_errors,
 )
+from evolving_agents.approvals.rules import Reviewer, check_canceller
 from evolving_agents.errors import ApprovalConflict
 
 
@@ -30,13 +31,19 @@ class Lifecycle:
         self._expiry = expiry
 
     async def cancel(
-        self, approval_id: str, *, by: str | None = None, reason: str | None = None
+        self, approval_id: str, *, by: str | Reviewer | None = None, reason: str | None = None
     ) -> PendingApproval:
         """Withdraw a run that has not started resuming: pending or decided -> cancelled."""
         records = self._records
         with driver_errors("cancel", approval_id):
             now = records.clock()
             record = await self._expiry.load(approval_id)
+            if isinstance(by, Reviewer):
+                # A reviewer cancels under the same rules every surface shows; the roles a
+                # tool asks for never change on a record, and the update below is conditional
+                # on the status and version read here.
+                check_canceller(record, by)
+                by = by.name
             document = None
             if record.status in (ApprovalStatus.PENDING, ApprovalStatus.DECIDED):
                 update = {

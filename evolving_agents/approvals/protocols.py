@@ -163,7 +163,7 @@ class ApprovalStore(Protocol):
     ) -> PendingApproval: ...
 
     async def cancel(
-        self, approval_id: str, *, by: str | None = None, reason: str | None = None
+        self, approval_id: str, *, by: str | Reviewer | None = None, reason: str | None = None
     ) -> PendingApproval: ...
 
     async def link_plan(

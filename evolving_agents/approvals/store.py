@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import warnings
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -160,18 +159,6 @@ class PendingApprovalStore:
     def _collection(self) -> AsyncCollection[Document]:
         """The raw collection. For tests (which write documents behind the store's back) and
         this package's ``approvals/`` modules only: nothing else writes approval records."""
-        return self._records.collection
-
-    @property
-    def collection(self) -> AsyncCollection[Document]:
-        """Deprecated: the raw collection. Pass the store itself (``ApprovalFeed(store)``);
-        kept until every surface does (issue 11), then removed."""
-        warnings.warn(
-            "PendingApprovalStore.collection is deprecated: only approvals/ touches the "
-            "collection; pass the store (ApprovalFeed(store)) instead",
-            DeprecationWarning,
-            stacklevel=2,
-        )
         return self._records.collection
 
     @property
@@ -435,9 +422,14 @@ class PendingApprovalStore:
     # -- withdrawing, linking (lifecycle.py) -----------------------------------------------------
 
     async def cancel(
-        self, approval_id: str, *, by: str | None = None, reason: str | None = None
+        self, approval_id: str, *, by: str | Reviewer | None = None, reason: str | None = None
     ) -> PendingApproval:
-        """Withdraw a run that has not started resuming: pending or decided -> cancelled."""
+        """Withdraw a run that has not started resuming: pending or decided -> cancelled.
+
+        ``by`` a ``Reviewer``: cancelled only if the rules let them (``rules.cancel_refusal``:
+        ``NotAuthorized`` otherwise); a plain name is the trusted program or operator calling,
+        recorded as given.
+        """
         return await self._lifecycle.cancel(approval_id, by=by, reason=reason)
 
     async def link_plan(

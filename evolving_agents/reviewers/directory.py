@@ -43,7 +43,6 @@ from evolving_agents.approvals.rules import (
     Refusal,
     Reviewer,
     ToolMetadata,
-    cancel_refusal,
     cast_votes,
     decide_refusal,
 )
@@ -243,10 +242,4 @@ async def cancel_as(
     Raises ``NotAuthorized`` (a role one of its tools asks for), ``ApprovalConflict`` (the
     record is no longer pending or decided), ``ApprovalNotFound``.
     """
-    record = await store.get(approval_id)
-    refusal = cancel_refusal(record, identity)
-    if refusal is not None:
-        raise refusal.error()
-    # The roles a tool asks for never change on a record, and the store's own update is
-    # conditional on the status, so checking before it is enough.
-    return await store.cancel(approval_id, by=identity.name, reason=reason)
+    return await store.cancel(approval_id, by=identity, reason=reason)

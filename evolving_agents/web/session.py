@@ -46,12 +46,13 @@ from evolving_agents.approvals.models import utcnow
 from evolving_agents.approvals.rules import Reviewer
 from evolving_agents.reviewers.directory import ReviewerDirectory, token_digest
 from evolving_agents.storage.mongodb_client import MongoDBClient
+from evolving_agents.storage.names import INBOX_SESSIONS
 
 COOKIE_NAME = "eat_session"
 # Where the app's SessionLoader puts the request's session in the ASGI scope.
 SCOPE_KEY = "eat.session"
 CSRF_FIELD = "csrf_token"
-SESSIONS_COLLECTION = "eat_inbox_sessions"
+SESSIONS_COLLECTION = INBOX_SESSIONS  # defined once, in storage/names.py
 DEFAULT_MAX_AGE_SECONDS = 12 * 3600
 
 

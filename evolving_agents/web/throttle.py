@@ -37,8 +37,9 @@ from pymongo.errors import DuplicateKeyError
 
 from evolving_agents.approvals.models import utcnow
 from evolving_agents.storage.mongodb_client import MongoDBClient
+from evolving_agents.storage.names import INBOX_SIGN_IN_ATTEMPTS
 
-ATTEMPTS_COLLECTION = "eat_inbox_sign_in_attempts"
+ATTEMPTS_COLLECTION = INBOX_SIGN_IN_ATTEMPTS  # defined once, in storage/names.py
 ALL_CLIENTS = "all"
 # How often an attempt re-reads a count another attempt changed first, before answering "wait".
 _CAS_RETRIES = 8
