@@ -15,6 +15,9 @@ Every public name is importable from here, and this is the contract: the modules
 may move (the old deep paths stay as aliases), these names do not. Names load on first use,
 so ``import evolving_agents`` (and the ``eat`` command line) does not pay for the Agents SDK
 until something that runs agents is touched.
+
+Size: over the ~400 mark by design: the export table, the literal ``__all__`` and the
+same names for type checkers are the contract written out three times (a test keeps them equal).
 """
 
 from __future__ import annotations
