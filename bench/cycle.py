@@ -117,7 +117,7 @@ async def stored_bytes(client: MongoDBClient, uri: str | None, turns: int) -> di
         "ops-agent", "Grant Alice Okta admin for 48h", max_turns=turns + 5
     )
     assert run.approval_id is not None
-    document = await provider.store.collection.find_one({"_id": run.approval_id})
+    document = await provider.store._collection.find_one({"_id": run.approval_id})
     sizes["evolving_agents"] = len(bson.encode(document))
 
     if uri is not None:

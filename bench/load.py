@@ -108,7 +108,7 @@ async def run_load(
             seconds = time.monotonic() - started
 
             statuses = await _statuses(provider)
-            found = await provider.store.collection.count_documents({"_id": {"$in": approval_ids}})
+            found = await provider.store._collection.count_documents({"_id": {"$in": approval_ids}})
             await client.client.drop_database(db_name)
         executions = tool_executions(log)
     stats = [json.loads(out) for out in outputs]
@@ -166,7 +166,7 @@ async def _drain_worker(
 
 async def _statuses(provider: OpenAIAgentsProvider) -> dict[str, int]:
     pipeline = [{"$group": {"_id": "$status", "n": {"$sum": 1}}}]
-    cursor = await provider.store.collection.aggregate(pipeline)
+    cursor = await provider.store._collection.aggregate(pipeline)
     counts: Counter[str] = Counter()
     async for row in cursor:
         counts[str(row["_id"])] += int(row["n"])

@@ -74,7 +74,7 @@ async def fill(store: PendingApprovalStore, count: int, batch: int = 1000) -> fl
         documents = [
             _record(i, codec, state, store) for i in range(first, min(first + batch, count))
         ]
-        await store.collection.insert_many(documents, ordered=False)
+        await store._collection.insert_many(documents, ordered=False)
     return time.perf_counter() - start
 
 
@@ -99,7 +99,7 @@ async def queue_timings(client: MongoDBClient, count: int, repeat: int = 20) -> 
         "records": count,
         "fill_seconds": seconds,
         "find_one_by_id_ms": await _median_ms(
-            lambda i: store.collection.find_one({"_id": f"apr_{pending[-1 - i]:08d}"}), repeat
+            lambda i: store._collection.find_one({"_id": f"apr_{pending[-1 - i]:08d}"}), repeat
         ),
         "list_oldest_50_pending_ms": await _median_ms(
             lambda i: store.list(status="pending", limit=50), repeat
@@ -120,7 +120,7 @@ async def queue_timings(client: MongoDBClient, count: int, repeat: int = 20) -> 
     )
     # mongomock has no explain(); the plans are the wire server's.
     timings["plans"] = {} if client.backend == "memory" else await explain_store_queries(store)
-    await store.collection.drop()
+    await store._collection.drop()
     return timings
 
 
@@ -140,7 +140,7 @@ def _stages(plan: dict[str, Any]) -> list[str]:
 async def explain_store_queries(store: PendingApprovalStore) -> dict[str, list[str]]:
     """The winning plan's stages for each query shape the store issues."""
     now = utcnow()
-    collection = store.collection
+    collection = store._collection
     shapes: dict[str, Any] = {
         "get": collection.find({"_id": "apr_00000001"}),
         "list pending oldest": collection.find({"status": "pending"}).sort(

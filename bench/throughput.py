@@ -74,7 +74,7 @@ async def one_worker_count(
         stats = await asyncio.gather(*(w.run(drain=True) for w in resume_workers))
         resume_seconds = time.perf_counter() - started
 
-        completed = await provider.store.collection.count_documents(
+        completed = await provider.store._collection.count_documents(
             {"_id": {"$in": approval_ids}, "status": "completed"}
         )
         if not uri.startswith("memory://"):
