@@ -48,14 +48,11 @@ ENTRY_POINTS: dict[str, str] = {
     "evolving_agents.web.app:create_app": "create_app()",
     # OpenAIAgentsProvider() with neither a client nor settings=: a program's first line.
     "evolving_agents.providers.openai_agents_provider:OpenAIAgentsProvider.__init__": "the class",
+    # StateCodec.from_settings() with nothing: a program building its own codec; the package
+    # itself always passes the client's settings.
+    "evolving_agents.approvals.codec:StateCodec.from_settings": "StateCodec.from_settings()",
     # ``eat --app evolving_agents.demo:build_registry`` calls it with no arguments.
     "evolving_agents.demo.scenario:build_registry": "the demo's --app entry",
-}
-
-# Sites other owners are moving onto passed-down settings as part of issue 11 (owner named).
-# Each entry goes when its site takes its settings from the caller or the client.
-NOT_YET_MOVED: dict[str, str] = {
-    "evolving_agents.approvals.codec:StateCodec.from_settings": "C",
 }
 
 _SETTINGS_CLASSES = frozenset(
@@ -122,7 +119,7 @@ def _environment_readers() -> list[tuple[str, str]]:
 
 def _allowed(site: str) -> bool:
     module = site.partition(":")[0]
-    for entry in (*ENTRY_POINTS, *NOT_YET_MOVED):
+    for entry in ENTRY_POINTS:
         if entry == site or (entry.endswith(".*") and module.startswith(entry[:-1])):
             return True
     return False
