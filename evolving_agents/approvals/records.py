@@ -45,7 +45,7 @@ from evolving_agents.approvals.seals import RecordSigner
 from evolving_agents.errors import ApprovalStoreError, UnreadableRecord
 from evolving_agents.storage.changes import ChangeFeed
 from evolving_agents.storage.mongodb_client import MongoDBClient
-from evolving_agents.storage.names import ApprovalIndex
+from evolving_agents.storage.names import APPROVALS, ApprovalIndex
 
 logger = logging.getLogger(__name__)
 
@@ -198,6 +198,13 @@ class ApprovalChanges:
 
     def __init__(self, collection: Callable[[], AsyncCollection[Document]]) -> None:
         self._collection = collection
+
+    @classmethod
+    def on(cls, client: MongoDBClient, collection_name: str = APPROVALS) -> ApprovalChanges:
+        """The changes of the approvals on ``client``, without a store (and so without the
+        store's signing key): what a reader that only follows changes, such as the notifier,
+        needs. The collection is looked up on each use, so it follows a client that moved."""
+        return cls(lambda: client.collection(collection_name))
 
     async def since(self, moment: datetime) -> list[Document]:
         """Documents (without the state) updated at or after ``moment``, oldest first."""

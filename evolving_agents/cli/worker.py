@@ -146,7 +146,8 @@ def _stats_table(stats: WorkerStats, *, in_flight: int = 0, final: bool = False)
         f": stopped after {stats.seconds:.1f}s" if final else f" ({stats.wakeup})"
     )
     # One row per count: it stays readable in a narrow terminal or a CI log.
-    table = Table(title=title, title_justify="left", show_header=False)
+    # As wide as its title, so the title never wraps (a long host or pid would break it).
+    table = Table(title=title, title_justify="left", show_header=False, min_width=len(title))
     table.add_column("count")
     table.add_column("value", justify="right")
     if not final:

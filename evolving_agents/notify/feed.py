@@ -105,7 +105,7 @@ class ApprovalFeed:
 
     def __init__(
         self,
-        source: PendingApprovalStore | Any,
+        source: PendingApprovalStore | ApprovalChanges | Any,
         *,
         poll_interval: float = 1.0,
         overlap: timedelta = DEFAULT_OVERLAP,
@@ -115,6 +115,8 @@ class ApprovalFeed:
             raise ValueError("poll_interval must be positive")
         if isinstance(source, PendingApprovalStore):
             self._source = source.changes
+        elif isinstance(source, ApprovalChanges):
+            self._source = source
         else:
             self._source = ApprovalChanges(lambda: source)
         self._poll_interval = poll_interval

@@ -28,7 +28,7 @@ from bson.errors import BSONError
 from pymongo.errors import PyMongoError
 
 from evolving_agents.approvals.models import PendingApproval, utcnow
-from evolving_agents.approvals.store import PendingApprovalStore
+from evolving_agents.approvals.records import ApprovalChanges
 from evolving_agents.config import Settings, WebhookSettings
 from evolving_agents.errors import ConfigurationError
 from evolving_agents.notify.events import events_for
@@ -86,8 +86,8 @@ class WebhookService:
         self.url: str = chosen[0].destination
         """The first sink's destination (the webhook URL when it is configured)."""
         self.outbox = WebhookOutbox(client.collection(OUTBOX_COLLECTION))
-        # The feed reads approvals through their owner, the store, never the raw collection.
-        approvals = PendingApprovalStore(client, collection_name=approvals_collection)
+        # The feed reads approvals through their owner's read-only view, never the collection.
+        approvals = ApprovalChanges.on(client, approvals_collection)
         self.feed = ApprovalFeed(approvals, poll_interval=self.settings.poll_interval)
         self._clock = clock
         self._enqueued = asyncio.Event()
