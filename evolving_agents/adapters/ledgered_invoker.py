@@ -154,6 +154,8 @@ def _note_raises_inside(invoker: Invoker) -> None:
         try:
             return await body(ctx, raw_arguments)
         except Exception as exc:
+            # Not a catch: a recorder. Whatever the body raised is noted for the ledger and
+            # raised on unchanged, so the SDK's own failure handling still sees it.
             handled = _raised.get()
             if handled is not None:
                 handled.append(f"{type(exc).__name__}: {exc}")
