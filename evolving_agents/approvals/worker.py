@@ -46,6 +46,7 @@ from evolving_agents.errors import (
     ApprovalNotFound,
     ApprovalStoreError,
     EvolvingAgentsError,
+    LeaseLost,
     UnreadableRecord,
 )
 from evolving_agents.storage.changes import ChangeFeed
@@ -406,13 +407,15 @@ class ResumeWorker:
         self._stats.last_error = f"{where}: {type(exc).__name__}: {exc}"
 
     async def _after_error(self, approval_id: str, exc: Exception) -> None:
-        stats = self._stats
-        self._count_error(approval_id, exc)
         # If we held the claim, the record keeps its lease and is taken over (by any worker,
         # this one included) once the lease runs out; until then, nobody resumes it twice.
         self._skip_until[approval_id] = time.monotonic() + self.max_poll_interval
-        if await self._holds(approval_id):
-            stats.claimed += 1
+        held = isinstance(exc, LeaseLost) or await self._holds(approval_id)
+        # Both counters move together, after the last await: a reader that sees the error
+        # (a forced stop, ``eat worker``'s table) also sees the claim it came from.
+        self._count_error(approval_id, exc)
+        if held:
+            self._stats.claimed += 1
 
     async def _release_after_cancel(self, approval_id: str) -> None:
         try:

@@ -84,8 +84,14 @@ class DecisionSignal(BaseModel):
     risk: float = Field(default=0.0, ge=0.0, le=1.0)
     reason: str = ""
     better_action: str | None = None
+    better_arguments: dict[str, Any] | None = None
+    """The same tool with changed arguments, in full: a suggestion a reviewer can approve in
+    one step (through the edited-arguments path, checked again). None: no structured one."""
     provider: str
     request_id: str | None = None
+    idempotency_key: str | None = None
+    """The key this evaluation was sent under (BIGHUB answers a repeated key with its first
+    answer); None for a provider that sends nothing anywhere."""
     latency_ms: float = 0.0
     error: str | None = None
     signals: list[DecisionSignal] = Field(default_factory=list)
