@@ -154,6 +154,11 @@ _EXPORTS: dict[str, str] = {
     "token_digest": "evolving_agents.reviewers.directory",
     # EAT's names on top
     "SystemAgent": "evolving_agents.core.system_agent",
+    "DecisionAgent": "evolving_agents.actions.sync",
+    "AsyncDecisionAgent": "evolving_agents.actions.agent",
+    "approval_context": "evolving_agents.actions.approval_loop",
+    "suggested_arguments": "evolving_agents.approvals.suggestions",
+    "argument_changes": "evolving_agents.approvals.suggestions",
     "SystemRunResult": "evolving_agents.core.system_agent",
     "ReviewerMode": "evolving_agents.core.system_agent",
     "ApprovePlanTool": "evolving_agents.tools.intent_review.approve_plan_tool",
@@ -181,6 +186,7 @@ __all__ = [
     "ApprovalStatus",
     "ApprovalStoreError",
     "ApprovePlanTool",
+    "AsyncDecisionAgent",
     "BighubDecisionProvider",
     "BighubSettings",
     "CallKind",
@@ -190,6 +196,7 @@ __all__ = [
     "ConfigurationError",
     "ContextCodec",
     "ContextNotSerializable",
+    "DecisionAgent",
     "DecisionContext",
     "DecisionMode",
     "DecisionProvider",
@@ -271,6 +278,8 @@ __all__ = [
     "WorkerStats",
     "__version__",
     "agent_decider",
+    "approval_context",
+    "argument_changes",
     "callback_decider",
     "cancel_refusal",
     "configured_sinks",
@@ -279,6 +288,7 @@ __all__ = [
     "load_app",
     "policy_decider",
     "risk_band",
+    "suggested_arguments",
     "token_digest",
     "verify_signature",
 ]
@@ -338,6 +348,10 @@ if TYPE_CHECKING:  # what type checkers and editors see: the same names, importe
     from evolving_agents.approvals.store import ApprovalPage, PendingApprovalStore
     from evolving_agents.approvals.worker import ResumeWorker, WorkerStats
     from evolving_agents.config import BighubSettings, Settings, WebhookSettings
+    from evolving_agents.actions.agent import AsyncDecisionAgent
+    from evolving_agents.actions.approval_loop import approval_context
+    from evolving_agents.actions.sync import DecisionAgent
+    from evolving_agents.approvals.suggestions import argument_changes, suggested_arguments
     from evolving_agents.core.system_agent import ReviewerMode, SystemAgent, SystemRunResult
     from evolving_agents.decisions.base import (
         DecisionContext,

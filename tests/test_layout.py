@@ -31,6 +31,7 @@ FLOORS: dict[str, int] = {
     "reviewers": 8,
     "present": 9,
     "core": 10,
+    "actions": 10,
     "tools": 10,
     "testing": 11,
     "demo": 11,

@@ -4,7 +4,8 @@
 
     adapter = OpenAIToolAdapter(decision_provider=LocalRulePolicy.from_file("rules.toml"))
     tool = adapter.adapt(grant_okta_admin, metadata={"system": "okta"})
-    # allow -> runs; needs_approval -> the run pauses; block -> the model reads the reason
+    # allow -> runs; needs_approval -> the run pauses; block -> the model reads the reason;
+    # mode needs_context -> not run, not paused: the model reads what context is missing
 
 The provider is asked once per call of a run: the verdict is kept in the run's own recorder
 (``call_signals.RunSignals``, opened by the provider around each run), so the block guardrail
@@ -35,6 +36,7 @@ from evolving_agents.adapters.call_signals import call_key, current_signals
 from evolving_agents.approvals.ledger import current_scope
 from evolving_agents.decisions.base import (
     DecisionContext,
+    DecisionMode,
     DecisionProvider,
     DecisionSignal,
     DecisionVerdict,
@@ -100,7 +102,8 @@ class DecisionGate:
             request = _request(tool_name, arguments, metadata, call_id, tool_requires_approval)
             signal = await self.signal_for(request, context_of(ctx))
             # A block does not pause: the guardrail refuses it with the reason, no review needed.
-            return signal.verdict is DecisionVerdict.NEEDS_APPROVAL
+            # Nor does a call that needs more context: the model is told what is missing.
+            return signal.verdict is DecisionVerdict.NEEDS_APPROVAL and not needs_context(signal)
 
         return needs_approval
 
@@ -114,16 +117,37 @@ class DecisionGate:
             arguments = _parsed(data.context.tool_arguments)
             request = _request(tool_name, arguments, metadata, call_id, tool_requires_approval)
             signal = await self.signal_for(request, context_of(data.context))
-            if signal.verdict is not DecisionVerdict.BLOCK:
+            refusal = refusal_message(signal)
+            if refusal is None:
                 return ToolGuardrailFunctionOutput.allow(output_info=signal.model_dump(mode="json"))
-            message = f"Blocked by policy ({signal.provider}): {signal.reason}"
-            if signal.better_action:
-                message += f" Instead: {signal.better_action}"
             return ToolGuardrailFunctionOutput.reject_content(
-                message, output_info=signal.model_dump(mode="json")
+                refusal, output_info=signal.model_dump(mode="json")
             )
 
         return ToolInputGuardrail(guardrail_function=enforce_block, name=f"eat_block_{tool_name}")
+
+
+def needs_context(signal: DecisionSignal) -> bool:
+    """Whether the decision layer asks for more context before the call may run: the call does
+    not run and does not pause; the model reads what is missing and may propose it again."""
+    return signal.mode is DecisionMode.NEEDS_CONTEXT and signal.error is None
+
+
+def refusal_message(signal: DecisionSignal) -> str | None:
+    """What the model reads instead of the tool's output, for a call the decision layer does
+    not let run (a block, or a request for more context); None for a call that may run."""
+    if signal.verdict is DecisionVerdict.BLOCK:
+        message = f"Blocked by policy ({signal.provider}): {signal.reason}"
+    elif needs_context(signal):
+        message = (
+            f"Not run: the decision layer ({signal.provider}) needs more context first: "
+            f"{signal.reason.rstrip('. ')}. Gather what is missing, then propose the call again."
+        )
+    else:
+        return None
+    if signal.better_action:
+        message += f" Instead: {signal.better_action}"
+    return message
 
 
 def context_of(ctx: RunContextWrapper[Any]) -> DecisionContext:

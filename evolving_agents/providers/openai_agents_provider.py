@@ -176,6 +176,11 @@ class OpenAIAgentsProvider(FrameworkProvider):
     def codec(self) -> StateCodec:
         return self._codec
 
+    @property
+    def outcomes(self) -> OutcomeReports:
+        """Where what decided calls did is reported (a no-op without an outcome reporter)."""
+        return self._reports
+
     # -- building ------------------------------------------------------------------------
 
     async def create_agent(

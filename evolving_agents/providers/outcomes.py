@@ -68,11 +68,17 @@ class OutcomeReports:
             details = {"reviewer_kind": call.decision.reviewer_kind.value, "run_id": record.run_id}
             if found is not None:
                 details["status"] = found.status.value
-            task = asyncio.create_task(
-                _report(reporter, _reported(call, found), request_id, call.call_id, details)
-            )
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+            self.report_call(request_id, call.call_id, _reported(call, found), details)
+
+    def report_call(
+        self, request_id: str, call_id: str, outcome: str, details: dict[str, Any]
+    ) -> None:
+        """Report one call's outcome in the background (a call no reviewer decided, too)."""
+        if self._reporter is None:
+            return
+        task = asyncio.create_task(_report(self._reporter, outcome, request_id, call_id, details))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
 
 def _reported(call: ToolCallRecord, found: CallOutcome | None) -> str:
