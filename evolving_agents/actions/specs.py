@@ -15,15 +15,15 @@ reviewer's edit is checked against the same schema.
 
 from __future__ import annotations
 
-import asyncio
+import dataclasses
+import functools
 import inspect
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import jsonschema
-from agents import FunctionTool, RunContextWrapper, function_tool
+from agents import FunctionTool, function_tool
 from pydantic_core import to_jsonable_python
 
 from evolving_agents.actions.run_log import observed
@@ -102,19 +102,20 @@ class ActionSpec:
 
     def function_tool(self, fn: Callable[..., Any]) -> FunctionTool:
         """The SDK tool for ``fn``, its body observed for the run log."""
-        body = observed(fn, self.name)
         if self.parameters_schema is None:
             return function_tool(
-                body, name_override=self.name, description_override=self.description
+                observed(fn, self.name),
+                name_override=self.name,
+                description_override=self.description,
             )
-        return _schema_tool(self, body, dict(self.parameters_schema))
+        return _schema_tool(self, fn, dict(self.parameters_schema))
 
 
-def _schema_tool(
-    spec: ActionSpec, body: Callable[..., Any], schema: dict[str, Any]
-) -> FunctionTool:
-    """A tool with the caller's schema: arguments are checked against it, then passed as
-    keywords; a strict schema keeps the SDK's strict mode."""
+def _schema_tool(spec: ActionSpec, fn: Callable[..., Any], schema: dict[str, Any]) -> FunctionTool:
+    """A tool with the caller's schema: what the model and a reviewer's edit are checked
+    against. The SDK still builds the invoker (its failure handling, the ledger's notes), and
+    the arguments are validated against the schema inside the body, so a call that does not fit
+    is a ``tool_error`` the model reads, never a run that dies."""
     try:
         jsonschema.Draft202012Validator.check_schema(schema)
     except jsonschema.SchemaError as exc:
@@ -124,24 +125,38 @@ def _schema_tool(
     if schema.get("type") != "object":
         raise ConfigurationError(f"action {spec.name!r}: parameters_schema must be an object")
     validator = jsonschema.Draft202012Validator(schema)
+    signature = inspect.signature(fn)
 
-    async def invoke(ctx: RunContextWrapper[Any], raw: str) -> Any:
-        arguments = json.loads(raw or "{}")
-        errors = sorted(validator.iter_errors(arguments), key=lambda error: error.path)
+    def check(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        arguments = signature.bind_partial(*args, **kwargs).arguments
+        errors = sorted(validator.iter_errors(arguments), key=lambda error: list(error.path))
         if errors:
             where = "/".join(str(part) for part in errors[0].absolute_path) or "(arguments)"
             raise ValueError(f"arguments do not fit {spec.name}: {where}: {errors[0].message}")
-        if inspect.iscoroutinefunction(body):
-            return await body(**arguments)
-        return await asyncio.to_thread(body, **arguments)
 
+    if inspect.iscoroutinefunction(fn):
+
+        @functools.wraps(fn)
+        async def checked_async(*args: Any, **kwargs: Any) -> Any:
+            check(args, kwargs)
+            return await fn(*args, **kwargs)
+
+        checked: Callable[..., Any] = checked_async
+    else:
+
+        @functools.wraps(fn)
+        def checked_sync(*args: Any, **kwargs: Any) -> Any:
+            check(args, kwargs)
+            return fn(*args, **kwargs)
+
+        checked = checked_sync
+    tool = function_tool(
+        observed(checked, spec.name),
+        name_override=spec.name,
+        description_override=spec.description,
+        strict_mode=False,
+    )
     strict = schema.get("additionalProperties") is False and set(schema.get("required", [])) == set(
         schema.get("properties", {})
     )
-    return FunctionTool(
-        name=spec.name,
-        description=spec.description or (body.__doc__ or "").strip(),
-        params_json_schema=schema,
-        on_invoke_tool=invoke,
-        strict_json_schema=strict,
-    )
+    return dataclasses.replace(tool, params_json_schema=schema, strict_json_schema=strict)
