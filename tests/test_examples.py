@@ -37,6 +37,7 @@ def test_every_example_is_covered() -> None:
         "ai_reviewer.py",
         "intent_plan_review.py",
         "bighub_decisions.py",
+        "decision_first_quickstart.py",
     }
     assert {path.name for path in EXAMPLES.glob("*.py")} == covered
 
@@ -86,3 +87,15 @@ def test_bighub_decisions(wire_env: dict[str, str]) -> None:
     out = run_example(wire_env, "bighub_decisions.py")
     assert "fake BIGHUB" in out
     assert "final: success" in out
+
+
+def test_decision_first_quickstart(wire_env: dict[str, str]) -> None:
+    out = run_example(wire_env, "decision_first_quickstart.py")
+    assert "run: approval_required (record apr_" in out
+    assert "mode review, risk 0.9" in out
+    assert "better action: Grant scoped Okta admin access for 2h instead of 48h" in out
+    assert "applying the better action" in out
+    assert out.count("grant_okta_admin ran:") == 1, "once, with the suggested arguments"
+    assert "grant_okta_admin ran: alice for 2h" in out
+    assert "run_with_approval: completed; last call executed" in out
+    assert "answer: Alice has scoped Okta admin access for 2h" in out

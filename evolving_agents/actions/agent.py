@@ -72,6 +72,18 @@ DEFAULT_INSTRUCTIONS = (
 )
 
 
+# bighub-openai options with no meaning here, and what to do instead: a typed error, never a
+# keyword the SDK's Agent would reject with a bare TypeError.
+_BIGHUB_OPENAI_ONLY = {
+    "openai_api_key": "set OPENAI_API_KEY (or pass model=, an SDK Model)",
+    "bighub_api_key": "set BIGHUB_API_KEY, or pass decision_provider=BighubDecisionProvider(...)",
+    "bighub": "pass decision_provider=BighubDecisionProvider(...)",
+    "memory_enabled": "not supported: outcome_reporting=True is what feeds BIGHUB's learning",
+    "decision_objective": "not supported: BIGHUB-side option this package does not send",
+    "model_selection": "not supported: pass model= to the agent or to run()",
+}
+
+
 class AsyncDecisionAgent:
     """One agent, its actions, and the decision layer in front of every call (see the module).
 
@@ -105,6 +117,11 @@ class AsyncDecisionAgent:
         settings: Settings | None = None,
         **agent_options: Any,
     ) -> None:
+        foreign = sorted(set(agent_options) & _BIGHUB_OPENAI_ONLY.keys())
+        if foreign:
+            raise ConfigurationError(
+                "; ".join(f"{key}=: {_BIGHUB_OPENAI_ONLY[key]}" for key in foreign)
+            )
         if rules is not None and decision_provider is not None:
             raise ConfigurationError("pass rules= or decision_provider=, not both")
         if max_tool_rounds is not None and (
