@@ -308,6 +308,9 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what type checkers and editors see: the same names, imported eagerly
+    from evolving_agents.actions.agent import AsyncDecisionAgent
+    from evolving_agents.actions.approval_loop import approval_context
+    from evolving_agents.actions.sync import DecisionAgent
     from evolving_agents.adapters.openai_tool_adapter import (
         GovernedFunctionTool,
         OpenAIToolAdapter,
@@ -346,12 +349,9 @@ if TYPE_CHECKING:  # what type checkers and editors see: the same names, importe
         risk_band,
     )
     from evolving_agents.approvals.store import ApprovalPage, PendingApprovalStore
+    from evolving_agents.approvals.suggestions import argument_changes, suggested_arguments
     from evolving_agents.approvals.worker import ResumeWorker, WorkerStats
     from evolving_agents.config import BighubSettings, Settings, WebhookSettings
-    from evolving_agents.actions.agent import AsyncDecisionAgent
-    from evolving_agents.actions.approval_loop import approval_context
-    from evolving_agents.actions.sync import DecisionAgent
-    from evolving_agents.approvals.suggestions import argument_changes, suggested_arguments
     from evolving_agents.core.system_agent import ReviewerMode, SystemAgent, SystemRunResult
     from evolving_agents.decisions.base import (
         DecisionContext,

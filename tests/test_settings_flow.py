@@ -51,6 +51,9 @@ ENTRY_POINTS: dict[str, str] = {
     # StateCodec.from_settings() with nothing: a program building its own codec; the package
     # itself always passes the client's settings.
     "evolving_agents.approvals.codec:StateCodec.from_settings": "StateCodec.from_settings()",
+    # DecisionAgent() with neither a client nor settings=: a program's first line, read when
+    # the agent is first built (its first run), once.
+    "evolving_agents.actions.agent:AsyncDecisionAgent._build": "DecisionAgent()",
     # ``eat --app evolving_agents.demo:build_registry`` calls it with no arguments.
     "evolving_agents.demo.scenario:build_registry": "the demo's --app entry",
 }

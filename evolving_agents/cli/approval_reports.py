@@ -7,6 +7,7 @@ from typing import Any
 from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from evolving_agents.approvals.models import (
     AgentRunResult,
@@ -14,10 +15,13 @@ from evolving_agents.approvals.models import (
     CallOutcomeStatus,
     PendingApproval,
     RunStatus,
+    ToolCallRecord,
     Verdict,
 )
 from evolving_agents.approvals.rules import Reviewer
+from evolving_agents.cli.approval_views import revealed
 from evolving_agents.cli.common import console, err_console, print_json
+from evolving_agents.present.views import Suggestion
 
 
 def report_decision(
@@ -45,6 +49,10 @@ def report_decision(
         for c in record.tool_calls
     ):
         console.print(f"and every later call of {what} in this run", highlight=False)
+    _whats_next(record)
+
+
+def _whats_next(record: PendingApproval) -> None:
     if record.status is ApprovalStatus.DECIDED:
         console.print(
             "every call is decided: resume with "
@@ -52,6 +60,37 @@ def report_decision(
         )
     else:
         console.print(f"{len(record.undecided_calls())} call(s) still wait for a decision")
+
+
+def report_suggestion(
+    record: PendingApproval,
+    call: ToolCallRecord,
+    suggestion: Suggestion,
+    identity: Reviewer,
+    as_json: bool,
+) -> None:
+    """After ``approve --suggested``: the record, and what was approved for which call."""
+    if as_json:
+        shown = record.model_dump(mode="json", by_alias=True, exclude={"state"})
+        applied = {"call_id": call.call_id, "tool_name": call.tool_name, **suggestion.as_json()}
+        print_json({**shown, "suggestion_applied": applied})
+        return
+    decided = record.call(call.call_id)
+    if decided is not None and decided.decision is not None:
+        console.print(
+            Text.assemble(
+                ("approved", "green"),
+                " ",
+                revealed(call.tool_name),
+                f" with the suggested arguments as {identity.name}",
+            )
+        )
+    else:
+        console.print(
+            "your approval of the suggested arguments was recorded; the call needs more",
+            highlight=False,
+        )
+    _whats_next(record)
 
 
 def report_outcome(outcome: AgentRunResult, as_json: bool) -> None:

@@ -43,8 +43,11 @@ from evolving_agents.present.reveal import (
 )
 from evolving_agents.present.views import (
     ApprovalRow,
+    ChangedArgument,
+    Suggestion,
     UnreadableRow,
     call_risk,
+    changed_arguments,
     expires_in,
     humanize,
     outcome_text,
@@ -155,7 +158,7 @@ def show_record(record: PendingApproval, *, tampered: list[str] | None = None) -
     )
     console.print(Panel(header, title=f"approval {record.id}", title_align="left"))
     for call in record.tool_calls:
-        show_call(call)
+        show_call(call, approval_id=record.id)
     if record.status.is_final:
         failed_calls = tool_errors(record)
         if failed_calls:
@@ -171,10 +174,13 @@ def show_record(record: PendingApproval, *, tampered: list[str] | None = None) -
     console.print(audit_table(record))
 
 
-def show_call(call: ToolCallRecord) -> None:
+def show_call(call: ToolCallRecord, *, approval_id: str | None = None) -> None:
     console.print(call_heading(call))
     edited = None if call.decision is None else call.decision.edited_arguments
-    hidden = hidden_characters(call.tool_name, call.arguments, edited)
+    suggestion = Suggestion.of(call)
+    suggested = None if suggestion is None else suggestion.arguments
+    better = (call.signal or {}).get("better_action")
+    hidden = hidden_characters(call.tool_name, call.arguments, edited, suggested, better)
     if hidden:
         console.print(
             Text(
@@ -183,13 +189,24 @@ def show_call(call: ToolCallRecord) -> None:
         )
     show_arguments(call)
     show_signal(call.signal or {})
+    if suggestion is not None:
+        show_changes("suggested arguments", suggestion.changes)
+        if call.decision is None and approval_id is not None:
+            console.print(
+                Text.assemble(
+                    "  approve them: ",
+                    (f"eat approvals approve {approval_id} --suggested --call ", "bold"),
+                    revealed(call.call_id, "bold"),
+                    (" --as NAME --app ...", "bold"),
+                )
+            )
     for vote in cast_votes(call):
         console.print(
             f"  vote: {vote.reviewer} {vote.verdict.value} from {vote.surface or '-'}",
             highlight=False,
         )
     if call.decision is not None:
-        show_decision(call.decision)
+        show_decision(call.decision, call, suggestion)
     if call.outcome is not None:
         show_call_outcome(call.outcome)
 
@@ -221,10 +238,44 @@ def show_signal(signal: dict[str, Any]) -> None:
         highlight=False,
     )
     if signal.get("better_action"):
-        console.print(f"  better action: [green]{signal['better_action']}[/]", highlight=False)
+        console.print(
+            Text.assemble("  better action: ", revealed(str(signal["better_action"]), "green"))
+        )
 
 
-def show_decision(decision: ToolDecision) -> None:
+def show_changes(title: str, changes: list[ChangedArgument]) -> None:
+    """``title:`` then one ``path: before -> after`` line per change, values as JSON."""
+    console.print(f"  {title}:", highlight=False)
+    for change in changes:
+        console.print(
+            Text.assemble(
+                "    ",
+                revealed(change.path, "bold"),
+                ": ",
+                revealed(change.before_text, "red"),
+                " -> ",
+                revealed(change.after_text, "green"),
+            )
+        )
+
+
+def show_suggestion(call: ToolCallRecord, suggestion: Suggestion) -> None:
+    """What ``approve --suggested`` is about to approve: the sentence and the diff."""
+    console.print(
+        Text.assemble(revealed(call.tool_name, "bold"), " ", revealed(call.call_id, "dim"))
+    )
+    if suggestion.better_action:
+        console.print(
+            Text.assemble("  better action: ", revealed(suggestion.better_action, "green"))
+        )
+    show_changes("suggested arguments", suggestion.changes)
+
+
+def show_decision(
+    decision: ToolDecision,
+    call: ToolCallRecord | None = None,
+    suggestion: Suggestion | None = None,
+) -> None:
     colour = "green" if decision.verdict is Verdict.APPROVED else "red"
     message = f": {decision.message}" if decision.message else ""
     console.print(
@@ -235,7 +286,17 @@ def show_decision(decision: ToolDecision) -> None:
     if decision.always:
         console.print("  and every later call of this tool in this run", highlight=False)
     if decision.edited_arguments is not None:
-        console.print("  runs with edited arguments:")
+        applied = (
+            suggestion is not None
+            and decision.edited_arguments_sha256 == suggestion.arguments_sha256
+        )
+        title = "the decision layer's suggested arguments" if applied else "edited arguments"
+        if call is not None:
+            show_changes(
+                f"runs with {title}", changed_arguments(call.arguments, decision.edited_arguments)
+            )
+        else:
+            console.print(f"  runs with {title}:")
         console.print(revealed_json(decision.edited_arguments))
 
 

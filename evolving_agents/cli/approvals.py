@@ -5,6 +5,7 @@
     eat approvals list [--status pending|decided|...|all] [--agent A] [--tool T] [--limit N]
     eat approvals show ID
     eat approvals approve ID [--call CALL] --as NAME [--role ROLE ...] [--comment TEXT] [--always]
+    eat approvals approve ID --suggested [--call CALL] --as NAME --app module:attr
     eat approvals reject ID [--call CALL] --as NAME [--role ROLE ...] --message TEXT [--always]
     eat approvals resume ID --app module:attr      # or: resume --all-decided --app ...
     eat approvals cancel ID [--as NAME] [--reason TEXT]
@@ -21,19 +22,27 @@ from datetime import timedelta
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from evolving_agents.approvals.models import (
     AgentRunResult,
     ApprovalStatus,
     PendingApproval,
     RunStatus,
+    ToolCallRecord,
     Verdict,
     utcnow,
 )
 from evolving_agents.approvals.rules import Reviewer, record_refusal
 from evolving_agents.approvals.store import ApprovalPage, PendingApprovalStore
-from evolving_agents.cli.approval_reports import report_decision, report_outcome, resume_summary
-from evolving_agents.cli.approval_views import queue_table, show_record
+from evolving_agents.approvals.suggestions import SUGGESTION_APPLIED
+from evolving_agents.cli.approval_reports import (
+    report_decision,
+    report_outcome,
+    report_suggestion,
+    resume_summary,
+)
+from evolving_agents.cli.approval_views import queue_table, show_record, show_suggestion
 from evolving_agents.cli.bulk_resume import resume_each_decided
 from evolving_agents.cli.common import (
     ExitCode,
@@ -46,7 +55,8 @@ from evolving_agents.cli.common import (
     run_async,
 )
 from evolving_agents.config import Settings
-from evolving_agents.present.views import page_rows
+from evolving_agents.present.reveal import escape_hidden
+from evolving_agents.present.views import Suggestion, page_rows
 from evolving_agents.reviewers.directory import cancel_as, decide_as
 from evolving_agents.storage.mongodb_client import MongoDBClient
 
@@ -177,15 +187,32 @@ def approve(
         "--edited-arguments",
         help="Approve with these arguments instead (a JSON object; needs --call and --app).",
     ),
+    suggested: bool = typer.Option(
+        False,
+        "--suggested",
+        help="Approve the decision layer's suggested arguments for the call (needs --app).",
+    ),
     app: str | None = typer.Option(
         None, "--app", help="Your agents (module:attr): they check edited arguments."
     ),
     always: bool = AlwaysOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Approve one call (--call) or every undecided call of a record."""
-    edits = _parse_edits(edited_arguments, call, app)
+    """Approve one call (--call) or every undecided call of a record.
+
+    With ``--suggested``, approve one call with the arguments the decision layer suggested
+    (shown as a diff first): an edit like any other, checked again by your agents' schema and
+    rules. ``--call`` picks the call when the record waits on more than one.
+    """
     identity = Reviewer(name=reviewer, roles=frozenset(roles))
+    if suggested:
+        app = _suggestion_options(edited_arguments, app, always)
+        record, target, suggestion = run_async(
+            _approve_suggestion(ctx, approval_id, call, identity, comment, app, quiet=as_json)
+        )
+        report_suggestion(record, target, suggestion, identity, as_json)
+        return
+    edits = _parse_edits(edited_arguments, call, app)
     record = run_async(
         _decide(ctx, approval_id, call, Verdict.APPROVED, identity, comment, edits, app, always)
     )
@@ -235,6 +262,124 @@ def _parse_edits(raw: str | None, call: str | None, app: str | None) -> dict[str
     return edits
 
 
+def _suggestion_options(edited_arguments: str | None, app: str | None, always: bool) -> str:
+    if edited_arguments is not None:
+        raise fail(
+            "--suggested approves the decision layer's arguments; give either it or "
+            "--edited-arguments, not both",
+            ExitCode.USAGE,
+        )
+    if always:
+        # Later calls would be approved as the model proposes them, not as suggested.
+        raise fail(
+            "--suggested applies to this call only; --always would approve later calls as "
+            "the model proposes them",
+            ExitCode.USAGE,
+        )
+    if app is None:
+        raise fail(
+            "--suggested needs --app: your agents check the suggested arguments against the "
+            "tool's schema and rules",
+            ExitCode.USAGE,
+        )
+    return app
+
+
+async def _approve_suggestion(
+    ctx: typer.Context,
+    approval_id: str,
+    call_id: str | None,
+    identity: Reviewer,
+    comment: str | None,
+    app: str,
+    *,
+    quiet: bool,
+) -> tuple[PendingApproval, ToolCallRecord, Suggestion]:
+    async with database(ctx) as client:
+        store = provider_from_app(app, client).store
+        record = await store.get(approval_id)
+        target, suggestion = _suggested_call(record, call_id)
+        _refuse_forbidden(record, target.call_id, identity, Verdict.APPROVED)
+        if not quiet:
+            show_suggestion(target, suggestion)
+        decided = await decide_as(
+            store,
+            approval_id,
+            identity,
+            call_id=target.call_id,
+            verdict=Verdict.APPROVED,
+            message=comment or SUGGESTION_APPLIED,
+            surface="cli",
+            arguments_sha256=target.arguments_sha256,
+            # Exactly what was shown: the store binds the vote to its digest.
+            edited_arguments=suggestion.arguments,
+        )
+        return decided, target, suggestion
+
+
+def _suggested_call(
+    record: PendingApproval, call_id: str | None
+) -> tuple[ToolCallRecord, Suggestion]:
+    """The call ``--suggested`` approves and its suggestion, or a one-line error saying why
+    there is none to approve (which calls have one, when ``--call`` must choose)."""
+    if call_id is not None:
+        call = record.call(call_id)
+        if call is None:
+            raise fail(f"approval {record.id} has no call {_named(call_id)}", ExitCode.USAGE)
+        return call, _suggestion_of(record, call)
+    waiting = record.undecided_calls()
+    if not waiting:
+        raise fail(
+            f"approval {record.id} has no undecided call (it is {record.status.value})",
+            ExitCode.CONFLICT,
+        )
+    if len(waiting) == 1:
+        return waiting[0], _suggestion_of(record, waiting[0])
+    offered = [call for call in waiting if Suggestion.of(call) is not None]
+    if not offered:
+        raise fail(
+            f"approval {record.id}: none of its {len(waiting)} undecided calls has suggested "
+            "arguments from the decision layer",
+            ExitCode.USAGE,
+        )
+    names = ", ".join(f"{_named(c.call_id)} ({_named(c.tool_name)})" for c in offered)
+    raise fail(
+        f"approval {record.id} waits on {len(waiting)} calls; pick one with --call "
+        f"(suggested arguments: {names})",
+        ExitCode.USAGE,
+    )
+
+
+def _suggestion_of(record: PendingApproval, call: ToolCallRecord) -> Suggestion:
+    suggestion = Suggestion.of(call)
+    if suggestion is None:
+        raise fail(
+            f"approval {record.id}: call {_named(call.call_id)} ({_named(call.tool_name)}) has "
+            "no suggested arguments from the decision layer; approve it as proposed or with "
+            "--edited-arguments",
+            ExitCode.USAGE,
+        )
+    return suggestion
+
+
+def _named(text: str) -> str:
+    """A model-chosen name inside an error line: no markup, hidden characters escaped."""
+    return escape(escape_hidden(text))
+
+
+def _refuse_forbidden(
+    record: PendingApproval, call_id: str | None, identity: Reviewer, verdict: Verdict
+) -> None:
+    # The store asks the same rules; asking first says it in a reviewer's words.
+    refusal = record_refusal(record, call_id, identity, verdict)
+    if refusal is not None and refusal.forbidden:
+        tool = next((c.tool_name for c in record.tool_calls if c.call_id == refusal.call_id), "it")
+        raise fail(
+            f"approval {record.id}: {identity.name} may not decide {tool}: {refusal.reason}",
+            ExitCode.FORBIDDEN,
+        )
+
+
 async def _decide(
     ctx: typer.Context,
     approval_id: str,
@@ -250,16 +395,7 @@ async def _decide(
         # The provider's store checks edited arguments; a bare store refuses them.
         store = _store(client) if app is None else provider_from_app(app, client).store
         record = await store.get(approval_id)
-        # The store asks the same rules; asking first says it in a reviewer's words.
-        refusal = record_refusal(record, call_id, identity, verdict)
-        if refusal is not None and refusal.forbidden:
-            tool = next(
-                (c.tool_name for c in record.tool_calls if c.call_id == refusal.call_id), "it"
-            )
-            raise fail(
-                f"approval {approval_id}: {identity.name} may not decide {tool}: {refusal.reason}",
-                ExitCode.FORBIDDEN,
-            )
+        _refuse_forbidden(record, call_id, identity, verdict)
         target = record.call(call_id) if call_id is not None else None
         sha = None if target is None else target.arguments_sha256
         return await decide_as(

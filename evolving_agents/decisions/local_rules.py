@@ -13,14 +13,21 @@
     # risk = 0.8
     # reason = "Okta admin for more than 24h"
     # better_action = "grant for 2h instead of 48h"
+    # suggest = { duration_hours = 2 }          # the same call with these arguments changed
 
 Every condition of a rule must hold for it to match. The strictest matching rule wins
-(block > needs_approval > allow, then the higher risk); no match means the tool's own setting.
+(block > needs_approval > allow, then the higher risk, then the rule listed first); no match
+means the tool's own setting. The winner's ``suggest`` becomes the signal's
+``better_arguments``: the call's arguments with those dotted paths set, which a reviewer can
+approve in one step. Every key, operator and mode is described in ``docs/RULES.md``.
 """
 
 from __future__ import annotations
 
+import copy
 import fnmatch
+import json
+import math
 import re
 import time
 import tomllib
@@ -29,7 +36,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
 
 from evolving_agents.decisions.base import (
     DecisionContext,
@@ -48,6 +63,15 @@ _MISSING = object()
 # mistake or an attack, and would reach Python's recursion limit while validating.
 MAX_NESTING = 32
 MAX_VALUES = 100_000
+# A rule that gives a mode and no verdict gets the verdict that mode belongs to (BIGHUB's
+# reading: needing context is a kind of needing approval, so it ranks with it).
+_VERDICT_OF_MODE = {
+    DecisionMode.AUTONOMOUS: DecisionVerdict.ALLOW,
+    DecisionMode.CONSTRAINED: DecisionVerdict.ALLOW,
+    DecisionMode.REVIEW: DecisionVerdict.NEEDS_APPROVAL,
+    DecisionMode.NEEDS_CONTEXT: DecisionVerdict.NEEDS_APPROVAL,
+    DecisionMode.BLOCKED: DecisionVerdict.BLOCK,
+}
 
 
 class ArgumentPredicate(BaseModel):
@@ -92,6 +116,34 @@ class Rule(BaseModel):
     risk: float = Field(default=0.5, ge=0.0, le=1.0)
     reason: str = ""
     better_action: str | None = None
+    suggest: dict[str, Any] = Field(default_factory=dict)
+    """Dotted argument path -> the value a better call has there (nested tables are read as
+    paths too: ``{target = {environment = "staging"}}`` is ``"target.environment"``)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _verdict_from_mode(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and "verdict" not in data and "mode" in data:
+            try:
+                mode = DecisionMode(data["mode"])
+            except ValueError:
+                return data  # the mode's own error says what is wrong
+            return {**data, "verdict": _VERDICT_OF_MODE[mode]}
+        return data
+
+    @field_validator("suggest")
+    @classmethod
+    def _checked_suggestion(cls, table: dict[str, Any]) -> dict[str, Any]:
+        return _suggestion_paths(table)
+
+    @model_validator(mode="after")
+    def _context_is_named(self) -> Rule:
+        if self.mode is DecisionMode.NEEDS_CONTEXT and not self.reason.strip():
+            raise ValueError(
+                "a needs_context rule needs a reason: the model reads it to learn what "
+                "context is missing"
+            )
+        return self
 
     def matches(self, call: ToolCallRequest) -> bool:
         if not any(fnmatch.fnmatchcase(call.tool_name, pattern) for pattern in self.tools):
@@ -100,6 +152,34 @@ class Rule(BaseModel):
             if not _metadata_matches(call.metadata.get(key, _MISSING), expected):
                 return False
         return all(predicate.holds(call.arguments) for predicate in self.when)
+
+    def better_arguments(self, arguments: Mapping[str, Any]) -> dict[str, Any] | None:
+        """``arguments`` with this rule's suggestion applied, or None: no suggestion, one that
+        changes nothing, or one that would go inside an argument that is not an object."""
+        if not self.suggest:
+            return None
+        better = copy.deepcopy(dict(arguments))
+        for path, value in self.suggest.items():
+            *parents, leaf = path.split(".")
+            target = better
+            for part in parents:
+                child = target.setdefault(part, {})
+                if not isinstance(child, dict):
+                    return None  # never replace what the model sent with a new object
+                target = child
+            target[leaf] = copy.deepcopy(value)
+        return None if _json(better) == _json(arguments) else better
+
+    def suggestion_sentence(self, arguments: Mapping[str, Any]) -> str:
+        """``duration_hours=2 instead of 48``: what the suggestion changes, for reviewers."""
+        changes = []
+        for path, value in self.suggest.items():
+            before = _lookup(arguments, path)
+            if before is _MISSING:
+                changes.append(f"{path}={_shown(value)} (not set)")
+            elif _json(before) != _json(value):
+                changes.append(f"{path}={_shown(value)} instead of {_shown(before)}")
+        return ", ".join(changes)
 
 
 class LocalRulePolicy:
@@ -170,14 +250,20 @@ class LocalRulePolicy:
                 risk=0.5 if own else 0.0,
                 latency_ms=(time.perf_counter() - started) * 1000,
             )
+        # max keeps the first of equals: a tie goes to the rule listed first.
         winner = max(matched, key=lambda rule: (rule.verdict.strictness, rule.risk))
+        better_arguments = winner.better_arguments(tool_call.arguments)
+        better_action = winner.better_action
+        if better_action is None and better_arguments is not None:
+            better_action = winner.suggestion_sentence(tool_call.arguments)
         return DecisionSignal.of(
             winner.verdict,
             provider=self.name,
             mode=winner.mode,
             reason=winner.reason or f"rule {winner.name!r} matched",
             risk=winner.risk,
-            better_action=winner.better_action,
+            better_action=better_action,
+            better_arguments=better_arguments,
             request_id=winner.name,
             latency_ms=(time.perf_counter() - started) * 1000,
         )
@@ -191,12 +277,16 @@ def _rule(item: Rule | Mapping[str, Any], index: int) -> Rule:
     try:
         return Rule.model_validate({"name": f"rule-{index + 1}", **item})
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}" for error in exc.errors()
-        )
+        problems = "; ".join(_problem(error) for error in exc.errors())
         raise ConfigurationError(
             f"rule #{index + 1} ({item.get('name', '?')}): {problems}"
         ) from None
+
+
+def _problem(error: ErrorDetails) -> str:
+    message = str(error["msg"]).removeprefix("Value error, ")
+    where = ".".join(str(part) for part in error["loc"])
+    return f"{where}: {message}" if where else message
 
 
 def _too_deep(path: Path) -> str:
@@ -237,6 +327,60 @@ def _load_yaml(path: Path, text: str) -> Any:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigurationError(f"rules file {path}: {exc}") from exc
+
+
+def _suggestion_paths(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``suggest`` flattened to dotted path -> JSON value; ValueError for a path that cannot be
+    set (empty, an empty segment, set twice, or inside another set path) or a non-JSON value."""
+    paths: dict[str, Any] = {}
+    for key, value in table.items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        if not path.strip():
+            raise ValueError("suggest has an empty argument path")
+        if any(not segment.strip() for segment in path.split(".")):
+            raise ValueError(f"suggest path {path!r} has an empty segment")
+        if isinstance(value, Mapping):
+            if not value:
+                raise ValueError(f"suggest path {path!r} is an empty table: it sets nothing")
+            found = _suggestion_paths(value, path)
+        else:
+            problem = _not_json(value)
+            if problem is not None:
+                raise ValueError(f"suggest path {path!r}: {problem}")
+            found = {path: value}
+        for new in found:
+            if new in paths:
+                raise ValueError(f"suggest sets {new!r} twice")
+        paths.update(found)
+    for path in paths:
+        inside = [other for other in paths if path.startswith(other + ".")]
+        if inside:
+            raise ValueError(f"suggest sets both {inside[0]!r} and {path!r}, inside it")
+    return paths
+
+
+def _not_json(value: Any) -> str | None:
+    """Why ``value`` is not a JSON value (TOML dates, YAML sets, NaN...), or None."""
+    if value is None or isinstance(value, str | bool | int):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{value!r} is not a JSON number"
+    if isinstance(value, list):
+        return next((why for why in map(_not_json, value) if why is not None), None)
+    if isinstance(value, Mapping):
+        if not all(isinstance(key, str) for key in value):
+            return "object keys must be strings"
+        return next((why for why in map(_not_json, value.values()) if why is not None), None)
+    return f"a {type(value).__name__} is not a JSON value"
+
+
+def _json(value: Any) -> str:
+    # Compared as JSON, so 1 and True, or 2 and 2.0, are not taken for the same argument.
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _shown(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 def _lookup(arguments: Mapping[str, Any], path: str) -> Any:

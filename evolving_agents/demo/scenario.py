@@ -6,6 +6,11 @@
     provider = OpenAIAgentsProvider(mongodb_client=client, registry=registry)
     run = await provider.execute_agent(OPS_AGENT, DEMO_REQUEST, actor="ops-bot")
 
+The decision layer is on: ``demo_policy()`` (a ``LocalRulePolicy``) scores each call. The 48h
+Okta grant is high risk, with a better action and a suggestion (``duration_hours = 2``) a
+reviewer can apply in one step; the other calls fall to their tools' own setting (a sensitive
+system: review).
+
 Offline (no ``OPENAI_API_KEY``) the agent's model is an ``agents.testing.ScriptedModel`` whose
 steps answer from the conversation they are shown, so a run paused in one process resumes
 correctly in another. With a key, the same agent uses a real model (``EAT_OPENAI_MODEL``).
@@ -27,6 +32,7 @@ from agents.testing import ModelCall, ModelStep, ScriptedModel, assistant_messag
 
 from evolving_agents.adapters.openai_tool_adapter import OpenAIToolAdapter
 from evolving_agents.config import Settings
+from evolving_agents.decisions.local_rules import LocalRulePolicy
 from evolving_agents.providers.agent_registry import AgentRegistry
 
 OPS_AGENT = "ops-agent"
@@ -35,6 +41,24 @@ DEMO_REQUEST = (
     "2.4.1 to production, and rotate the payments database credential."
 )
 _SCRIPTED_STEPS = 8
+GRANT_BETTER_ACTION = "Grant scoped Okta admin access for 2h instead of 48h"
+DEMO_RULES: list[dict[str, Any]] = [
+    {
+        "name": "long-okta-admin-grants",
+        "tools": ["grant_okta_admin"],
+        "match": {"system": "okta"},
+        "when": [{"arg": "duration_hours", "op": ">", "value": 2}],
+        "verdict": "needs_approval",
+        "risk": 0.9,
+        "reason": (
+            "Okta admin access for more than 2h: a stolen session keeps admin rights for the "
+            "whole grant"
+        ),
+        "better_action": GRANT_BETTER_ACTION,
+        "suggest": {"duration_hours": 2},
+    },
+]
+"""The demo's rules, as a rules file would hold them (``docs/RULES.md``)."""
 
 
 def grant_okta_admin(user: str, role: str, duration_hours: int) -> str:
@@ -46,7 +70,10 @@ def grant_okta_admin(user: str, role: str, duration_hours: int) -> str:
         duration_hours: How long the grant lasts, in hours.
     """
     until = datetime.now(UTC) + timedelta(hours=duration_hours)
-    return f"granted {user} the Okta role '{role}' until {until:%Y-%m-%d %H:%M} UTC"
+    return (
+        f"granted {user} the Okta role '{role}' for {duration_hours}h, "
+        f"until {until:%Y-%m-%d %H:%M} UTC"
+    )
 
 
 def deploy_service(service: str, version: str, environment: str) -> str:
@@ -127,9 +154,13 @@ def is_offline(settings: Settings) -> bool:
     return not settings.openai_api_key
 
 
+def demo_policy() -> LocalRulePolicy:
+    return LocalRulePolicy.from_dict(DEMO_RULES)
+
+
 def build_ops_agent(settings: Settings) -> Agent[Any]:
     model: Model | str = scripted_ops_model() if is_offline(settings) else settings.openai_model
-    adapter = OpenAIToolAdapter()
+    adapter = OpenAIToolAdapter(decision_provider=demo_policy())
     tools = [adapter.adapt(func, metadata=metadata) for func, metadata in OPS_TOOLS]
     return Agent(
         name=OPS_AGENT,

@@ -6,6 +6,7 @@ web framework involved::
     row = ApprovalRow.of(record, now=utcnow())
     row.risk.label, row.expires_in, row.tools
     view = CallView.of(record, call, reviewer)        # view.refusal: what the store will refuse
+    view.suggestion                                    # the decision layer's better arguments
 
 Risk badges use the one band definition (``approvals.rules.risk_band``); what a reviewer may
 do comes from the one rules function (``approvals.rules.decide_refusal``). How each kind of
@@ -29,6 +30,7 @@ from evolving_agents.approvals.models import (
     PendingApproval,
     ToolCallRecord,
     Verdict,
+    arguments_digest,
 )
 from evolving_agents.approvals.rules import (
     Refusal,
@@ -39,6 +41,12 @@ from evolving_agents.approvals.rules import (
     risk_band,
 )
 from evolving_agents.approvals.store import ApprovalPage
+from evolving_agents.approvals.suggestions import (
+    ArgumentChange,
+    argument_changes,
+    better_action,
+    suggested_arguments,
+)
 from evolving_agents.present.call_kinds import (
     KIND_LABELS,
     HostedMcpCall,
@@ -277,6 +285,93 @@ def page_rows(page: ApprovalPage, *, now: datetime) -> list[ApprovalRow | Unread
     return rows
 
 
+class ChangedArgument(BaseModel):
+    """One line of an argument diff, as a reviewer reads it: ``hours: 48 -> 2``."""
+
+    path: str
+    before: Any = None
+    after: Any = None
+    added: bool = False
+    """Only the new side has the key (``before`` is then None)."""
+    removed: bool = False
+
+    @classmethod
+    def of(cls, change: ArgumentChange) -> ChangedArgument:
+        return cls(
+            path=change.path,
+            before=None if change.added else change.before,
+            after=None if change.removed else change.after,
+            added=change.added,
+            removed=change.removed,
+        )
+
+    @property
+    def before_text(self) -> str:
+        return _ABSENT_TEXT if self.added else _compact(self.before)
+
+    @property
+    def after_text(self) -> str:
+        return _ABSENT_TEXT if self.removed else _compact(self.after)
+
+    @property
+    def line(self) -> str:
+        """``path: before -> after`` (values as JSON; hidden characters are the surface's job)."""
+        return f"{self.path}: {self.before_text} -> {self.after_text}"
+
+    def as_json(self) -> dict[str, Any]:
+        """The raw values; a side that lacks the key is left out."""
+        shown: dict[str, Any] = {"path": self.path}
+        if not self.added:
+            shown["before"] = self.before
+        if not self.removed:
+            shown["after"] = self.after
+        return shown
+
+
+_ABSENT_TEXT = "(absent)"
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def changed_arguments(before: Any, after: Any) -> list[ChangedArgument]:
+    """What changes from ``before`` to ``after``, line by line (see ``argument_changes``)."""
+    return [ChangedArgument.of(change) for change in argument_changes(before, after)]
+
+
+class Suggestion(BaseModel):
+    """The decision layer's suggested arguments for a call, as a reviewer is shown them: its
+    better-action sentence, the arguments in full, their digest (what a surface binds the
+    approval to) and what they change from the proposed ones."""
+
+    better_action: str | None
+    arguments: dict[str, Any]
+    arguments_sha256: str
+    changes: list[ChangedArgument]
+
+    @classmethod
+    def of(cls, call: ToolCallRecord) -> Suggestion | None:
+        """None when the call has no real suggestion (``suggestions.suggested_arguments``)."""
+        suggested = suggested_arguments(call)
+        if suggested is None:
+            return None
+        return cls(
+            better_action=better_action(call),
+            arguments=suggested,
+            arguments_sha256=arguments_digest(suggested),
+            changes=changed_arguments(call.arguments, suggested),
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "better_action": self.better_action,
+            "arguments": self.arguments,
+            "arguments_sha256": self.arguments_sha256,
+            "changes": [change.as_json() for change in self.changes],
+        }
+
+
 class CallView(BaseModel):
     """One call on the detail page, with what this reviewer may do about it.
 
@@ -296,11 +391,16 @@ class CallView(BaseModel):
     approve_refusal: Refusal | None = None
     edited_arguments: Any = None
     """What the run will use instead of ``call.arguments``, when approved with edits."""
+    edit_changes: list[ChangedArgument] = []
+    """What those edited arguments change, line by line."""
+    suggestion: Suggestion | None = None
+    """The decision layer's suggested arguments, when it made a real suggestion."""
 
     @classmethod
     def of(cls, record: PendingApproval, call: ToolCallRecord, reviewer: Reviewer) -> CallView:
         tool = ToolMetadata.of(call.metadata, tool_name=call.tool_name)
         refusal = decide_refusal(record, call, reviewer, Verdict.REJECTED)
+        edited = None if call.decision is None else call.decision.edited_arguments
         return cls(
             call=call,
             risk=call_risk(call),
@@ -311,7 +411,9 @@ class CallView(BaseModel):
             votes=[vote.model_dump(mode="json") for vote in cast_votes(call)],
             refusal=refusal,
             approve_refusal=refusal or decide_refusal(record, call, reviewer, Verdict.APPROVED),
-            edited_arguments=None if call.decision is None else call.decision.edited_arguments,
+            edited_arguments=edited,
+            edit_changes=[] if edited is None else changed_arguments(call.arguments, edited),
+            suggestion=Suggestion.of(call),
         )
 
     def refusal_for(self, verdict: Verdict) -> Refusal | None:
@@ -322,7 +424,23 @@ class CallView(BaseModel):
     def hidden(self) -> list[str]:
         """Invisible or direction-changing characters in what this call shows; a call with
         any is flagged, and each is shown escaped."""
-        return hidden_characters(self.call.tool_name, self.call.arguments, self.edited_arguments)
+        suggested = None if self.suggestion is None else self.suggestion.arguments
+        return hidden_characters(
+            self.call.tool_name,
+            self.call.arguments,
+            self.edited_arguments,
+            suggested,
+            better_action(self.call),
+        )
+
+    @property
+    def suggestion_applied(self) -> bool:
+        """Whether the call was approved with exactly the suggested arguments."""
+        return (
+            self.suggestion is not None
+            and self.edited_arguments is not None
+            and arguments_digest(self.edited_arguments) == self.suggestion.arguments_sha256
+        )
 
     @property
     def outcome_text(self) -> str | None:

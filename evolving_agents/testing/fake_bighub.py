@@ -7,6 +7,7 @@
         signal = await bighub.decide(call, DecisionContext(environment="production"))
         fake.decide_requests()[0].json["context"]["arguments"]   # exactly what left the machine
         fake.fail_next(503)                                      # the next request gets a 503
+        fake.alternative_next({"duration_hours": 2})  # scored as usual, plus this alternative
 
 It serves the two endpoints the ``bighub`` SDK (0.1.0b5) calls for this package,
 ``POST /actions/evaluate`` and ``POST /outcomes/report``, with the advisory response shape the
@@ -17,6 +18,10 @@ Scoring is deterministic: a tool name containing ``delete`` or ``drop`` is ``do_
 ``environment == "production"``, metadata ``risk == "high"`` or an allow-listed
 ``duration_hours > 24`` is ``review_recommended``; anything else is ``proceed``. A repeated
 ``Idempotency-Key`` gets the first answer again, as a real idempotent API does.
+
+The alternatives it makes up are the documented text ones (``action``, ``rationale``);
+``alternative_next`` puts a structured one first (the same tool with ``arguments``), the shape
+``BighubDecisionProvider`` reads into ``better_arguments``.
 """
 
 from __future__ import annotations
@@ -73,6 +78,7 @@ class _Script:
     delay: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
     scored: bool = False  # after the delay, answer as usual instead of with ``body``
+    alternative: dict[str, Any] | None = None  # put first in a scored answer's alternatives
 
 
 class FakeBighubServer:
@@ -161,6 +167,25 @@ class FakeBighubServer:
         """Hold the next ``times`` requests for ``seconds`` before answering as usual."""
         self._add(_Script(times=times, path=path, delay=seconds, scored=True))
 
+    def alternative_next(
+        self,
+        arguments: Mapping[str, Any],
+        *,
+        tool: str | None = None,
+        action: str | None = None,
+        rationale: str = "A narrower call does the job",
+        times: int = 1,
+    ) -> None:
+        """Score the next ``times`` evaluations as usual, with a structured alternative first
+        in ``decision_intelligence.alternatives``: ``tool`` (default: the evaluated action)
+        with ``arguments``. ``action`` is its text (default: ``<tool> with k=v, ...``)."""
+        alternative: dict[str, Any] = {"arguments": dict(arguments), "rationale": rationale}
+        if tool is not None:
+            alternative["tool"] = tool
+        if action is not None:
+            alternative["action"] = action
+        self._add(_Script(times=times, path=EVALUATE_PATH, scored=True, alternative=alternative))
+
     def empty_next(self, *, times: int = 1, path: str | None = EVALUATE_PATH) -> None:
         """Answer the next ``times`` requests with 200 and an empty body."""
         self._add(_Script(times=times, path=path, raw_body=b""))
@@ -216,19 +241,26 @@ class FakeBighubServer:
             return 422, {}, _json_bytes({"detail": _ERROR_DETAIL[422]})
         if request.path == OUTCOME_PATH:
             return 200, {}, _json_bytes(self._record_outcome(request.json))
-        return 200, {}, _json_bytes(self._evaluate(request))
+        alternative = None if script is None else script.alternative
+        return 200, {}, _json_bytes(self._evaluate(request, alternative))
 
     def _next_id(self, prefix: str) -> str:
         with self._lock:
             self._counter += 1
             return f"{prefix}_{self._counter:04d}"
 
-    def _evaluate(self, request: RecordedRequest) -> dict[str, Any]:
+    def _evaluate(
+        self, request: RecordedRequest, alternative: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         key = request.idempotency_key
         with self._lock:
             if key is not None and key in self._answers:
                 return self._answers[key]
         answer = self.score(request.json, request_id=self._next_id("req"))
+        if alternative is not None:
+            answer["decision_intelligence"]["alternatives"].insert(
+                0, _structured(alternative, str(request.json.get("action") or ""))
+            )
         if key is not None:
             with self._lock:
                 answer = self._answers.setdefault(key, answer)
@@ -272,6 +304,12 @@ class FakeBighubServer:
         if self.enforcement_mode == "enforced":
             answer["enforced_verdict"] = answer["result"]
         return answer
+
+
+def _structured(alternative: dict[str, Any], action: str) -> dict[str, Any]:
+    tool = alternative.get("tool", action)
+    changes = ", ".join(f"{key}={value}" for key, value in alternative["arguments"].items())
+    return {"tool": tool, "action": f"{tool} with {changes}", **alternative}
 
 
 def _object(value: object) -> dict[str, Any]:

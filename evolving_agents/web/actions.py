@@ -1,4 +1,4 @@
-"""The inbox's forms: decide a call, resume a decided run, cancel a run.
+"""The inbox's forms: decide a call, approve a suggestion, resume a decided run, cancel a run.
 
 Each checks the Origin and CSRF token, then the reviewer, then what this reviewer may do with
 this call (the same rules the page used to show it read-only): a forged form gets a 403.
@@ -9,16 +9,17 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from evolving_agents.approvals.models import PendingApproval, Verdict
+from evolving_agents.approvals.models import PendingApproval, ToolCallRecord, Verdict
 from evolving_agents.approvals.rules import Refusal, RefusalKind, Reviewer, cancel_refusal
 from evolving_agents.approvals.store import PendingApprovalStore
+from evolving_agents.approvals.suggestions import SUGGESTION_APPLIED
 from evolving_agents.errors import (
     ApprovalConflict,
     ApprovalError,
@@ -45,15 +46,28 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter()
 
+_Apply = Callable[[Request, str, FormData, Reviewer], Awaitable[str]]
+
 
 @router.post("/approvals/{approval_id}/decide")
 async def decide(request: Request, approval_id: str) -> Response:
+    return await _decided_page(request, approval_id, _apply_decision)
+
+
+@router.post("/approvals/{approval_id}/approve-suggestion")
+async def approve_suggestion(request: Request, approval_id: str) -> Response:
+    return await _decided_page(request, approval_id, _apply_suggestion)
+
+
+async def _decided_page(request: Request, approval_id: str, apply: _Apply) -> Response:
+    """A deciding form's answer: the checked form applied, then the page with its notice, or
+    the page (or an error page) with why nothing was written."""
     try:
         form, session, reviewer = await signed_in_form(request)
     except Refused as exc:
         return refused_page(request, exc, session_of(request))
     try:
-        done = await _apply_decision(request, approval_id, form, reviewer)
+        done = await apply(request, approval_id, form, reviewer)
     except Refused as exc:
         if exc.status_code == 404:
             return refused_page(request, exc, session)
@@ -68,14 +82,7 @@ async def _apply_decision(
 ) -> str:
     """Check the form against the record and this reviewer, decide; returns the notice key."""
     store = inbox_of(request).store
-    record = await _record(store, approval_id, "Nothing can be decided on it")
-    call = record.call(form_text(form, "call_id"))
-    if call is None:
-        raise Refused(400, "That call is not part of this approval.")
-    # The rules the store enforces, asked first: a forged form gets the page's answer.
-    view = CallView.of(record, call, reviewer)
-    if view.refusal is not None:
-        raise _refused(view.refusal, "decide")
+    call, view = await _call_to_decide(store, approval_id, form, reviewer)
     verdict = form_text(form, "verdict")
     message = form_text(form, "message") or None
     if verdict not in (Verdict.APPROVED.value, Verdict.REJECTED.value):
@@ -111,6 +118,61 @@ async def _apply_decision(
     if edited is not None:
         return "edited"
     return f"{verdict}-always" if always else verdict
+
+
+async def _apply_suggestion(
+    request: Request, approval_id: str, form: FormData, reviewer: Reviewer
+) -> str:
+    """Approve the call with the decision layer's suggested arguments, exactly those the page
+    showed: the form carries their digest, and a suggestion that differs now is refused."""
+    store = inbox_of(request).store
+    call, view = await _call_to_decide(store, approval_id, form, reviewer)
+    if view.approve_refusal is not None:
+        raise _refused(view.approve_refusal, "approve")
+    suggestion = view.suggestion
+    if suggestion is None:
+        raise Refused(409, "This call has no suggested arguments to approve; nothing was recorded.")
+    if suggestion.arguments_sha256 != form_text(form, "suggested_sha256"):
+        raise Refused(
+            409,
+            "The suggested arguments are not the ones the page showed you; nothing was "
+            "recorded. Review the suggestion as it is now.",
+        )
+    with _store_refusals():
+        await decide_as(
+            store,
+            approval_id,
+            reviewer,
+            call_id=call.call_id,
+            verdict=Verdict.APPROVED,
+            message=form_text(form, "message") or SUGGESTION_APPLIED,
+            surface="web",
+            arguments_sha256=call.arguments_sha256,
+            edited_arguments=suggestion.arguments,
+        )
+    logger.info(
+        "inbox: %s approved the suggestion for call %s of %s",
+        reviewer.name,
+        call.call_id,
+        approval_id,
+    )
+    return "suggested"
+
+
+async def _call_to_decide(
+    store: PendingApprovalStore, approval_id: str, form: FormData, reviewer: Reviewer
+) -> tuple[ToolCallRecord, CallView]:
+    """The form's call in the record as it is now, and what this reviewer may do with it;
+    ``Refused`` when they may not decide it at all."""
+    record = await _record(store, approval_id, "Nothing can be decided on it")
+    call = record.call(form_text(form, "call_id"))
+    if call is None:
+        raise Refused(400, "That call is not part of this approval.")
+    # The rules the store enforces, asked first: a forged form gets the page's answer.
+    view = CallView.of(record, call, reviewer)
+    if view.refusal is not None:
+        raise _refused(view.refusal, "decide")
+    return call, view
 
 
 async def _record(

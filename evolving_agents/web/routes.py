@@ -58,6 +58,7 @@ _NOTICES = {
     "approved-always": "Approved, and every later call of this tool in this run will be too.",
     "rejected-always": "Rejected, and every later call of this tool in this run will be too.",
     "edited": "Approved with your edited arguments.",
+    "suggested": "Approved with the decision layer's suggested arguments.",
     "resumed": "The run was resumed.",
     "cancelled": "The run was cancelled.",
 }

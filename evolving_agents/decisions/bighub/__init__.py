@@ -20,6 +20,11 @@ argument, ever), the tool metadata ``system`` / ``environment`` / ``risk``, the 
 of one run; a model reusing call ids gets each new call scored afresh, not the first call's
 answer). It goes to ``POST /actions/evaluate`` through the SDK's ``AsyncBighubClient.decide(...)``.
 
+Every signal carries the ``idempotency_key`` it was asked under (a fallback's too). An answer's
+``better_action`` is the SDK's text; when its first usable alternative is structured (the same
+tool and ``arguments``, see ``payload.better_arguments``), the signal's ``better_arguments`` is
+the call's arguments with those merged over them, which a reviewer can approve in one step.
+
 Failing closed: an outage (timeout, network error, 429 or 5xx after the retry, 401/403, 422)
 returns the ``on_error`` verdict with ``error`` set. An answer this provider cannot read, or an
 unexpected error, returns ``needs_approval`` (``block`` if that is ``on_error``), never ``allow``.

@@ -5,13 +5,15 @@
     global_fields, per_tool = normalize_allow_list({"grant_okta_admin": ["group"]})
     key = idempotency_key(call_id, run_id, request)      # one call of one run, what is sent
     verdict, mode = read_verdict(raw_response, sdk_mode)  # or None: an answer we cannot read
+    better = better_arguments(raw_response, tool_name, arguments, allowed_fields)  # or None
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from evolving_agents.decisions.base import DEFAULT_MODE, DecisionMode, DecisionVerdict
@@ -110,6 +112,51 @@ def _mode_for(verdict: DecisionVerdict, sdk_mode: str | None) -> DecisionMode:
     if sdk_mode is not None and _VERDICT_BY_MODE.get(sdk_mode) is verdict:
         return DecisionMode(sdk_mode)
     return DEFAULT_MODE[verdict]
+
+
+def better_arguments(
+    raw: Mapping[str, Any],
+    tool_name: str,
+    arguments: Mapping[str, Any],
+    allowed_fields: frozenset[str],
+) -> dict[str, Any] | None:
+    """The call's arguments with BIGHUB's first structured alternative merged over them, in
+    full; None when the answer has none this call can take.
+
+    The SDK (0.1.0b5) types an alternative as ``{action, rationale, estimated_risk}``: text.
+    A structured one also names the tool (``tool``, else its ``action`` is the tool name) and
+    carries ``arguments`` (or ``params``), a JSON object of top-level arguments that replace
+    the call's. Taken only when it is the same tool (a reviewer approves this call, not another
+    one), touches only allow-listed fields (what BIGHUB was shown; it cannot judge the rest),
+    and changes something. Alternatives are read where the SDK reads them: the decision
+    intelligence's, the decision brain's, the answer's own, then the decision packet's.
+    """
+    for alternative in _alternatives(raw):
+        if not isinstance(alternative, Mapping):
+            continue
+        if str(alternative.get("tool") or alternative.get("action") or "") != tool_name:
+            continue
+        changes = alternative.get("arguments", alternative.get("params"))
+        if not isinstance(changes, Mapping) or not changes:
+            continue
+        if not all(isinstance(key, str) and key in allowed_fields for key in changes):
+            continue
+        better = {**copy.deepcopy(dict(arguments)), **copy.deepcopy(dict(changes))}
+        if _canonical(better) != _canonical(arguments):
+            return better
+    return None
+
+
+def _alternatives(raw: Mapping[str, Any]) -> Iterator[object]:
+    for owner in ("decision_intelligence", "decision_brain", None, "decision_packet"):
+        holder = raw if owner is None else raw.get(owner)
+        found = holder.get("alternatives") if isinstance(holder, Mapping) else None
+        if isinstance(found, list):
+            yield from found
+
+
+def _canonical(value: object) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
 def stricter(first: DecisionVerdict, second: DecisionVerdict) -> DecisionVerdict:

@@ -32,6 +32,7 @@ from evolving_agents.decisions.bighub.client import (
 from evolving_agents.decisions.bighub.payload import (
     OUTCOME_STATUS,
     SENT_METADATA,
+    better_arguments,
     clamp_risk,
     idempotency_key,
     json_scalar,
@@ -155,8 +156,10 @@ class BighubDecisionProvider:
 
     async def decide(self, tool_call: ToolCallRequest, context: DecisionContext) -> DecisionSignal:
         started = time.perf_counter()
+        request: dict[str, Any] | None = None
         try:
-            raw = await self._evaluate(self._request(tool_call, context))
+            request = self._request(tool_call, context)
+            raw = await self._evaluate(request)
             signal = self._signal_from_response(raw, tool_call)
         except ProviderFailure as failure:
             signal = self._fallback(failure, tool_call)
@@ -171,7 +174,12 @@ class BighubDecisionProvider:
             )
         if signal.request_id is not None:
             self._remember(tool_call.call_id, signal.request_id)
-        return signal.model_copy(update={"latency_ms": (time.perf_counter() - started) * 1000})
+        # Every signal names the key it was asked under, a fallback's too: BIGHUB may have
+        # scored a call whose answer never arrived, and will answer that key the same way.
+        key = None if request is None else request["idempotency_key"]
+        return signal.model_copy(
+            update={"latency_ms": (time.perf_counter() - started) * 1000, "idempotency_key": key}
+        )
 
     def _request(self, tool_call: ToolCallRequest, context: DecisionContext) -> dict[str, Any]:
         sent: dict[str, Any] = {
@@ -193,8 +201,11 @@ class BighubDecisionProvider:
         request["idempotency_key"] = idempotency_key(tool_call.call_id, context.run_id, request)
         return request
 
+    def _allowed_fields(self, tool_name: str) -> frozenset[str]:
+        return self._global_fields | self._tool_fields.get(tool_name, frozenset())
+
     def _allowed_arguments(self, tool_call: ToolCallRequest) -> dict[str, Any]:
-        allowed = self._global_fields | self._tool_fields.get(tool_call.tool_name, frozenset())
+        allowed = self._allowed_fields(tool_call.tool_name)
         return {key: value for key, value in tool_call.arguments.items() if key in allowed}
 
     async def _evaluate(self, request: dict[str, Any]) -> object:
@@ -234,6 +245,12 @@ class BighubDecisionProvider:
             risk=clamp_risk(decision.risk),
             reason=optional_str(decision.reason) or f"BIGHUB: {mode.value}",
             better_action=optional_str(decision.better_action),
+            better_arguments=better_arguments(
+                raw,
+                tool_call.tool_name,
+                tool_call.arguments,
+                self._allowed_fields(tool_call.tool_name),
+            ),
             provider=PROVIDER_NAME,
             request_id=request_id,
         )
