@@ -629,3 +629,25 @@ def test_approval_required_in_one_process_resumed_from_another(
     assert [json.loads(line) for line in log.read_text().splitlines()] == [
         {"user": "alice", "hours": 48}
     ]
+
+
+async def test_the_async_twin_runs_streams_and_resumes_under_async_with(tools: Tools) -> None:
+    steps = [
+        [function_call("lookup_user", {"user": "alice"}, call_id="c1")],
+        [function_call("grant_okta_admin", GRANT_48, call_id="c2")],
+        [assistant_message("granted")],
+    ]
+    async with AsyncDecisionAgent(
+        actor="ops-agent", model=ScriptedModel(steps), rules=[LONG_GRANTS],
+        mongodb_client=_memory(),
+    ) as agent:
+        tools.register(agent)
+        items = [item async for item in agent.run_stream(messages=ASK)]
+        assert [item.get("status") for item in items] == ["executed", "approval_required", None]
+        paused = items[-1]["response"]
+        await agent.provider.store.decide(paused["approval_id"], verdict="approved",
+                                          reviewer="bob")
+        done = await agent.resume(paused["approval_id"])
+        assert done["status"] == "completed"
+        assert done["execution"]["last"]["status"] == "executed"
+    assert tools.runs == [("lookup_user", {"user": "alice"}), ("grant_okta_admin", GRANT_48)]
