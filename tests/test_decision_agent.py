@@ -651,3 +651,33 @@ async def test_the_async_twin_runs_streams_and_resumes_under_async_with(tools: T
         assert done["status"] == "completed"
         assert done["execution"]["last"]["status"] == "executed"
     assert tools.runs == [("lookup_user", {"user": "alice"}), ("grant_okta_admin", GRANT_48)]
+
+
+async def test_the_registry_serves_a_worker_before_the_agent_ever_runs(tools: Tools) -> None:
+    from evolving_agents import OpenAIAgentsProvider, ResumeWorker
+
+    client = _memory()
+    pausing = AsyncDecisionAgent(
+        actor="ops-agent", model=ScriptedModel([[function_call("grant_okta_admin", GRANT_48,
+                                                                call_id="c1")]]),
+        rules=[LONG_GRANTS], mongodb_client=client,
+    )
+    tools.register(pausing)
+    paused = await pausing.run(messages=ASK)
+    await pausing.provider.store.decide(paused["approval_id"], verdict="approved", reviewer="bob")
+
+    # What `eat worker --app myapp:agent.registry` does: a module that only defines the agent.
+    defined = AsyncDecisionAgent(
+        actor="ops-agent", model=ScriptedModel([[assistant_message("granted")]]),
+        rules=[LONG_GRANTS], mongodb_client=client,
+    )
+    tools.register(defined)
+    assert [tool.name for tool in defined.registry.get("decision-agent").tools] == [
+        "grant_okta_admin", "lookup_user", "delete_org", "deploy"
+    ]
+    worker = ResumeWorker(OpenAIAgentsProvider(mongodb_client=client, registry=defined.registry),
+                          worker_id="w1", poll_interval=0.05)
+    stats = await asyncio.wait_for(worker.run(drain=True), timeout=30)
+    assert stats.completed == 1
+    assert tools.runs == [("grant_okta_admin", GRANT_48)]
+    await client.close()

@@ -53,7 +53,7 @@ ENTRY_POINTS: dict[str, str] = {
     "evolving_agents.approvals.codec:StateCodec.from_settings": "StateCodec.from_settings()",
     # DecisionAgent() with neither a client nor settings=: a program's first line, read when
     # the agent is first built (its first run), once.
-    "evolving_agents.actions.agent:AsyncDecisionAgent._build": "DecisionAgent()",
+    "evolving_agents.actions.agent:AsyncDecisionAgent._current_settings": "DecisionAgent()",
     # ``eat --app evolving_agents.demo:build_registry`` calls it with no arguments.
     "evolving_agents.demo.scenario:build_registry": "the demo's --app entry",
 }

@@ -144,7 +144,15 @@ class AsyncDecisionAgent:
         self.registry = AgentRegistry()
         """Where the SDK agent is registered: ``--app module:agent.registry`` for ``eat``."""
         self._provider: OpenAIAgentsProvider | None = None
-        self._decisions: ActionDecisions | None = None
+        self._decisions = ActionDecisions(
+            self._configured_decisions,
+            self._specs,
+            fail_mode=self.fail_mode,
+            actor=actor,
+            domain=domain,
+        )
+        self._adapter = OpenAIToolAdapter(decision_provider=self._decisions)
+        self._register_agent(model)
 
     # -- registering actions ---------------------------------------------------------------
 
@@ -234,6 +242,7 @@ class AsyncDecisionAgent:
             parameters_schema=parameters_schema,
         )
         self._functions[name] = fn
+        self._register_agent(self._model)
         return self
 
     # -- the parts, built at the first run --------------------------------------------------
@@ -248,21 +257,24 @@ class AsyncDecisionAgent:
     @property
     def decision_provider(self) -> DecisionProvider:
         """The configured decision layer (local rules or BIGHUB), without the facade's wrap."""
-        self.provider  # noqa: B018  (builds it)
-        assert self._decisions is not None
         return self._decisions.inner
 
     @property
     def sdk_agent(self) -> Agent[Any]:
-        return self.provider.registry.get(self.name)
+        return self.registry.get(self.name)
 
-    def _build(self) -> OpenAIAgentsProvider:
-        settings = self._settings
-        if settings is None:
+    def _current_settings(self) -> Settings:
+        if self._settings is None:
             # This constructor is the program's entry point when given no client or settings.
-            settings = Settings() if self._client is None else self._client.settings
-        inner = self._given_provider or default_decision_provider(
-            settings,
+            self._settings = Settings() if self._client is None else self._client.settings
+        return self._settings
+
+    def _configured_decisions(self) -> DecisionProvider:
+        """The decision layer, chosen when the first call is scored (every action is known)."""
+        if self._given_provider is not None:
+            return self._given_provider
+        return default_decision_provider(
+            self._current_settings(),
             fail_mode=self.fail_mode,
             rules=self._rules,
             argument_fields={
@@ -270,15 +282,16 @@ class AsyncDecisionAgent:
                 for name, spec in self._specs.items()
             },
         )
-        self._decisions = ActionDecisions(
-            inner, self._specs, fail_mode=self.fail_mode, actor=self.actor, domain=self.domain
-        )
-        adapter = OpenAIToolAdapter(decision_provider=self._decisions)
+
+    def _register_agent(self, model: str | Model | None) -> None:
+        """(Re)build the SDK agent from every action and register it, so ``self.registry``
+        serves ``eat worker --app module:agent.registry`` before any run."""
         tools = [
-            adapter.adapt(spec.function_tool(self._functions[name]), metadata=spec.tool_metadata())
+            self._adapter.adapt(
+                spec.function_tool(self._functions[name]), metadata=spec.tool_metadata()
+            )
             for name, spec in self._specs.items()
         ]
-        model = self._model if self._model is not None else settings.openai_model
         agent: Agent[Any] = Agent(
             name=self.name,
             instructions=self._instructions,
@@ -287,6 +300,11 @@ class AsyncDecisionAgent:
             **self._agent_options,
         )
         self.registry.register(agent, replace=True)
+
+    def _build(self) -> OpenAIAgentsProvider:
+        settings = self._current_settings()
+        if self._model is None:
+            self._register_agent(settings.openai_model)
         client = self._client or MongoDBClient(settings=settings)
         reporter = self._decisions if self.outcome_reporting else None
         return OpenAIAgentsProvider(
@@ -399,7 +417,7 @@ class AsyncDecisionAgent:
     def _report_fresh(self, log: RunLog, skip: PendingApproval | None = None) -> None:
         """Tell the decision layer what each call it let run did (the provider reports the
         calls a reviewer decided, after the resume). Best effort, in the background."""
-        if not self.outcome_reporting or self._decisions is None:
+        if not self.outcome_reporting:
             return
         decided = set() if skip is None else {call.call_id for call in skip.tool_calls}
         for seen in log.calls():
@@ -442,7 +460,7 @@ class AsyncDecisionAgent:
         if self._provider is None:
             return
         await self._provider.aclose()
-        closer = getattr(self._decisions.inner if self._decisions else None, "aclose", None)
+        closer = getattr(self._decisions.resolved, "aclose", None)
         if closer is not None and self._given_provider is None:
             await closer()
         if self._client is None:

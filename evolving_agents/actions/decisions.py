@@ -15,7 +15,7 @@ each verdict in the run's log (``run_log.py``) for the response.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -77,18 +77,31 @@ class ActionDecisions:
 
     def __init__(
         self,
-        inner: DecisionProvider,
+        inner: DecisionProvider | Callable[[], DecisionProvider],
         specs: Mapping[str, ActionSpec],
         *,
         fail_mode: FailMode,
         actor: str | None,
         domain: str | None,
     ) -> None:
-        self.inner = inner
-        self.name = inner.name
+        self._inner = inner
+        self.resolved: DecisionProvider | None = (
+            None if callable(inner) and not isinstance(inner, DecisionProvider) else inner
+        )
+        self.name = "decision-layer" if self.resolved is None else self.resolved.name
         self._specs = specs
         self._fail_mode = fail_mode
         self._defaults = {"actor": actor, "domain": domain}
+
+    @property
+    def inner(self) -> DecisionProvider:
+        """The configured provider; a factory given instead is called once, on first use."""
+        if self.resolved is None:
+            factory: Any = self._inner
+            self.resolved = factory()
+            assert self.resolved is not None
+            self.name = self.resolved.name
+        return self.resolved
 
     async def decide(self, tool_call: ToolCallRequest, context: DecisionContext) -> DecisionSignal:
         signal = await self._decide(tool_call, context)
@@ -106,6 +119,7 @@ class ActionDecisions:
         context = context.model_copy(
             update={key: value for key, value in defaults.items() if getattr(context, key) is None}
         )
+        inner = self.inner  # chosen now, on the first call, with every action known
         spec = self._specs.get(tool_call.tool_name)
         try:
             request, context = (
@@ -116,7 +130,7 @@ class ActionDecisions:
             logger.exception("%s; requiring approval", exc)
             return DecisionSignal.failed(self.name, exc)
         try:
-            return await self.inner.decide(request, context)
+            return await inner.decide(request, context)
         except Exception as exc:
             # Boundary: fail_mode says what an unavailable decision layer means.
             logger.exception("decision provider %s failed on %s", self.name, tool_call.tool_name)
