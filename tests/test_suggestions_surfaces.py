@@ -484,6 +484,35 @@ def test_inbox_refuses_a_suggestion_other_than_the_one_it_showed(inbox: Suggesti
     _nothing_written(before, after)
 
 
+def test_inbox_refuses_a_forged_suggestion_whose_digest_the_form_matches(
+    inbox: SuggestingInbox,
+) -> None:
+    """Someone rewrites the stored suggestion and posts its digest: the page offers no button
+    on a tampered record, and the store's seal check refuses the vote as a 409, not a 500."""
+    run = inbox.grant("grant alice")
+    approval_id = str(run.approval_id)
+    inbox.sign_in(BOB)
+    before = inbox.record(approval_id)
+    forged = {**suggested("alice"), "role": "Super Administrator", "hours": 720}
+    inbox.portal.call(
+        lambda: inbox.raw().update_one(
+            {"_id": approval_id}, {"$set": {"tool_calls.0.signal.better_arguments": forged}}
+        )
+    )
+    page = inbox.http.get(f"/approvals/{approval_id}").text
+    assert "Tampered: this record was altered outside the app." in page
+    assert _BUTTON not in page
+
+    refused = inbox.form(
+        f"/approvals/{approval_id}/approve-suggestion",
+        call_id=run.pending_tool_calls[0].call_id,
+        suggested_sha256=arguments_digest(forged),
+    )
+    assert refused.status_code == 409
+    assert "altered outside the app" in refused.text and "nothing was recorded" in refused.text
+    _nothing_written(before, inbox.record(approval_id))
+
+
 def test_inbox_approves_the_suggestion_and_the_resumed_run_uses_it_once(
     inbox: SuggestingInbox, tool_runs: list[dict[str, Any]]
 ) -> None:

@@ -28,6 +28,7 @@ from evolving_agents.errors import (
     EvolvingAgentsError,
     InvalidDecision,
     NotAuthorized,
+    StateIntegrityError,
     UnreadableRecord,
 )
 from evolving_agents.present.views import CallView
@@ -204,6 +205,9 @@ def _store_refusals() -> Iterator[None]:
         raise Refused(403, f"The store refused: {exc}") from None
     except ApprovalConflict as exc:
         raise Refused(409, str(exc)) from None
+    except StateIntegrityError as exc:
+        # A record altered outside the app takes no vote; a forged form gets the reason, not a 500.
+        raise Refused(409, f"The store refused: {exc}; nothing was recorded.") from None
     except (InvalidDecision, ConfigurationError) as exc:
         raise Refused(400, str(exc)) from None
 
