@@ -102,7 +102,7 @@ async def test_nested_paths_set_inside_objects_and_create_the_missing_ones() -> 
         "rollout": {"canary": {"percent": 5}},
     }
     assert signal.better_action == (
-        'target.environment=staging instead of production, rollout.canary.percent=5 (not set)'
+        "target.environment=staging instead of production, rollout.canary.percent=5 (not set)"
     )
 
 
@@ -155,8 +155,17 @@ async def test_a_suggestion_that_changes_nothing_is_no_suggestion() -> None:
         ({"target": {"environment": "x"}, "target.environment": "y"}, "sets 'target.envir"),
         ("duration_hours=2", "suggest: Input should be a valid dictionary"),
     ],
-    ids=["empty", "empty-segment", "trailing-dot", "nan", "set", "empty-table", "inside",
-         "twice", "not-a-table"],
+    ids=[
+        "empty",
+        "empty-segment",
+        "trailing-dot",
+        "nan",
+        "set",
+        "empty-table",
+        "inside",
+        "twice",
+        "not-a-table",
+    ],
 )
 def test_a_bad_suggestion_is_refused_at_load_naming_the_rule(suggest: Any, problem: str) -> None:
     with pytest.raises(ConfigurationError) as refused:
@@ -229,8 +238,15 @@ def test_a_bad_suggestion_in_a_file_names_the_file_and_the_rule(tmp_path: Path) 
 
 async def test_a_needs_context_rule_needs_only_its_mode_and_a_reason() -> None:
     policy = LocalRulePolicy.from_dict(
-        [{"name": "no-ticket", "tools": ["grant_*"], "when": [{"arg": "ticket", "op": "missing"}],
-          "mode": "needs_context", "reason": "no change ticket given"}]
+        [
+            {
+                "name": "no-ticket",
+                "tools": ["grant_*"],
+                "when": [{"arg": "ticket", "op": "missing"}],
+                "mode": "needs_context",
+                "reason": "no change ticket given",
+            }
+        ]
     )
 
     signal = await decide(policy, grant())
@@ -254,9 +270,11 @@ def _grant_agent(
 
     model = ScriptedModel(
         [
-            [function_call(
-                "grant_okta_admin", {"user": "alice", "duration_hours": hours}, call_id="c1"
-            )],
+            [
+                function_call(
+                    "grant_okta_admin", {"user": "alice", "duration_hours": hours}, call_id="c1"
+                )
+            ],
             [assistant_message("done")],
         ]
     )
@@ -302,8 +320,12 @@ async def test_approving_a_rules_suggestion_runs_the_tool_once_with_it() -> None
     assert better_action(call) == "duration_hours=2 instead of 48"
 
     await provider.store.decide(
-        run.approval_id, call_id=call.call_id, verdict="approved", reviewer="bob",
-        edited_arguments=suggested, message=SUGGESTION_APPLIED,
+        run.approval_id,
+        call_id=call.call_id,
+        verdict="approved",
+        reviewer="bob",
+        edited_arguments=suggested,
+        message=SUGGESTION_APPLIED,
     )
     done = await provider.resume_agent(run.approval_id)
 
@@ -392,13 +414,19 @@ async def test_text_only_alternatives_and_later_usable_ones(
 ) -> None:
     # The fake's own long-grant alternative is the SDK's documented text shape: no arguments.
     text_only = await make().decide(grant(call_id="c1"), DecisionContext())
-    fake.respond_next({
-        "request_id": "req_alt", "recommendation": "review_recommended", "risk_score": 0.8,
-        "decision_intelligence": {"alternatives": [
-            {"action": "revoke_okta_admin", "arguments": {"duration_hours": 0}},
-            {"action": "grant_okta_admin", "params": {"duration_hours": 4}},
-        ]},
-    })
+    fake.respond_next(
+        {
+            "request_id": "req_alt",
+            "recommendation": "review_recommended",
+            "risk_score": 0.8,
+            "decision_intelligence": {
+                "alternatives": [
+                    {"action": "revoke_okta_admin", "arguments": {"duration_hours": 0}},
+                    {"action": "grant_okta_admin", "params": {"duration_hours": 4}},
+                ]
+            },
+        }
+    )
     later = await make().decide(grant(call_id="c2"), DecisionContext())
 
     assert text_only.better_action == "grant_okta_admin with duration_hours=4"
@@ -421,9 +449,12 @@ async def test_every_signal_names_its_idempotency_key_fallbacks_too(
     assert [outage.idempotency_key, unreadable.idempotency_key, scored.idempotency_key] == [
         request.idempotency_key for request in fake.decide_requests()
     ]
-    assert all(key is not None and key.startswith(f"c{n}:") for n, key in enumerate(
-        (outage.idempotency_key, unreadable.idempotency_key, scored.idempotency_key), start=1
-    ))
+    assert all(
+        key is not None and key.startswith(f"c{n}:")
+        for n, key in enumerate(
+            (outage.idempotency_key, unreadable.idempotency_key, scored.idempotency_key), start=1
+        )
+    )
 
 
 async def test_approving_bighubs_suggestion_runs_the_tool_once_with_it(
@@ -438,8 +469,12 @@ async def test_approving_bighubs_suggestion_runs_the_tool_once_with_it(
     assert call.signal is not None and call.signal["idempotency_key"] is not None
 
     await provider.store.decide(
-        run.approval_id, call_id=call.call_id, verdict="approved", reviewer="bob",
-        edited_arguments=suggested_arguments(call), message=SUGGESTION_APPLIED,
+        run.approval_id,
+        call_id=call.call_id,
+        verdict="approved",
+        reviewer="bob",
+        edited_arguments=suggested_arguments(call),
+        message=SUGGESTION_APPLIED,
     )
     done = await provider.resume_agent(run.approval_id)
 
@@ -448,3 +483,63 @@ async def test_approving_bighubs_suggestion_runs_the_tool_once_with_it(
     # The edit was scored again before it was accepted, and the resumed call once more.
     durations = [r.json["context"]["arguments"]["duration_hours"] for r in fake.decide_requests()]
     assert durations[0] == 48 and set(durations[1:]) == {2}
+
+
+async def test_an_edit_that_would_need_more_context_is_refused_before_any_vote() -> None:
+    """Approved, it could never run (the resume's guardrail asks for context): refused now."""
+    from agents import Agent
+    from agents.testing import ScriptedModel, function_call
+
+    from evolving_agents import (
+        InvalidDecision,
+        LocalRulePolicy,
+        MongoDBClient,
+        OpenAIAgentsProvider,
+        OpenAIToolAdapter,
+    )
+
+    policy = LocalRulePolicy(
+        [
+            {
+                "name": "long",
+                "tools": ["grant"],
+                "when": [{"arg": "hours", "op": ">", "value": 4}],
+                "verdict": "needs_approval",
+                "risk": 0.9,
+                "suggest": {"hours": 2},
+            },
+            {
+                "name": "ticket",
+                "tools": ["grant"],
+                "when": [{"arg": "hours", "op": "<=", "value": 4}],
+                "mode": "needs_context",
+                "reason": "Name the ticket.",
+            },
+        ]
+    )
+
+    def grant(user: str, hours: int) -> str:
+        return "granted"
+
+    adapter = OpenAIToolAdapter(decision_provider=policy)
+    model = ScriptedModel([[function_call("grant", {"user": "a", "hours": 48}, call_id="c1")]])
+    agent = Agent(
+        name="ops", tools=[adapter.adapt(grant, metadata={"system": "okta"})], model=model
+    )
+    client = MongoDBClient("memory://", "eat_test_needs_context_edit")
+    provider = OpenAIAgentsProvider(mongodb_client=client)
+    run = await provider.execute_agent(agent, "grant")
+    record = await provider.store.get(run.approval_id)
+    suggested = record.tool_calls[0].signal["better_arguments"]
+    assert suggested == {"user": "a", "hours": 2}
+    with pytest.raises(InvalidDecision, match="needs more context first: Name the ticket"):
+        await provider.store.decide(
+            run.approval_id,
+            call_id="c1",
+            verdict="approved",
+            reviewer="bob",
+            edited_arguments=suggested,
+        )
+    again = await provider.store.get(run.approval_id)
+    assert again.tool_calls[0].votes == [] and again.status.value == "pending"
+    await client.close()

@@ -2,13 +2,15 @@
 
 ::
 
-    await check_edited_arguments(agent, call, {"duration_hours": 2, "user": "alice"})
+    signal = await check_edited_arguments(agent, call, {"duration_hours": 2, "user": "alice"})
     reviewed = apply_edits(state_json, record)   # call id -> the hash the tool must now see
 
 An edit keeps the tool: only the arguments change. It must validate against the tool's JSON
-schema and pass the decision layer again (a ``block`` refuses it). When applied, every copy of
-the call in the state (the model's response, the generated items, the pending interruption) gets
-the edited arguments, so the tool runs with them and the model's history shows them.
+schema and pass the decision layer again (a ``block`` refuses it); that fresh signal is
+returned, so the store keeps it with the vote and the AI cap judges an AI's edit by it. When
+applied, every copy of the call in the state (the model's response, the generated items, the
+pending interruption) gets the edited arguments, so the tool runs with them and the model's
+history shows them.
 
 Only function and agent-as-tool calls can be edited (``CallKind.editable``): a shell command, a
 patch, a custom tool's input or an MCP call is approved or rejected as it is.
@@ -22,7 +24,7 @@ from typing import Any
 import jsonschema
 from agents import Agent
 
-from evolving_agents.adapters.decision_gate import DecisionGate
+from evolving_agents.adapters.decision_gate import DecisionGate, needs_context
 from evolving_agents.adapters.tool_lookup import fingerprint, tool_for_record
 from evolving_agents.approvals.models import (
     CallKind,
@@ -36,8 +38,9 @@ from evolving_agents.errors import InvalidDecision
 
 async def check_edited_arguments(
     agent: Agent[Any], call: ToolCallRecord, edited: dict[str, Any]
-) -> None:
-    """Raise ``InvalidDecision`` unless ``edited`` fits the tool's schema and its policy.
+) -> dict[str, Any] | None:
+    """Raise ``InvalidDecision`` unless ``edited`` fits the tool's schema and its policy; return
+    the decision layer's fresh signal on ``edited`` (JSON), None for a tool without one.
 
     The tool is the one of the agent that made the call (``call.agent_name`` in ``agent``'s
     graph), never a same-named tool of another agent; when that agent's tool cannot be told
@@ -46,8 +49,9 @@ async def check_edited_arguments(
     tool = _tool_to_check(agent, call)
     _check_schema(tool, call, edited)
     gate = getattr(tool, "eat_gate", None)
-    if gate is not None:
-        await _check_policy(gate, call, edited)
+    if gate is None:
+        return None
+    return await _check_policy(gate, call, edited)
 
 
 def _tool_to_check(agent: Agent[Any], call: ToolCallRecord) -> Any:
@@ -86,7 +90,9 @@ def _check_schema(tool: Any, call: ToolCallRecord, edited: dict[str, Any]) -> No
         ) from None
 
 
-async def _check_policy(gate: DecisionGate, call: ToolCallRecord, edited: dict[str, Any]) -> None:
+async def _check_policy(
+    gate: DecisionGate, call: ToolCallRecord, edited: dict[str, Any]
+) -> dict[str, Any]:
     request = ToolCallRequest(
         tool_name=call.tool_name,
         arguments=edited,
@@ -102,6 +108,15 @@ async def _check_policy(gate: DecisionGate, call: ToolCallRecord, edited: dict[s
             f"call {call.call_id}",
             f"the edited arguments are blocked by policy ({signal.provider}): {signal.reason}",
         )
+    if needs_context(signal):
+        # Approved, it would still not run: the resume's guardrail refuses it for context.
+        raise InvalidDecision(
+            f"call {call.call_id}",
+            f"the edited arguments would not run: the decision layer ({signal.provider}) "
+            f"needs more context first: {signal.reason}",
+        )
+    fresh: dict[str, Any] = signal.model_dump(mode="json")
+    return fresh
 
 
 # Only JSON-schema tools can be checked and rewritten; why each other kind cannot be edited.

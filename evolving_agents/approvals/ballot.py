@@ -32,9 +32,13 @@ from evolving_agents.approvals.tool_metadata import ApprovalRules
 from evolving_agents.errors import ApprovalConflict, InvalidDecision
 
 EditChecker: TypeAlias = Callable[
-    [PendingApproval, ToolCallRecord, dict[str, Any]], Awaitable[None]
+    [PendingApproval, ToolCallRecord, dict[str, Any]], Awaitable[dict[str, Any] | None]
 ]
-"""Checks edited arguments before a store accepts them; raises ``InvalidDecision`` to refuse."""
+"""Checks edited arguments before a store accepts them; raises ``InvalidDecision`` to refuse.
+
+Returns the decision layer's fresh signal on the edited arguments (a ``DecisionSignal`` as
+JSON), kept with the vote as ``edit_signal``; None when nothing scored them (an AI approval of
+the edit is then refused by the AI cap)."""
 
 
 def tally(
@@ -71,6 +75,7 @@ def tally(
         votes=votes,
         edited_arguments=edited_arguments if vote.verdict is Verdict.APPROVED else None,
         edited_arguments_sha256=vote.edited_arguments_sha256,
+        edit_signal=vote.edit_signal if vote.verdict is Verdict.APPROVED else None,
     )
     return votes, decision
 

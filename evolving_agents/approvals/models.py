@@ -150,7 +150,8 @@ class Vote(_Model):
     """One reviewer's vote on one call: who, in which roles, from where, and what they said.
 
     ``edited_arguments_sha256`` is set when the reviewer approved edited arguments; every
-    approving vote on a call must carry the same one.
+    approving vote on a call must carry the same one. ``edit_signal`` is then the decision
+    layer's fresh score of those arguments (a ``DecisionSignal`` as JSON), when it gave one.
     """
 
     reviewer: str
@@ -161,6 +162,7 @@ class Vote(_Model):
     at: UtcDatetime
     surface: str = "api"
     edited_arguments_sha256: str | None = None
+    edit_signal: dict[str, Any] | None = None
     seal: str | None = None
 
 
@@ -170,7 +172,8 @@ class ToolDecision(_Model):
     ``reviewer`` is whoever settled it: the rejecting reviewer, or the approver whose vote
     reached the tool's ``min_approvals``; ``votes`` keeps every vote cast on the call.
     ``edited_arguments``, when set, replace the call's arguments for the run (the call keeps its
-    original ``arguments`` and ``arguments_sha256``).
+    original ``arguments`` and ``arguments_sha256``); ``edit_signal`` is the decision layer's
+    fresh score of them (the settling vote's), which the AI cap judged an AI approval by.
     """
 
     verdict: Verdict
@@ -183,6 +186,7 @@ class ToolDecision(_Model):
     votes: list[Vote] = Field(default_factory=list)
     edited_arguments: dict[str, Any] | None = None
     edited_arguments_sha256: str | None = None
+    edit_signal: dict[str, Any] | None = None
     seal: str | None = None
 
 

@@ -288,10 +288,11 @@ def _ai_cap_refusal(
     verdict: Verdict,
     always: bool,
     edited: bool,
+    edit_signal: dict[str, Any] | None = None,
 ) -> Refusal | None:
     if reviewer_kind is not ReviewerKind.AI or verdict is not Verdict.APPROVED:
         return None
-    reason = ai_approval_refusal(call, always=always, edited=edited)
+    reason = ai_approval_refusal(call, always=always, edited=edited, edit_signal=edit_signal)
     if reason is None:
         return None
     return Refusal(
@@ -320,9 +321,14 @@ def check_voter(
 
 
 def check_ai_cap(
-    record: PendingApproval, call: ToolCallRecord, ballot: Ballot, edit: dict[str, Any] | None
+    record: PendingApproval,
+    call: ToolCallRecord,
+    ballot: Ballot,
+    edit: dict[str, Any] | None,
+    edit_signal: dict[str, Any] | None = None,
 ) -> None:
-    """Raise ``NotAuthorized`` when an ``ai`` approval goes beyond the AI cap."""
+    """Raise ``NotAuthorized`` when an ``ai`` approval goes beyond the AI cap (an edit judged
+    by ``edit_signal``, the edit checker's fresh score of it)."""
     refusal = _ai_cap_refusal(
         record,
         call,
@@ -331,6 +337,7 @@ def check_ai_cap(
         ballot.verdict,
         ballot.always,
         edit is not None,
+        edit_signal,
     )
     if refusal is not None:
         raise refusal.error()
@@ -402,8 +409,10 @@ def plan_votes(
     ballot: Ballot,
     edit: dict[str, Any] | None,
     now: datetime,
+    edit_signal: dict[str, Any] | None = None,
 ) -> list[CallVote]:
-    """What the vote does to each target call.
+    """What the vote does to each target call; ``edit_signal`` is the edit checker's fresh
+    score of ``edit``, kept on the vote.
 
     Every call is checked before anything is returned, so a refusal on one call refuses all.
     """
@@ -413,7 +422,7 @@ def plan_votes(
         call = record.tool_calls[index]
         rules = rules_of(record.id, call)
         check_voter(record, call, rules, ballot.reviewer, ballot.reviewer_kind, ballot.verdict)
-        check_ai_cap(record, call, ballot, edit)
+        check_ai_cap(record, call, ballot, edit, edit_signal)
         vote = Vote(
             reviewer=ballot.reviewer.name,
             roles=sorted(ballot.reviewer.roles),
@@ -423,6 +432,7 @@ def plan_votes(
             at=now,
             surface=ballot.surface,
             edited_arguments_sha256=edit_sha,
+            edit_signal=None if edit is None else edit_signal,
         )
         votes, decision = tally(
             record.id, call, rules, vote, always=ballot.always, edited_arguments=edit

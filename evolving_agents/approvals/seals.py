@@ -13,9 +13,10 @@ the database but not the secret can change any field; a seal makes each change t
 to what matters detectable. Sealed, per record: its id, run id, sequence, agent, actor, the
 state blob's digest and signature, its run options, and per call its id, tool name, agent,
 kind, arguments and their digest, metadata, decision signal and deadline. Per vote and per
-decision: every field, bound to the call's id and argument digest (a decision's seal covers
-its votes' seals). The audit trail is a keyed hash chain, its head and the record's status
-sealed together, so an entry removed, reordered or edited, or a status set by hand, shows.
+decision: every field (an edit's fresh ``edit_signal`` included), bound to the call's id and
+argument digest (a decision's seal covers its votes' seals). The audit trail is a keyed hash
+chain, its head and the record's status sealed together, so an entry removed, reordered or
+edited, or a status set by hand, shows.
 
 Fields that change during the record's life without deciding anything (the claim's lease, the
 plan link, the sweep's ``expires_at`` key, the final output) are not sealed; the transitions
@@ -86,6 +87,9 @@ class RecordSigner:
             "edited_arguments": decision.edited_arguments,
             "edited_arguments_sha256": decision.edited_arguments_sha256,
         }
+        if decision.edit_signal is not None:
+            # Only when present, so decisions sealed before the field existed still verify.
+            core["edit_signal"] = decision.edit_signal
         return self._mac("decision", approval_id, _bound(call, core))
 
     def chain(
@@ -181,7 +185,7 @@ def _call_core(call: ToolCallRecord) -> dict[str, Any]:
 
 
 def _vote_core(vote: Vote) -> dict[str, Any]:
-    return {
+    core: dict[str, Any] = {
         "reviewer": vote.reviewer,
         "roles": sorted(vote.roles),
         "reviewer_kind": vote.reviewer_kind.value,
@@ -191,6 +195,10 @@ def _vote_core(vote: Vote) -> dict[str, Any]:
         "surface": vote.surface,
         "edited_arguments_sha256": vote.edited_arguments_sha256,
     }
+    if vote.edit_signal is not None:
+        # The score an AI approval of an edit stands on; absent, the seal is as before.
+        core["edit_signal"] = vote.edit_signal
+    return core
 
 
 def _bound(call: ToolCallRecord, core: dict[str, Any]) -> dict[str, Any]:

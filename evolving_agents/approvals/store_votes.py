@@ -37,8 +37,10 @@ from evolving_agents.approvals.rules import (
     Ballot,
     CallVote,
     EditChecker,
+    check_voter,
     decision_targets,
     plan_votes,
+    rules_of,
 )
 from evolving_agents.errors import ApprovalConflict, StateIntegrityError
 
@@ -70,6 +72,7 @@ class Votes:
         records = self._records
         checker = self._edit_checker
         edit_accepted = False
+        edit_signal: dict[str, Any] | None = None
         for _ in range(WRITE_ATTEMPTS):
             record = await self._expiry.load(approval_id)
             # A vote on an altered record would lend a reviewer's name to what they never saw.
@@ -81,12 +84,14 @@ class Votes:
                 # "Edited" to exactly what the model asked for: a plain approval.
                 edit = None
             now = records.clock()
-            plan = plan_votes(record, indexes, ballot, edit, now)
             if edit is not None and checker is not None and not edit_accepted:
-                # Checked after the vote rules, so a refused reviewer learns nothing about
-                # the checker; once, since neither the call nor the edit changes.
-                await checker(record, record.tool_calls[indexes[0]], dict(edit))
+                # Checked after the voter rules, so a refused reviewer learns nothing about
+                # the checker; before the AI cap, which judges an AI's edit by the checker's
+                # fresh score; once, since neither the call nor the edit changes.
+                check_voters(record, indexes, ballot)
+                edit_signal = await checker(record, record.tool_calls[indexes[0]], dict(edit))
                 edit_accepted = True
+            plan = plan_votes(record, indexes, ballot, edit, now, edit_signal)
             update = vote_update(record, records.seal_plan(record, plan), ballot, edit, now)
             document = await records.update_then_read(
                 unchanged_since(record, indexes),
@@ -98,6 +103,14 @@ class Votes:
             # Someone else's update landed between our read and write; read again and
             # re-check everything (the call may be decided, the reviewer may have voted).
         raise ApprovalConflict(approval_id, "too many concurrent decisions; try again")
+
+
+def check_voters(record: PendingApproval, indexes: Sequence[int], ballot: Ballot) -> None:
+    """Raise unless ``ballot``'s reviewer may vote on every target call (the AI cap aside)."""
+    for index in indexes:
+        call = record.tool_calls[index]
+        rules = rules_of(record.id, call)
+        check_voter(record, call, rules, ballot.reviewer, ballot.reviewer_kind, ballot.verdict)
 
 
 def check_intact(records: ApprovalRecords, record: PendingApproval) -> None:

@@ -344,10 +344,11 @@ class OpenAIAgentsProvider(FrameworkProvider):
 
     async def check_edit(
         self, record: PendingApproval, call: ToolCallRecord, edited: dict[str, Any]
-    ) -> None:
-        """Refuse edited arguments the tool's schema or the decision layer would not accept."""
+    ) -> dict[str, Any] | None:
+        """Refuse edited arguments the tool's schema or the decision layer would not accept;
+        return the decision layer's fresh signal on them (None: the tool has no gate)."""
         agent = self._registry.get(record.agent_name)
-        await check_edited_arguments(agent, call, edited)
+        return await check_edited_arguments(agent, call, edited)
 
     # -- internals -----------------------------------------------------------------------
 
