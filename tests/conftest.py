@@ -27,6 +27,13 @@ from evolving_agents.storage.mongodb_client import MongoDBClient
 TEST_SECRET = "test-secret-0123456789abcdef0123456789"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The on-demand load tests carry their own deadlines; the per-test hang limit is not theirs."""
+    for item in items:
+        if item.get_closest_marker("slow") is not None:
+            item.add_marker(pytest.mark.timeout(0))
+
+
 @pytest.fixture(autouse=True)
 def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     """Never touch the developer's data, config, keys or databases."""

@@ -28,11 +28,15 @@ from evolving_agents.errors import StateTooLarge
 
 
 class Body:
-    """A gated tool body that counts its runs and can be made to hang."""
+    """A gated tool body that counts its runs and can be made to hang.
+
+    ``stuck`` is set once the run reaches the place it hangs (the body, or the model call
+    after it), so a test kills the worker there and not at whatever point a timer reached.
+    """
 
     def __init__(self) -> None:
         self.runs: list[str | None] = []
-        self.hang = asyncio.Event()
+        self.stuck = asyncio.Event()
         self.hanging = False
 
     def tool(self) -> Any:
@@ -42,14 +46,21 @@ class Body:
             """Move money."""
             body.runs.append(idempotency_key())
             if body.hanging:
+                body.stuck.set()
                 await asyncio.Event().wait()
             return f"moved {amount} to {account}"
 
         return OpenAIToolAdapter().adapt(transfer, metadata={"system": "payments"})
 
 
-async def _never(call: ModelCall) -> Any:
-    await asyncio.Event().wait()
+def _never(body: Body) -> Any:
+    """A model turn that hangs, after saying it was reached."""
+
+    async def respond(call: ModelCall) -> Any:
+        body.stuck.set()
+        await asyncio.Event().wait()
+
+    return ModelStep.respond(respond)
 
 
 def _provider(mongo: MongoDBClient, body: Body, steps: list[Any]) -> OpenAIAgentsProvider:
@@ -71,15 +82,12 @@ async def _approved(provider: OpenAIAgentsProvider) -> str:
     return run.approval_id
 
 
-async def _dies_midway(provider: OpenAIAgentsProvider, approval_id: str) -> None:
-    """A worker that claims the run and is then lost (its task cancelled, lease not renewed)."""
+async def _dies_midway(provider: OpenAIAgentsProvider, approval_id: str, body: Body) -> None:
+    """A worker that claims the run, gets stuck where the body says, and is then lost (its
+    task cancelled, lease not renewed)."""
     task = asyncio.create_task(provider.resume_agent(approval_id, worker_id="doomed"))
-    for _ in range(200):
-        record = await provider.store.get(approval_id)
-        if record.status is ApprovalStatus.RESUMING:
-            break
-        await asyncio.sleep(0.01)
-    await asyncio.sleep(0.2)
+    await asyncio.wait_for(body.stuck.wait(), timeout=30)
+    assert (await provider.store.get(approval_id)).status is ApprovalStatus.RESUMING
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -91,10 +99,10 @@ async def test_a_retry_after_the_tool_finished_returns_the_stored_output(
 ) -> None:
     body = Body()
     provider = _provider(
-        mongo, body, [[CALL], ModelStep.respond(_never), [assistant_message("paid")]]
+        mongo, body, [[CALL], _never(body), [assistant_message("paid")]]
     )
     approval_id = await _approved(provider)
-    await _dies_midway(provider, approval_id)  # the tool ran; the model call after it hung
+    await _dies_midway(provider, approval_id, body)  # the tool ran; the model call after it hung
     assert body.runs == ["c1"]
 
     done = await provider.resume_agent(approval_id, worker_id="rescuer")
@@ -112,7 +120,7 @@ async def test_a_tool_that_started_and_never_finished_is_never_run_again(
     body.hanging = True
     provider = _provider(mongo, body, [[CALL], [assistant_message("unused")]])
     approval_id = await _approved(provider)
-    await _dies_midway(provider, approval_id)  # died inside the tool body
+    await _dies_midway(provider, approval_id, body)  # died inside the tool body
     body.hanging = False
 
     done = await provider.resume_agent(approval_id, worker_id="rescuer")
