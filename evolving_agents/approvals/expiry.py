@@ -139,11 +139,12 @@ class Expiry:
                 unchanged_since(record, overdue),
                 records.sealed(record, update),
                 projection=projection,
+                before=record,
             )
             if document is not None:
                 if overdue:
                     logger.info("approval %s: %d call(s) expired", approval_id, len(overdue))
-                return PendingApproval.model_validate(document), len(overdue)
+                return records.written(document), len(overdue)
         raise ApprovalConflict(approval_id, "too many concurrent changes while expiring")
 
     def _update(

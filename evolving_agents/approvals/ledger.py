@@ -15,6 +15,10 @@
 Inside a body, ``idempotency_key()`` is the call id, to pass on to the system acted upon.
 The provider opens a ``LedgerScope`` around each run; governed tools consult it.
 
+An entry that ended never changes again (only a started entry may end, once), so the entries
+this process ended are kept (``_ENDED_KEPT`` of them) and answered without a read: the
+resumed run's outcomes cost no round trip.
+
 A body running under a lease keeps a heartbeat on its entry (``alive_until``). A worker that
 took the run over and finds the entry ``started`` waits while that heartbeat is fresh: the
 body is still running somewhere, and its end (``finished`` with the output, or ``raised``)
@@ -27,6 +31,7 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -37,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pymongo.errors import DuplicateKeyError
 
 from evolving_agents.approvals.models import UtcDatetime, bson_ready, utcnow
+from evolving_agents.approvals.written import as_stored
 from evolving_agents.errors import EvolvingAgentsError
 from evolving_agents.storage.mongodb_client import MongoDBClient
 from evolving_agents.storage.names import TOOL_EXECUTIONS
@@ -48,6 +54,8 @@ COLLECTION_NAME = TOOL_EXECUTIONS
 LEDGER_SCHEMA = 1
 # How often a worker waiting on another worker's running body reads its entry again (at most).
 _WAIT_POLL_SECONDS = 0.5
+# Ended entries this process wrote, kept to answer ``get`` without a read (most recent).
+_ENDED_KEPT = 1024
 
 
 class ExecutionStatus(StrEnum):
@@ -112,6 +120,8 @@ class ToolExecutionLedger:
     def __init__(self, client: MongoDBClient, *, collection_name: str = COLLECTION_NAME) -> None:
         self._client = client
         self._collection_name = collection_name
+        self._begun: dict[str, dict[str, Any]] = {}
+        self._ended: OrderedDict[str, ToolExecution] = OrderedDict()
 
     @property
     def collection(self) -> Any:
@@ -145,10 +155,12 @@ class ToolExecutionLedger:
             started_at=now,
             alive_until=None if alive_for is None else now + timedelta(seconds=alive_for),
         )
+        document = bson_ready(entry.model_dump(by_alias=True))
         try:
-            await self.collection.insert_one(bson_ready(entry.model_dump(by_alias=True)))
+            await self.collection.insert_one(document)
         except DuplicateKeyError:
             return await self.get(run_id, call_id)
+        self._begun[entry.id] = document
         return None
 
     async def finish(self, run_id: str, call_id: str, output: Any) -> None:
@@ -188,15 +200,27 @@ class ToolExecutionLedger:
             entry = found
 
     async def get(self, run_id: str, call_id: str) -> ToolExecution | None:
-        document = await self.collection.find_one({"_id": _key(run_id, call_id)})
+        key = _key(run_id, call_id)
+        ended = self._ended.get(key)
+        if ended is not None:
+            return ended
+        document = await self.collection.find_one({"_id": key})
         return None if document is None else ToolExecution.model_validate(document)
 
     async def _end(self, run_id: str, call_id: str, status: ExecutionStatus, **fields: Any) -> None:
         # Only a started entry may end, once: a late writer cannot overwrite a stored output.
-        await self.collection.update_one(
-            {"_id": _key(run_id, call_id), "status": ExecutionStatus.STARTED.value},
-            {"$set": {"status": status.value, "finished_at": utcnow(), **fields}},
+        key = _key(run_id, call_id)
+        sets = {"status": status.value, "finished_at": utcnow(), **fields}
+        result = await self.collection.update_one(
+            {"_id": key, "status": ExecutionStatus.STARTED.value}, {"$set": sets}
         )
+        begun = self._begun.pop(key, None)
+        if result.matched_count == 1 and begun is not None:
+            # Ours, and final: the entry as stored (minus a heartbeat it may have moved,
+            # which no longer counts once it ended).
+            self._ended[key] = ToolExecution.model_validate({**begun, **as_stored(sets)})
+            while len(self._ended) > _ENDED_KEPT:
+                self._ended.popitem(last=False)
 
 
 def _key(run_id: str, call_id: str) -> str:

@@ -59,6 +59,7 @@ class Lifecycle:
                     {"_id": approval_id, "status": record.status.value, "version": record.version},
                     records.sealed(record, update),
                     projection=NO_STATE,
+                    before=record,
                 )
             if document is None:
                 record = await self._expiry.load(approval_id)
@@ -67,7 +68,7 @@ class Lifecycle:
                     f"cannot cancel: the record is {record.status.value}",
                     status=record.status.value,
                 )
-            return PendingApproval.model_validate(document)
+            return records.written(document)
 
     async def link_plan(
         self, approval_id: str, plan_id: str, *, by: str | None = None
@@ -91,9 +92,10 @@ class Lifecycle:
                     {"_id": approval_id, "plan_id": None, "version": record.version},
                     records.sealed(record, update),
                     projection=NO_STATE,
+                    before=record,
                 )
                 if document is not None:
-                    return PendingApproval.model_validate(document)
+                    return records.written(document)
             record = await self._expiry.load(approval_id)
             raise ApprovalConflict(
                 approval_id,

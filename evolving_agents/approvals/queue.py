@@ -179,10 +179,11 @@ class MongoResumeQueue:
                 # The version pins the record as read: its status, its lease, its chain head.
                 {"_id": approval_id, "status": record.status.value, "version": record.version},
                 records.sealed(record, _claim_update(now, worker_id, lease_seconds)),
+                before=record,
             )
             if document is None:
                 raise await self._claim_conflict(approval_id)
-            return PendingApproval.model_validate(document)
+            return records.written(document)
 
     async def claim_partial(
         self, approval_id: str, worker_id: str, lease_seconds: float
@@ -212,12 +213,13 @@ class MongoResumeQueue:
             document = await records.update_then_read(
                 {"_id": approval_id, "status": record.status.value, "version": record.version},
                 records.sealed(record, claim),
+                before=record,
             )
             if document is None:
                 raise ApprovalConflict(
                     approval_id, "changed while being claimed (a vote landed); try again"
                 )
-            return PendingApproval.model_validate(document)
+            return records.written(document)
 
     async def _claim_conflict(self, approval_id: str) -> ApprovalConflict:
         record = await self._expiry.load(approval_id)
@@ -297,6 +299,9 @@ class MongoResumeQueue:
         outcomes = outcomes or {}
         sets = {
             "status": ApprovalStatus.COMPLETED.value,
+            # Nobody holds a finished run (renewals move the lease without a new version, so
+            # a finished record never keeps a stale one either).
+            "claim.lease_until": None,
             "result.final_output": final_output,
             "next_approval_id": next_approval_id,
             **_outcome_sets(outcomes),
@@ -326,6 +331,7 @@ class MongoResumeQueue:
         outcomes = outcomes or {}
         sets = {
             "status": ApprovalStatus.FAILED.value,
+            "claim.lease_until": None,
             "result.error": error,
             **_outcome_sets(outcomes),
             **self._records.finished_at(now),
@@ -355,9 +361,10 @@ class MongoResumeQueue:
                         {**_held_by(approval_id, worker_id), "version": record.version},
                         records.sealed(record, update),
                         projection=NO_STATE,
+                        before=record,
                     )
                 if document is not None:
-                    return PendingApproval.model_validate(document)
+                    return records.written(document)
                 if known is None:
                     break  # read just now: the refusal below is about this very record
             record = await self._expiry.load(approval_id)

@@ -97,9 +97,10 @@ class Votes:
                 unchanged_since(record, indexes),
                 records.sealed(record, update),
                 projection=NO_STATE,
+                before=record,
             )
             if document is not None:
-                return PendingApproval.model_validate(document)
+                return records.written(document)
             # Someone else's update landed between our read and write; read again and
             # re-check everything (the call may be decided, the reviewer may have voted).
         raise ApprovalConflict(approval_id, "too many concurrent decisions; try again")
