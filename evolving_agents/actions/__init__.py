@@ -1,7 +1,38 @@
-"""The decision-first agent: ``DecisionAgent`` and ``AsyncDecisionAgent`` (see ``agent.py``)."""
+"""The decision-first agent: ``DecisionAgent`` and ``AsyncDecisionAgent`` (see ``agent.py``).
 
-from evolving_agents.actions.agent import AsyncDecisionAgent
-from evolving_agents.actions.approval_loop import approval_context
-from evolving_agents.actions.sync import DecisionAgent
+Names load on first use (PEP 562), so importing one module of this package does not import
+the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Where each name lives; its module is imported when the name is first used.
+_EXPORTS: dict[str, str] = {
+    "AsyncDecisionAgent": "evolving_agents.actions.agent",
+    "approval_context": "evolving_agents.actions.approval_loop",
+    "DecisionAgent": "evolving_agents.actions.sync",
+}
 
 __all__ = ["AsyncDecisionAgent", "DecisionAgent", "approval_context"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
+
+if TYPE_CHECKING:  # what type checkers and editors see: the same names, imported eagerly
+    from evolving_agents.actions.agent import AsyncDecisionAgent
+    from evolving_agents.actions.approval_loop import approval_context
+    from evolving_agents.actions.sync import DecisionAgent

@@ -1,14 +1,29 @@
-"""Moved to :mod:`evolving_agents.reviewers`; this import path keeps working."""
+"""Moved to :mod:`evolving_agents.reviewers`; this import path keeps working.
 
-from evolving_agents.reviewers.ai import (
-    DEFAULT_INSTRUCTIONS,
-    CallReview,
-    IntentReviewAgent,
-    IntentReviewDecision,
-    ReviewReport,
-    ReviewVerdict,
-    ai_review_allowed,
-)
+Names load on first use (PEP 562), so importing one module of this package does not import
+the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Where each name lives; its module is imported when the name is first used.
+_EXPORTS: dict[str, str] = {
+    **dict.fromkeys(
+        [
+            "DEFAULT_INSTRUCTIONS",
+            "CallReview",
+            "IntentReviewAgent",
+            "IntentReviewDecision",
+            "ReviewReport",
+            "ReviewVerdict",
+            "ai_review_allowed",
+        ],
+        "evolving_agents.reviewers.ai",
+    ),
+}
 
 __all__ = [
     "DEFAULT_INSTRUCTIONS",
@@ -19,3 +34,28 @@ __all__ = [
     "ReviewVerdict",
     "ai_review_allowed",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
+
+if TYPE_CHECKING:  # what type checkers and editors see: the same names, imported eagerly
+    from evolving_agents.reviewers.ai import (
+        DEFAULT_INSTRUCTIONS,
+        CallReview,
+        IntentReviewAgent,
+        IntentReviewDecision,
+        ReviewReport,
+        ReviewVerdict,
+        ai_review_allowed,
+    )

@@ -22,6 +22,7 @@ never inflated.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -35,8 +36,6 @@ from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
-
-from agents.run_state import SUPPORTED_SCHEMA_VERSIONS
 
 from evolving_agents.approvals.models import StoredState
 from evolving_agents.approvals.seals import RecordSigner
@@ -58,6 +57,15 @@ MAX_STATE_BYTES = 15 * 1024 * 1024
 # Refuse to inflate more than this: a valid signature is required first, but a bound costs nothing.
 _MAX_INFLATED_BYTES = 512 * 1024 * 1024
 SECRET_FILE_NAME = "state_secret"
+
+
+@functools.cache
+def _supported_schema_versions() -> frozenset[str]:
+    # Imported on the first decode, not with the store: the SDK takes seconds to import, and
+    # listing, showing or deciding approvals never decodes a state.
+    from agents.run_state import SUPPORTED_SCHEMA_VERSIONS
+
+    return frozenset(SUPPORTED_SCHEMA_VERSIONS)
 
 
 def _sdk_version() -> str:
@@ -138,7 +146,7 @@ class StateCodec:
                 "state signature mismatch: altered, copied from another record, "
                 "or signed with a different EAT_STATE_SECRET",
             )
-        if stored.schema_version not in SUPPORTED_SCHEMA_VERSIONS:
+        if stored.schema_version not in _supported_schema_versions():
             raise self._incompatible(approval_id, stored.schema_version)
         try:
             inflater = zlib.decompressobj()
@@ -158,7 +166,7 @@ class StateCodec:
         return state_json
 
     def _incompatible(self, approval_id: str, schema_version: str) -> IncompatibleStateVersion:
-        supported = ", ".join(sorted(SUPPORTED_SCHEMA_VERSIONS, key=_version_key))
+        supported = ", ".join(sorted(_supported_schema_versions(), key=_version_key))
         return IncompatibleStateVersion(
             approval_id,
             f"run state schema {schema_version} cannot be read by openai-agents "

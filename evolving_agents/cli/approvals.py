@@ -44,23 +44,17 @@ from evolving_agents.cli.approval_reports import (
 )
 from evolving_agents.cli.approval_views import queue_table, show_record, show_suggestion
 from evolving_agents.cli.bulk_resume import resume_each_decided
-from evolving_agents.cli.common import (
-    ExitCode,
-    console,
-    database,
-    err_console,
-    fail,
-    print_json,
-    provider_from_app,
-    run_async,
-)
+from evolving_agents.cli.common import ExitCode, console, err_console, fail, print_json, run_async
+from evolving_agents.cli.connect import database, provider_from_app
 from evolving_agents.config import Settings
 from evolving_agents.present.reveal import escape_hidden
 from evolving_agents.present.views import Suggestion, page_rows
 from evolving_agents.reviewers.directory import cancel_as, decide_as
 from evolving_agents.storage.mongodb_client import MongoDBClient
 
-approvals_app = typer.Typer(help="See, decide, resume or cancel paused runs.", no_args_is_help=True)
+approvals_app = typer.Typer(
+    help="See, decide, resume or cancel paused runs.", no_args_is_help=True, add_completion=False
+)
 
 JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON.")
 AsOption = typer.Option(..., "--as", help="Your reviewer name, recorded with the decision.")

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from evolving_agents.approvals.models import CallOutcomeStatus, RunStatus
 from evolving_agents.cli.common import err_console
 from evolving_agents.errors import ApprovalConflict, ApprovalError, EvolvingAgentsError
-from evolving_agents.providers.openai_agents_provider import OpenAIAgentsProvider
+
+if TYPE_CHECKING:  # the caller brings the provider; importing it here would load the SDK
+    from evolving_agents.providers.openai_agents_provider import OpenAIAgentsProvider
 
 
 async def resume_each_decided(

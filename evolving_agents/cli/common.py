@@ -1,18 +1,20 @@
-"""What every ``eat`` command shares: the console, exit codes, one-line errors, the database."""
+"""What every ``eat`` command shares: the console, exit codes and one-line errors.
+
+Light on purpose (Typer, Rich and the error classes): ``eat --help`` imports it. The database
+and ``--app`` are in ``connect.py``.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import Coroutine, Iterator
 from enum import IntEnum
 from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
 
-from evolving_agents.config import Settings
 from evolving_agents.errors import (
     ApprovalConflict,
     ApprovalNotFound,
@@ -21,9 +23,6 @@ from evolving_agents.errors import (
     InvalidDecision,
     NotAuthorized,
 )
-from evolving_agents.providers.agent_registry import AgentRegistry, load_app
-from evolving_agents.providers.openai_agents_provider import OpenAIAgentsProvider
-from evolving_agents.storage.mongodb_client import MongoDBClient
 
 console = Console()
 err_console = Console(stderr=True)
@@ -67,6 +66,8 @@ def _exit(exc: Exception, code: ExitCode) -> None:
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    import asyncio  # here: ~30 ms that ``eat --help``, which runs nothing, does not pay
+
     with fail_cleanly():
         return asyncio.run(coro)
     raise AssertionError("unreachable")  # pragma: no cover
@@ -80,41 +81,3 @@ def fail(message: str, code: ExitCode) -> typer.Exit:
     """One red line on stderr; raise the returned ``typer.Exit``."""
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(int(code))
-
-
-@contextlib.asynccontextmanager
-async def database(
-    ctx: typer.Context | None = None, settings: Settings | None = None
-) -> AsyncIterator[MongoDBClient]:
-    """The command's database: ``MONGODB_URI`` (else the embedded server), closed at the end.
-
-    ``settings`` are the ones the command built; without them the environment is read here,
-    once, for this command. A ``MongoDBClient`` passed as the root context's ``obj``
-    (``CliRunner.invoke(app, args, obj=client)``) is used instead and left open: tests share
-    one ``memory://`` database.
-    """
-    injected = None if ctx is None else ctx.find_root().obj
-    if isinstance(injected, MongoDBClient):
-        yield injected
-        return
-    client = MongoDBClient(settings=Settings() if settings is None else settings)
-    try:
-        yield client
-    finally:
-        await client.close()
-
-
-def provider_from_app(spec: str, client: MongoDBClient) -> OpenAIAgentsProvider:
-    """``--app module:attr``: an ``AgentRegistry`` (run on ``client``), an
-    ``OpenAIAgentsProvider`` (used as it is), or a zero-argument callable returning either."""
-    target = load_app(spec)
-    if callable(target) and not isinstance(target, AgentRegistry | OpenAIAgentsProvider):
-        target = target()
-    if isinstance(target, OpenAIAgentsProvider):
-        return target
-    if isinstance(target, AgentRegistry):
-        return OpenAIAgentsProvider(mongodb_client=client, registry=target)
-    raise ConfigurationError(
-        f"--app {spec!r} must name an AgentRegistry, an OpenAIAgentsProvider, or a "
-        f"zero-argument callable returning one; got {type(target).__name__}"
-    )

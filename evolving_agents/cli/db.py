@@ -8,7 +8,9 @@ from evolving_agents.cli.common import console, fail_cleanly, print_json
 from evolving_agents.config import Settings
 from evolving_agents.storage.embedded import EmbeddedServer
 
-db_app = typer.Typer(help="Start, stop or inspect the embedded local database server.")
+db_app = typer.Typer(
+    help="Start, stop or inspect the embedded local database server.", add_completion=False
+)
 
 JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON.")
 

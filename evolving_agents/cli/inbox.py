@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING
 import typer
 
 from evolving_agents.approvals.store import PendingApprovalStore
-from evolving_agents.cli.common import console, err_console, fail_cleanly, provider_from_app
+from evolving_agents.cli.common import console, err_console, fail_cleanly
+from evolving_agents.cli.connect import provider_from_app
 from evolving_agents.config import Settings
 from evolving_agents.errors import ConfigurationError
 from evolving_agents.notify.service import WebhookService

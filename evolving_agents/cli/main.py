@@ -8,38 +8,111 @@
     eat inbox                     # the same in a browser, live
     eat worker --app mod:attr     # resume decided runs as they appear
     eat webhooks run              # signed webhooks for approval events
+
+Each command's module is imported when that command runs, never before: ``eat --help`` loads
+Typer, Rich and this file, and ``eat approvals list`` loads the store but not the Agents SDK
+(seconds to import). So the listing ``eat --help`` prints comes from ``COMMANDS`` below, not
+from the commands themselves; a test keeps each line equal to its command's own help.
 """
 
 from __future__ import annotations
 
-import typer
+import gc
+import importlib
+from typing import Any
 
-from evolving_agents.cli.approvals import approvals_app
+import typer
+from typer.core import TyperCommand, TyperGroup
+
 from evolving_agents.cli.common import console, fail_cleanly
-from evolving_agents.cli.db import db_app
-from evolving_agents.cli.demo import demo
-from evolving_agents.cli.inbox import inbox
-from evolving_agents.cli.webhooks import webhooks_app
-from evolving_agents.cli.worker import worker
+
+# name -> (module:attribute of its Typer app or function, the line ``eat --help`` shows).
+# In the order ``eat --help`` lists them.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": (
+        "evolving_agents.cli.demo:demo",
+        "Run the ops-agent scenario: score risky calls, pause, store, decide, resume.",
+    ),
+    "inbox": (
+        "evolving_agents.cli.inbox:inbox",
+        "Serve the web inbox: a live queue, details, approve and reject, sign-in by token.",
+    ),
+    "worker": (
+        "evolving_agents.cli.worker:worker",
+        "Claim decided runs and resume each exactly once, alongside any other workers.",
+    ),
+    "db": (
+        "evolving_agents.cli.db:db_app",
+        "Start, stop or inspect the embedded local database server.",
+    ),
+    "approvals": (
+        "evolving_agents.cli.approvals:approvals_app",
+        "See, decide, resume or cancel paused runs.",
+    ),
+    "webhooks": (
+        "evolving_agents.cli.webhooks:webhooks_app",
+        "Deliver signed webhooks for approval events (EAT_WEBHOOK_URL).",
+    ),
+}
+
+
+class Listed(TyperCommand):
+    """A command not imported yet: its name and its line in ``eat --help``, nothing to run."""
+
+
+class LazyCommands(TyperGroup):
+    """``eat`` itself: every command in ``COMMANDS`` is listed, and imported once it is run."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        for name, (_, summary) in COMMANDS.items():
+            self.add_command(Listed(name, short_help=summary))
+
+    # ``ctx`` and the command are typed loosely: Typer 0.29 vendors Click (``typer._click``),
+    # older versions use ``click`` itself; this only passes them through.
+    def resolve_command(self, ctx: Any, args: list[str]) -> tuple[str | None, Any, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        if isinstance(command, Listed) and command.name is not None:
+            command = self.commands[command.name] = load_command(command.name)
+        return name, command, rest
+
+
+def load_command(name: str) -> Any:
+    """The Click command behind ``eat NAME``, its module imported now."""
+    module, attribute = COMMANDS[name][0].split(":")
+    target = getattr(importlib.import_module(module), attribute)
+    if isinstance(target, typer.Typer):
+        return typer.main.get_command(target)
+    single = typer.Typer(add_completion=False)  # a function: Typer makes it one command
+    single.command(name=name)(target)
+    return typer.main.get_command(single)
+
 
 app = typer.Typer(
     name="eat",
+    cls=LazyCommands,
     help="evolving-agents: durable approvals for OpenAI agents that take real actions.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-app.add_typer(db_app, name="db")
-app.add_typer(approvals_app, name="approvals")
-app.add_typer(webhooks_app, name="webhooks")
-app.command(name="demo")(demo)
-app.command(name="inbox")(inbox)
-app.command(name="worker")(worker)
+
+
+@app.callback()
+def _eat() -> None:
+    # Typer builds a group only around a callback or registered commands; ours are lazy.
+    pass
 
 
 def main() -> None:
-    with fail_cleanly():
-        app()
+    try:
+        with fail_cleanly():
+            app()
+    finally:
+        # The process is about to exit: left tracked, the objects the imports made (Pydantic's
+        # models above all) are collected again at shutdown, 0.1-0.2 s for nothing. Python
+        # never promised ``__del__`` at exit, so the OS may reclaim them instead.
+        gc.freeze()
 
 
-__all__ = ["app", "console", "main"]
+__all__ = ["COMMANDS", "app", "console", "load_command", "main"]

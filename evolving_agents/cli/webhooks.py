@@ -18,14 +18,17 @@ import logging
 import typer
 from rich.table import Table
 
-from evolving_agents.cli.common import console, database, print_json, run_async
+from evolving_agents.cli.common import console, print_json, run_async
+from evolving_agents.cli.connect import database
 from evolving_agents.config import Settings
 from evolving_agents.notify.outbox import OUTBOX_COLLECTION, DeliveryStatus, WebhookOutbox
 from evolving_agents.notify.service import WebhookService
 from evolving_agents.notify.sinks import configured_sinks
 
 webhooks_app = typer.Typer(
-    help="Deliver signed webhooks for approval events (EAT_WEBHOOK_URL).", no_args_is_help=True
+    help="Deliver signed webhooks for approval events (EAT_WEBHOOK_URL).",
+    no_args_is_help=True,
+    add_completion=False,
 )
 
 

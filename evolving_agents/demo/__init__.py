@@ -1,15 +1,30 @@
-"""The seed scenario behind ``eat demo``."""
+"""The seed scenario behind ``eat demo``.
 
-from evolving_agents.demo.scenario import (
-    DEMO_REQUEST,
-    DEMO_RULES,
-    GRANT_BETTER_ACTION,
-    OPS_AGENT,
-    build_ops_agent,
-    build_registry,
-    demo_policy,
-    is_offline,
-)
+Names load on first use (PEP 562), so importing one module of this package does not import
+the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Where each name lives; its module is imported when the name is first used.
+_EXPORTS: dict[str, str] = {
+    **dict.fromkeys(
+        [
+            "DEMO_REQUEST",
+            "DEMO_RULES",
+            "GRANT_BETTER_ACTION",
+            "OPS_AGENT",
+            "build_ops_agent",
+            "build_registry",
+            "demo_policy",
+            "is_offline",
+        ],
+        "evolving_agents.demo.scenario",
+    ),
+}
 
 __all__ = [
     "DEMO_REQUEST",
@@ -21,3 +36,29 @@ __all__ = [
     "demo_policy",
     "is_offline",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
+
+if TYPE_CHECKING:  # what type checkers and editors see: the same names, imported eagerly
+    from evolving_agents.demo.scenario import (
+        DEMO_REQUEST,
+        DEMO_RULES,
+        GRANT_BETTER_ACTION,
+        OPS_AGENT,
+        build_ops_agent,
+        build_registry,
+        demo_policy,
+        is_offline,
+    )

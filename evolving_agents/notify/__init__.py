@@ -17,36 +17,49 @@ body raised), ``approval.failed``, ``approval.cancelled``) is a JSON POST with
 ``X-EAT-Timestamp`` and ``X-EAT-Signature: sha256=<hex>``, an HMAC-SHA256 with
 ``EAT_WEBHOOK_SECRET`` over ``<timestamp>.<raw body>``; receivers check it with
 :func:`verify_signature`.
+
+Names load on first use (PEP 562), so importing one module of this package does not import
+the others.
 """
 
-from evolving_agents.notify.events import WebhookEvent, WebhookEventType, events_for
-from evolving_agents.notify.feed import ApprovalFeed
-from evolving_agents.notify.outbox import (
-    DEFAULT_SINK,
-    DELIVERY_HEADER,
-    EVENT_HEADER,
-    OUTBOX_COLLECTION,
-    SIGNATURE_HEADER,
-    TIMESTAMP_HEADER,
-    Delivery,
-    DeliveryStatus,
-    WebhookOutbox,
-    delivery_id,
-    sign,
-    verify_signature,
-)
-from evolving_agents.notify.service import (
-    WebhookService,
-    WebhookSettings,
-    start_webhooks_from_env,
-)
-from evolving_agents.notify.sinks import (
-    SINKS,
-    DeliveryFailed,
-    EventSink,
-    WebhookSink,
-    configured_sinks,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Where each name lives; its module is imported when the name is first used.
+_EXPORTS: dict[str, str] = {
+    **dict.fromkeys(
+        ["WebhookEvent", "WebhookEventType", "events_for"],
+        "evolving_agents.notify.events",
+    ),
+    "ApprovalFeed": "evolving_agents.notify.feed",
+    **dict.fromkeys(
+        [
+            "DEFAULT_SINK",
+            "DELIVERY_HEADER",
+            "EVENT_HEADER",
+            "OUTBOX_COLLECTION",
+            "SIGNATURE_HEADER",
+            "TIMESTAMP_HEADER",
+            "Delivery",
+            "DeliveryStatus",
+            "WebhookOutbox",
+            "delivery_id",
+            "sign",
+            "verify_signature",
+        ],
+        "evolving_agents.notify.outbox",
+    ),
+    **dict.fromkeys(
+        ["WebhookService", "WebhookSettings", "start_webhooks_from_env"],
+        "evolving_agents.notify.service",
+    ),
+    **dict.fromkeys(
+        ["SINKS", "DeliveryFailed", "EventSink", "WebhookSink", "configured_sinks"],
+        "evolving_agents.notify.sinks",
+    ),
+}
 
 __all__ = [
     "DEFAULT_SINK",
@@ -74,3 +87,47 @@ __all__ = [
     "start_webhooks_from_env",
     "verify_signature",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
+
+if TYPE_CHECKING:  # what type checkers and editors see: the same names, imported eagerly
+    from evolving_agents.notify.events import WebhookEvent, WebhookEventType, events_for
+    from evolving_agents.notify.feed import ApprovalFeed
+    from evolving_agents.notify.outbox import (
+        DEFAULT_SINK,
+        DELIVERY_HEADER,
+        EVENT_HEADER,
+        OUTBOX_COLLECTION,
+        SIGNATURE_HEADER,
+        TIMESTAMP_HEADER,
+        Delivery,
+        DeliveryStatus,
+        WebhookOutbox,
+        delivery_id,
+        sign,
+        verify_signature,
+    )
+    from evolving_agents.notify.service import (
+        WebhookService,
+        WebhookSettings,
+        start_webhooks_from_env,
+    )
+    from evolving_agents.notify.sinks import (
+        SINKS,
+        DeliveryFailed,
+        EventSink,
+        WebhookSink,
+        configured_sinks,
+    )

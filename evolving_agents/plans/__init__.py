@@ -1,14 +1,29 @@
-"""EAT's intent plans: a paused run as an ``IntentPlan``, linked through the approvals store."""
+"""EAT's intent plans: a paused run as an ``IntentPlan``, linked through the approvals store.
 
-from evolving_agents.plans.intent_plans import (
-    Intent,
-    IntentPlan,
-    IntentPlanStore,
-    IntentStatus,
-    PlanNotFound,
-    PlanStatus,
-    plan_from_approval,
-)
+Names load on first use (PEP 562), so importing one module of this package does not import
+the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Where each name lives; its module is imported when the name is first used.
+_EXPORTS: dict[str, str] = {
+    **dict.fromkeys(
+        [
+            "Intent",
+            "IntentPlan",
+            "IntentPlanStore",
+            "IntentStatus",
+            "PlanNotFound",
+            "PlanStatus",
+            "plan_from_approval",
+        ],
+        "evolving_agents.plans.intent_plans",
+    ),
+}
 
 __all__ = [
     "Intent",
@@ -19,3 +34,28 @@ __all__ = [
     "PlanStatus",
     "plan_from_approval",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
+
+if TYPE_CHECKING:  # what type checkers and editors see: the same names, imported eagerly
+    from evolving_agents.plans.intent_plans import (
+        Intent,
+        IntentPlan,
+        IntentPlanStore,
+        IntentStatus,
+        PlanNotFound,
+        PlanStatus,
+        plan_from_approval,
+    )

@@ -23,6 +23,7 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -30,10 +31,9 @@ import time
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from urllib.parse import urlsplit
 
-from pymongo import MongoClient
-from pymongo.errors import PyMongoError
+import bson
 
 from evolving_agents.errors import ConfigurationError
 
@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 EXECUTABLE_NAME = "secantusd-py"
 
 PING_TIMEOUT_MS = 2000
+_OP_MSG = 2013
 _STARTUP_PING_TIMEOUT_MS = 500
 POLL_SECONDS = 0.05
 KILL_WAIT_SECONDS = 5.0
@@ -179,16 +180,31 @@ def uri_for(host: str, port: int) -> str:
 
 
 def ping(uri: str, timeout_ms: int) -> bool:
-    client: MongoClient[dict[str, Any]] | None = None
+    """Whether the server at ``uri`` answers a ``ping`` within ``timeout_ms``.
+
+    One OP_MSG over a plain socket, not a driver client: a client starts monitor threads that
+    PyMongo joins at exit in 0.5 s steps, which every ``eat`` command that found the server
+    then waited for.
+    """
+    parts = urlsplit(uri)
+    body = bson.encode({"ping": 1, "$db": "admin"})
+    # Header (length, request id, response to, OP_MSG), flag bits, a kind-0 section.
+    message = struct.pack("<iiiiI", 16 + 4 + 1 + len(body), 1, 0, _OP_MSG, 0) + b"\x00" + body
     try:
-        client = MongoClient(uri, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms)
-        client.admin.command("ping")
-    except PyMongoError:
+        with socket.create_connection((parts.hostname, parts.port), timeout_ms / 1000) as sock:
+            sock.sendall(message)
+            header = sock.recv(16, socket.MSG_WAITALL)
+            length = struct.unpack("<i", header[:4])[0]
+            rest = b""
+            while len(rest) < length - 16:
+                chunk = sock.recv(length - 16 - len(rest))
+                if not chunk:
+                    return False
+                rest += chunk
+        reply = bson.decode(rest[5:])  # past the flag bits and the section kind
+    except (OSError, struct.error, bson.errors.BSONError):
         return False
-    finally:
-        if client is not None:
-            client.close()
-    return True
+    return reply.get("ok") == 1
 
 
 def free_port(host: str) -> int:
