@@ -45,7 +45,7 @@ from evolving_agents.cli.approval_reports import (
 from evolving_agents.cli.approval_views import queue_table, show_record, show_suggestion
 from evolving_agents.cli.bulk_resume import resume_each_decided
 from evolving_agents.cli.common import ExitCode, console, err_console, fail, print_json, run_async
-from evolving_agents.cli.connect import database, provider_from_app
+from evolving_agents.cli.connect import AppDirOption, database, provider_from_app
 from evolving_agents.config import Settings
 from evolving_agents.present.reveal import escape_hidden
 from evolving_agents.present.views import Suggestion, page_rows
@@ -189,6 +189,7 @@ def approve(
     app: str | None = typer.Option(
         None, "--app", help="Your agents (module:attr): they check edited arguments."
     ),
+    app_dir: str = AppDirOption,
     always: bool = AlwaysOption,
     as_json: bool = JsonOption,
 ) -> None:
@@ -419,6 +420,7 @@ def resume(
     app: str = typer.Option(
         ..., "--app", help="Your agents: module:attr naming an AgentRegistry or a provider."
     ),
+    app_dir: str = AppDirOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Resume a decided run (claimed once, so racing workers cannot run it twice)."""

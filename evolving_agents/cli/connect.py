@@ -14,7 +14,9 @@ deciding read the store alone, so they start without it.
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
@@ -25,6 +27,25 @@ from evolving_agents.storage.mongodb_client import MongoDBClient
 
 if TYPE_CHECKING:
     from evolving_agents.providers.openai_agents_provider import OpenAIAgentsProvider
+
+
+def _use_app_dir(value: str) -> str:
+    """Put ``--app-dir`` (the current directory unless given) first on the import path, as
+    uvicorn and celery do, so ``--app myapp.agents:registry`` finds the project it runs in."""
+    directory = str(Path(value).expanduser().resolve())
+    if not Path(directory).is_dir():
+        raise typer.BadParameter(f"{value!r} is not a directory", param_hint="--app-dir")
+    if sys.path[:1] != [directory]:
+        sys.path.insert(0, directory)
+    return directory
+
+
+AppDirOption: str = typer.Option(
+    ".",
+    "--app-dir",
+    callback=_use_app_dir,
+    help="Where --app's module is looked for (put first on the import path).",
+)
 
 
 @contextlib.asynccontextmanager

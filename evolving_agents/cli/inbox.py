@@ -23,7 +23,7 @@ import typer
 
 from evolving_agents.approvals.store import PendingApprovalStore
 from evolving_agents.cli.common import console, err_console, fail_cleanly
-from evolving_agents.cli.connect import provider_from_app
+from evolving_agents.cli.connect import AppDirOption, provider_from_app
 from evolving_agents.config import Settings
 from evolving_agents.errors import ConfigurationError
 from evolving_agents.notify.service import WebhookService
@@ -42,6 +42,7 @@ def inbox(
     app: str | None = typer.Option(
         None, "--app", help="Your agents (module:attr), to resume decided runs from the inbox."
     ),
+    app_dir: str = AppDirOption,
     reviewers_file: str | None = typer.Option(
         None, "--reviewers-file", help=f"Reviewers TOML (default: ${REVIEWERS_FILE_ENV})."
     ),

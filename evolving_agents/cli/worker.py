@@ -24,6 +24,7 @@ from rich.text import Text
 from evolving_agents.approvals.worker import ResumeWorker
 from evolving_agents.approvals.worker_stats import WorkerStats, install_signal_handlers
 from evolving_agents.cli.common import console, fail_cleanly, run_async
+from evolving_agents.cli.connect import AppDirOption
 from evolving_agents.errors import ConfigurationError
 from evolving_agents.providers.agent_registry import AgentRegistry, load_app
 from evolving_agents.providers.openai_agents_provider import OpenAIAgentsProvider
@@ -51,6 +52,7 @@ def worker(
         help="Your agents: module:attribute naming an AgentRegistry, an OpenAIAgentsProvider, "
         "or a zero-argument callable returning one.",
     ),
+    app_dir: str = AppDirOption,
     concurrency: int = typer.Option(4, "--concurrency", "-c", min=1, help="Runs at once."),
     drain: bool = typer.Option(
         False, "--drain", help="Exit once nothing is left to resume (batch jobs, scripts)."
