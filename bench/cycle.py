@@ -6,7 +6,11 @@
 (c) LangGraph with langgraph-checkpoint-mongodb's saver: see ``bench/langgraph_contender.py``.
 
 Every contender runs the same tool with the same arguments over two scripted model turns, so
-only the framework is measured.
+only the framework is measured. Each cycle is timed twice: wall time (``perf_counter``) and
+this process's CPU time (``process_time``: every thread of the bench process, which is what
+LangGraph's saver threads need; the database server is another process, so its work is not
+in the CPU figure). ``*_once`` builds a contender once and returns one cycle as a callable,
+so ``python -m bench`` can interleave the contenders cycle by cycle.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import json
 import statistics
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import bson
@@ -39,29 +44,48 @@ def _steps(call_id: str) -> list[Any]:
     ]
 
 
-async def samples_ms(
-    run_once: Callable[[int], Awaitable[None]], runs: int, warmup: int
-) -> list[float]:
-    """Milliseconds per call of ``run_once`` after ``warmup`` untimed calls."""
+Cycle = Callable[[int], Awaitable[None]]
+
+
+@dataclass
+class CycleSamples:
+    """Per cycle, in the same order: wall milliseconds and this process's CPU milliseconds."""
+
+    wall_ms: list[float] = field(default_factory=list)
+    cpu_ms: list[float] = field(default_factory=list)
+
+    def extend(self, other: CycleSamples) -> None:
+        self.wall_ms += other.wall_ms
+        self.cpu_ms += other.cpu_ms
+
+
+async def timed(run_once: Cycle, i: int, into: CycleSamples) -> None:
+    """Run ``run_once(i)`` and append its wall and CPU milliseconds to ``into``."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    await run_once(i)
+    into.cpu_ms.append((time.process_time() - cpu) * 1000)
+    into.wall_ms.append((time.perf_counter() - wall) * 1000)
+
+
+async def samples(run_once: Cycle, runs: int, warmup: int) -> CycleSamples:
+    """Wall and CPU milliseconds per call of ``run_once`` after ``warmup`` untimed calls."""
     for i in range(warmup):
         await run_once(-1 - i)
-    samples = []
+    out = CycleSamples()
     for i in range(runs):
-        start = time.perf_counter()
-        await run_once(i)
-        samples.append((time.perf_counter() - start) * 1000)
-    return samples
+        await timed(run_once, i, out)
+    return out
 
 
-def median(samples: list[float]) -> float:
-    return statistics.median(samples)
+def median(values: list[float]) -> float:
+    return statistics.median(values)
 
 
 # -- (a) the raw SDK -------------------------------------------------------------------------
 
 
-async def raw_sdk_cycle(client: MongoDBClient, runs: int, warmup: int = 3) -> list[float]:
-    """Milliseconds per cycle (``runs`` samples) for contender (a)."""
+def raw_sdk_once(client: MongoDBClient) -> Cycle:
+    """One cycle of contender (a), ``i`` naming its call."""
     set_tracing_disabled(True)
     collection = client.collection("bench_raw_states")
     tool = function_tool(grant_access, needs_approval=True)
@@ -71,19 +95,25 @@ async def raw_sdk_cycle(client: MongoDBClient, runs: int, warmup: int = 3) -> li
         result = await Runner.run(agent, "Grant Alice admin for 48h")
         inserted = await collection.insert_one({"state": result.to_state().to_string()})
         document = await collection.find_one({"_id": inserted.inserted_id})
+        assert document is not None
         state = await RunState.from_string(agent, document["state"])
         state.approve(state.get_interruptions()[0])
         done = await Runner.run(agent, state)
         assert done.final_output
 
-    return await samples_ms(once, runs, warmup)
+    return once
+
+
+async def raw_sdk_cycle(client: MongoDBClient, runs: int, warmup: int = 3) -> CycleSamples:
+    """Wall and CPU per cycle (``runs`` samples) for contender (a)."""
+    return await samples(raw_sdk_once(client), runs, warmup)
 
 
 # -- (b) this project ------------------------------------------------------------------------
 
 
-async def eat_cycle(client: MongoDBClient, runs: int, warmup: int = 3) -> list[float]:
-    """Milliseconds per cycle (``runs`` samples) for contender (b)."""
+def eat_once(client: MongoDBClient) -> Cycle:
+    """One cycle of contender (b), ``i`` naming its call."""
     tool = OpenAIToolAdapter().adapt(grant_access, needs_approval=True)
     registry = AgentRegistry()
     provider = OpenAIAgentsProvider(mongodb_client=client, registry=registry)
@@ -97,7 +127,12 @@ async def eat_cycle(client: MongoDBClient, runs: int, warmup: int = 3) -> list[f
         done = await provider.resume_agent(run.approval_id)
         assert done.final_output
 
-    return await samples_ms(once, runs, warmup)
+    return once
+
+
+async def eat_cycle(client: MongoDBClient, runs: int, warmup: int = 3) -> CycleSamples:
+    """Wall and CPU per cycle (``runs`` samples) for contender (b)."""
+    return await samples(eat_once(client), runs, warmup)
 
 
 # -- bytes stored per paused run --------------------------------------------------------------
@@ -118,6 +153,7 @@ async def stored_bytes(client: MongoDBClient, uri: str | None, turns: int) -> di
     )
     assert run.approval_id is not None
     document = await provider.store._collection.find_one({"_id": run.approval_id})
+    assert document is not None
     sizes["evolving_agents"] = len(bson.encode(document))
 
     if uri is not None:

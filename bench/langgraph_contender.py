@@ -2,10 +2,14 @@
 
 A graph with an ``interrupt()`` before the tool, resumed with ``Command(resume=...)``; the
 model node is scripted like the SDK's ScriptedModel, so only the framework is measured.
+The saver's ``a*`` methods run blocking pymongo calls in the default thread pool: the CPU
+figure (``process_time``) counts those threads too, since they are part of this process.
 No ``from __future__ import annotations`` here: LangGraph reads the state type's hints.
 """
 
+import contextlib
 import uuid
+from collections.abc import Iterator
 from typing import Annotated, Any, TypedDict
 
 import bson
@@ -16,7 +20,7 @@ from langgraph.graph.message import add_messages
 from langgraph.types import Command, interrupt
 from pymongo import MongoClient
 
-from bench.cycle import ARGS, grant_access, samples_ms
+from bench.cycle import ARGS, Cycle, CycleSamples, grant_access, samples
 
 
 class State(TypedDict):
@@ -67,11 +71,11 @@ def _saver(uri: str, db_name: str, listeners: list[Any] | None = None) -> Any:
     return MongoDBSaver(MongoClient(uri, event_listeners=listeners or []), db_name=db_name)
 
 
-async def langgraph_cycle(
-    uri: str, db_name: str, runs: int, warmup: int = 3, listeners: list[Any] | None = None
-) -> list[float]:
-    """Milliseconds per cycle (``runs`` samples) for contender (c)."""
-    app = _langgraph_app(_saver(uri, db_name, listeners))
+@contextlib.contextmanager
+def langgraph_once(uri: str, db_name: str, listeners: list[Any] | None = None) -> Iterator[Cycle]:
+    """One cycle of contender (c), ``i`` naming its thread; its database is dropped after."""
+    saver = _saver(uri, db_name, listeners)
+    app = _langgraph_app(saver)
 
     async def once(i: int) -> None:
         config = {"configurable": {"thread_id": f"t{i}-{uuid.uuid4().hex[:6]}"}}
@@ -80,7 +84,19 @@ async def langgraph_cycle(
         done = await app.ainvoke(Command(resume="approved"), config)
         assert done["messages"][-1].content
 
-    return await samples_ms(once, runs, warmup)
+    try:
+        yield once
+    finally:
+        saver.client.drop_database(db_name)
+        saver.client.close()
+
+
+async def langgraph_cycle(
+    uri: str, db_name: str, runs: int, warmup: int = 3, listeners: list[Any] | None = None
+) -> CycleSamples:
+    """Wall and CPU per cycle (``runs`` samples) for contender (c)."""
+    with langgraph_once(uri, db_name, listeners) as once:
+        return await samples(once, runs, warmup)
 
 
 async def langgraph_paused_bytes(uri: str, turns: int) -> int:
@@ -97,4 +113,5 @@ async def langgraph_paused_bytes(uri: str, turns: int) -> int:
         for doc in database[name].find({"thread_id": "bytes"}):
             total += len(bson.encode(doc))
     saver.client.drop_database(db_name)
+    saver.client.close()
     return total

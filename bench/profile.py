@@ -4,11 +4,13 @@ Runs the (b) cycle of ``bench/cycle.py`` ``runs`` times on a wire server with a 
 ``CommandListener`` attached, so each command's round trip (as pymongo measures it) is
 recorded by name and collection; the three phases (``execute_agent``, ``decide``,
 ``resume_agent``) are timed around the calls. cProfile covers the same runs; the top
-functions by cumulative time go into the report.
+functions by cumulative time go into the report. ``commands_per_cycle`` counts the commands
+of every contender's cycle, without cProfile (``python -m bench`` reports it as a target).
 """
 
 from __future__ import annotations
 
+import contextlib
 import cProfile
 import io
 import pstats
@@ -16,6 +18,7 @@ import secrets
 import statistics
 import time
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 from agents import Agent
@@ -48,7 +51,7 @@ class _Commands(monitoring.CommandListener):
         self.log.append((self._names.pop(event.request_id, "?") + " FAILED", 0.0))
 
 
-def _shape(command: dict[str, Any]) -> str:
+def _shape(command: Mapping[str, Any]) -> str:
     """The fields an operation filters on, e.g. ``{_id,status}``: tells the writes apart."""
     query = command.get("filter") or command.get("query")
     if query is None and command.get("updates"):
@@ -113,15 +116,19 @@ async def profile_eat_cycle(uri: str, runs: int, warmup: int = 3) -> dict[str, A
             for name, v in sorted(commands.items())
         },
         "db_ms_per_cycle": sum(ms for _, ms in listener.log) / runs,
-        "commands_per_cycle": await commands_per_cycle(uri),
         "cprofile_top": out.getvalue(),
     }
 
 
 async def commands_per_cycle(uri: str, runs: int = 5) -> dict[str, dict[str, float]]:
-    """Database commands per cycle, by name, for each contender (what the times are made of)."""
-    from bench.cycle import eat_cycle, raw_sdk_cycle
-    from bench.langgraph_contender import langgraph_cycle
+    """Database commands per cycle, by name, for each contender (what the times are made of).
+
+    Each contender is built once and warmed up by one cycle (index creation, first
+    connections), then ``runs`` cycles are counted; creating indexes and listing collections
+    happen once per store or saver, not once per cycle, so they are left out.
+    """
+    from bench.cycle import eat_once, raw_sdk_once
+    from bench.langgraph_contender import langgraph_once
 
     counts: dict[str, dict[str, float]] = {}
     for contender in ("raw_sdk", "evolving_agents", "langgraph"):
@@ -129,20 +136,18 @@ async def commands_per_cycle(uri: str, runs: int = 5) -> dict[str, dict[str, flo
         db_name = f"bench_count_{secrets.token_hex(3)}"
         mongo: Any = AsyncMongoClient(uri, tz_aware=True, event_listeners=[listener])
         client = MongoDBClient(client=mongo, db_name=db_name)
-        if contender == "raw_sdk":
-            await raw_sdk_cycle(client, 1)  # warm-up: index creation, first connections
+        with contextlib.ExitStack() as stack:
+            if contender == "raw_sdk":
+                once = raw_sdk_once(client)
+            elif contender == "evolving_agents":
+                once = eat_once(client)
+            else:
+                once = stack.enter_context(langgraph_once(uri, db_name + "_lg", [listener]))
+            await once(-1)
             listener.log.clear()
-            await raw_sdk_cycle(client, runs, warmup=0)
-        elif contender == "evolving_agents":
-            await eat_cycle(client, 1)
-            listener.log.clear()
-            await eat_cycle(client, runs, warmup=0)
-        else:
-            await langgraph_cycle(uri, db_name, 1, listeners=[listener])
-            listener.log.clear()
-            await langgraph_cycle(uri, db_name, runs, warmup=0, listeners=[listener])
-        # Index creation and listing happen once per store or saver, not once per cycle.
-        log = [(n, ms) for n, ms in listener.log if not n.startswith(("createIndexes", "list"))]
+            for i in range(runs):
+                await once(i)
+            log = [(n, ms) for n, ms in listener.log if not n.startswith(("createIndexes", "list"))]
         by_name: dict[str, list[float]] = defaultdict(list)
         for name, ms in log:
             by_name[name.split(" {")[0]].append(ms)

@@ -67,6 +67,11 @@ def worker(
         5.0, "--max-poll-interval", min=0.01, help="Longest polling delay (seconds)."
     ),
     worker_id: str = typer.Option("", "--worker-id", help="Name in claims (default: host:pid)."),
+    change_stream: bool = typer.Option(
+        True,
+        "--change-stream/--no-change-stream",
+        help="Wake on the database's change stream where it has one; or only poll.",
+    ),
 ) -> None:
     """Claim decided runs and resume each exactly once, alongside any other workers."""
     if max_poll_interval < poll_interval:
@@ -79,6 +84,7 @@ def worker(
         worker_id=worker_id or None,
         poll_interval=poll_interval,
         max_poll_interval=max_poll_interval,
+        use_change_stream=change_stream,
     )
     stats = run_async(_run(resume_worker, provider, owned, drain=drain, live=not json_output))
     if json_output:
