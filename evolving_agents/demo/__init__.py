@@ -19,10 +19,15 @@ _EXPORTS: dict[str, str] = {
             "OPS_AGENT",
             "build_ops_agent",
             "build_registry",
+            "demo_app",
             "demo_policy",
             "is_offline",
+            "offline_registry",
         ],
         "evolving_agents.demo.scenario",
+    ),
+    **dict.fromkeys(
+        ["api_failure", "finished_commands", "pending_commands"], "evolving_agents.demo.guide"
     ),
 }
 
@@ -31,10 +36,15 @@ __all__ = [
     "DEMO_RULES",
     "GRANT_BETTER_ACTION",
     "OPS_AGENT",
+    "api_failure",
     "build_ops_agent",
     "build_registry",
+    "demo_app",
     "demo_policy",
+    "finished_commands",
     "is_offline",
+    "offline_registry",
+    "pending_commands",
 ]
 
 
@@ -52,6 +62,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what type checkers and editors see: the same names, imported eagerly
+    from evolving_agents.demo.guide import api_failure, finished_commands, pending_commands
     from evolving_agents.demo.scenario import (
         DEMO_REQUEST,
         DEMO_RULES,
@@ -59,6 +70,8 @@ if TYPE_CHECKING:  # what type checkers and editors see: the same names, importe
         OPS_AGENT,
         build_ops_agent,
         build_registry,
+        demo_app,
         demo_policy,
         is_offline,
+        offline_registry,
     )

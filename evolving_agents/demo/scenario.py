@@ -3,6 +3,7 @@
 ::
 
     registry = build_registry()           # eat --app evolving_agents.demo:build_registry
+    registry = offline_registry()         # ... :offline_registry, scripted with a key set too
     provider = OpenAIAgentsProvider(mongodb_client=client, registry=registry)
     run = await provider.execute_agent(OPS_AGENT, DEMO_REQUEST, actor="ops-bot")
 
@@ -11,10 +12,12 @@ Okta grant is high risk, with a better action and a suggestion (``duration_hours
 reviewer can apply in one step; the other calls fall to their tools' own setting (a sensitive
 system: review).
 
-Offline (no ``OPENAI_API_KEY``) the agent's model is an ``agents.testing.ScriptedModel`` whose
-steps answer from the conversation they are shown, so a run paused in one process resumes
-correctly in another. With a key, the same agent uses a real model (``EAT_OPENAI_MODEL``).
-The tools only describe what they would do; they touch no real system.
+Offline (no ``OPENAI_API_KEY``, or ``offline=True`` as ``eat demo --offline`` asks) the agent's
+model is an ``agents.testing.ScriptedModel`` whose steps answer from the conversation they are
+shown, so a run paused in one process resumes correctly in another: ``offline_registry`` is
+the registry such a process loads. With a key, the same agent uses a real model
+(``EAT_OPENAI_MODEL``). The demo's runs are not traced. The tools only describe what they would
+do; they touch no real system.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from agents import Agent
+from agents import Agent, RunConfig
 from agents.items import TResponseOutputItem
 from agents.models.interface import Model
 from agents.testing import ModelCall, ModelStep, ScriptedModel, assistant_message, function_call
@@ -158,8 +161,10 @@ def demo_policy() -> LocalRulePolicy:
     return LocalRulePolicy.from_dict(DEMO_RULES)
 
 
-def build_ops_agent(settings: Settings) -> Agent[Any]:
-    model: Model | str = scripted_ops_model() if is_offline(settings) else settings.openai_model
+def build_ops_agent(settings: Settings, *, offline: bool = False) -> Agent[Any]:
+    """The ops agent: on the scripted model when ``offline`` or without an API key."""
+    scripted = offline or is_offline(settings)
+    model: Model | str = scripted_ops_model() if scripted else settings.openai_model
     adapter = OpenAIToolAdapter(decision_provider=demo_policy())
     tools = [adapter.adapt(func, metadata=metadata) for func, metadata in OPS_TOOLS]
     return Agent(
@@ -174,13 +179,32 @@ def build_ops_agent(settings: Settings) -> Agent[Any]:
     )
 
 
-def build_registry(settings: Settings | None = None) -> AgentRegistry:
+def build_registry(settings: Settings | None = None, *, offline: bool = False) -> AgentRegistry:
     """The registry ``eat --app evolving_agents.demo:build_registry`` loads.
 
     Called with no settings (that is what ``--app`` does), it is the demo's entry point and
-    reads the environment once, here.
+    reads the environment once, here. ``offline`` keeps the scripted model even with
+    ``OPENAI_API_KEY`` set.
     """
     settings = Settings() if settings is None else settings
     registry = AgentRegistry()
-    registry.register_factory(OPS_AGENT, functools.partial(build_ops_agent, settings))
+    registry.register_factory(
+        OPS_AGENT,
+        functools.partial(build_ops_agent, settings, offline=offline or is_offline(settings)),
+        # Untraced: with a key set the SDK uploads traces to api.openai.com whatever the model
+        # (a scripted one too), and with no network it retries and logs each failure at exit.
+        run_config=RunConfig(tracing_disabled=True),
+    )
     return registry
+
+
+def offline_registry() -> AgentRegistry:
+    """``eat --app evolving_agents.demo:offline_registry``: the demo's agents on the scripted
+    model whatever the environment holds, for the runs ``eat demo --offline`` paused."""
+    return build_registry(offline=True)
+
+
+def demo_app(*, offline: bool) -> str:
+    """The ``--app`` value that resumes a demo run the way it started."""
+    attribute = "offline_registry" if offline else "build_registry"
+    return f"evolving_agents.demo:{attribute}"
