@@ -18,10 +18,11 @@ constructors that are a program's first line (``MongoDBClient()``, ``start_webho
 process never runs on two readings of the environment (``tests/test_settings_flow.py``).
 
 The groups: *store* (``MONGODB_*``, ``EAT_DATA_DIR``, ``EAT_APPROVAL_TIMEOUT``,
-``EAT_PURGE_AFTER_DAYS``, ``EAT_STATE_SECRET*``), *worker* (``EAT_LEASE_SECONDS``), *web*
-(``EAT_WEB_SECRET``, ``EAT_REVIEWERS_FILE``, ``EAT_REVIEWERS``), *review* (``INTENT_REVIEW_*``,
-``EAT_REVIEWER``, ``OPENAI_*``) are fields of ``Settings``; *webhooks* and *bighub* are nested
-models that can also be built on their own (``WebhookSettings(url=...)``).
+``EAT_PURGE_AFTER_DAYS``, ``EAT_STATE_SECRET*``, ``EAT_SERVER_SELECTION_TIMEOUT``), *worker*
+(``EAT_LEASE_SECONDS``), *web* (``EAT_WEB_SECRET``, ``EAT_REVIEWERS_FILE``, ``EAT_REVIEWERS``),
+*review* (``INTENT_REVIEW_*``, ``EAT_REVIEWER``, ``OPENAI_*``) are fields of ``Settings``;
+*webhooks* and *bighub* are nested models that can also be built on their own
+(``WebhookSettings(url=...)``).
 """
 
 from __future__ import annotations
@@ -181,6 +182,13 @@ class Settings(BaseSettings):
         default=timedelta(hours=24), validation_alias="EAT_APPROVAL_TIMEOUT"
     )
     env: str = Field(default="development", validation_alias="EAT_ENV")
+    # How long an operation waits for a server to answer before it fails ("5s", "0.5", "1m").
+    # A few seconds, so a dead MONGODB_URI is an error at once rather than 30 s of silence;
+    # raise it (e.g. "30s") to ride out a replica-set election instead of failing during one.
+    # A serverSelectionTimeoutMS in the URI wins over it.
+    server_selection_timeout: timedelta = Field(
+        default=timedelta(seconds=5), validation_alias="EAT_SERVER_SELECTION_TIMEOUT"
+    )
 
     # -- worker ---------------------------------------------------------------------------
     lease_seconds: float = Field(default=300.0, gt=0, validation_alias="EAT_LEASE_SECONDS")
@@ -229,11 +237,29 @@ class Settings(BaseSettings):
             return parse_duration(value)
         return value
 
+    @field_validator("server_selection_timeout", mode="before")
+    @classmethod
+    def _parse_selection_timeout(cls, value: object) -> object:
+        if isinstance(value, str | int | float | timedelta) and not isinstance(value, bool):
+            parsed = parse_duration(value)
+            if parsed is None:
+                raise ValueError(
+                    f"{value!r} would wait forever for a server that is gone: use a positive "
+                    "duration such as '5s' or '30s'"
+                )
+            return parsed
+        return value
+
     @field_validator("xdg_data_home", "xdg_config_home", mode="before")
     @classmethod
     def _empty_xdg_is_unset(cls, value: object) -> object:
         # The XDG spec: an empty value is treated as unset.
         return None if value == "" else value
+
+    @property
+    def server_selection_timeout_ms(self) -> int:
+        """``server_selection_timeout`` as PyMongo's ``serverSelectionTimeoutMS``."""
+        return max(1, round(self.server_selection_timeout.total_seconds() * 1000))
 
     @property
     def is_production(self) -> bool:

@@ -51,6 +51,7 @@ from evolving_agents.present.reveal import escape_hidden
 from evolving_agents.present.views import Suggestion, page_rows
 from evolving_agents.reviewers.directory import cancel_as, decide_as
 from evolving_agents.storage.mongodb_client import MongoDBClient
+from evolving_agents.storage.names import APPROVALS
 
 approvals_app = typer.Typer(
     help="See, decide, resume or cancel paused runs.", no_args_is_help=True, add_completion=False
@@ -104,10 +105,10 @@ def list_approvals(
             f"unknown status {status!r}; use one of {', '.join(statuses)}, all", ExitCode.USAGE
         )
 
-    async def fetch() -> ApprovalPage:
+    async def fetch() -> tuple[ApprovalPage, str | None]:
         async with database(ctx) as client:
             try:
-                return await _store(client).list(
+                page = await _store(client).list(
                     status=None if status == "all" else status,
                     agent_name=agent,
                     tool_name=tool,
@@ -117,8 +118,23 @@ def list_approvals(
                 )
             except ValueError as exc:  # a --cursor the store did not make
                 raise fail(f"--cursor: {exc}", ExitCode.USAGE) from None
+            return page, await _never_used(client, page)
 
-    _print_page(run_async(fetch()), status, as_json)
+    page, never_used = run_async(fetch())
+    _print_page(page, status, as_json)
+    if never_used is not None:
+        # stderr under --json: stdout is the data alone.
+        (err_console if as_json else console).print(
+            f"[dim]{escape(never_used)}[/]", highlight=False, soft_wrap=True
+        )
+
+
+async def _never_used(client: MongoDBClient, page: ApprovalPage) -> str | None:
+    """When the database has no approvals at all (a mistyped MONGODB_DATABASE_NAME looks like
+    an empty queue): a line naming the database and where it is."""
+    if page.items or page.unreadable or await client.has_collection(APPROVALS):
+        return None
+    return f"database {client.db_name} on {client.address()}: no approvals yet"
 
 
 def _print_page(page: ApprovalPage, status: str, as_json: bool) -> None:

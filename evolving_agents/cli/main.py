@@ -4,6 +4,7 @@
 
     eat demo --approve            # the seed scenario, end to end, on the embedded database
     eat db status                 # where the embedded server is, and whether it runs
+    eat doctor                    # is the setup ready? database, secret, reviewers, workers
     eat approvals list            # the queue; show, approve, reject, resume, cancel
     eat inbox                     # the same in a browser, live
     eat worker --app mod:attr     # resume decided runs as they appear
@@ -44,6 +45,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "db": (
         "evolving_agents.cli.db:db_app",
         "Start, stop or inspect the embedded local database server.",
+    ),
+    "doctor": (
+        "evolving_agents.cli.doctor:doctor",
+        "Check the setup: database, change streams, secret, reviewers, workers, notifications.",
     ),
     "approvals": (
         "evolving_agents.cli.approvals:approvals_app",

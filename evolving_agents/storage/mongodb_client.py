@@ -11,6 +11,11 @@
 
 The connection is opened on first use, so building a client never blocks or starts a process.
 
+An operation waits ``EAT_SERVER_SELECTION_TIMEOUT`` (5 s) for a server to answer, unless the
+URI sets ``serverSelectionTimeoutMS``; then it fails. ``DatabaseUnreachable.of(client, exc)``
+turns that failure into one line naming the URI (password masked), the database and what to
+check: what the ``eat`` commands print.
+
 Writes are acknowledged once durable: on the embedded server and on a ``mongodb://`` URI the
 client writes with ``w="majority", journal=True`` (on disk, on a majority of a replica set;
 on a single server, on its disk), unless the URI sets ``w`` or ``journal`` itself. On the
@@ -24,12 +29,15 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import os
 import re
 from typing import Any, cast
 
 from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import ConfigurationError as DriverConfigurationError
+from pymongo.errors import OperationFailure, ServerSelectionTimeoutError
 
 from evolving_agents.config import Settings
 from evolving_agents.errors import ConfigurationError, EvolvingAgentsError
@@ -43,10 +51,12 @@ _EMBEDDED = "embedded"
 # its acknowledgement is a pause or a decision lost.
 DURABLE_WRITES: dict[str, Any] = {"w": "majority", "journal": True}
 _WRITE_CONCERN_OPTIONS = frozenset({"w", "journal"})
+_SELECTION_TIMEOUT_OPTION = "serverselectiontimeoutms"
 # How often a client of the embedded server checks whether its server stopped answering.
 _WATCH_SECONDS = 1.0
 _GOODBYE_SECONDS = 1.0
-_EMBEDDED_SELECTION_MS = 5000
+# The server's answer to a user or password it does not accept.
+_AUTHENTICATION_FAILED = 18
 
 Document = dict[str, Any]
 
@@ -131,6 +141,34 @@ class MongoDBClient:
         """Raise if the server does not answer."""
         await self.db.command("ping")
 
+    async def has_collection(self, name: str) -> bool:
+        """Whether the database has a collection of that name (made by its first write)."""
+        return name in await self.db.list_collection_names(filter={"name": name})
+
+    def address(self) -> str:
+        """Where the data lives, as error messages show it: the URI with any password masked
+        (``mongodb://ops:****@db.example.com/``), ``memory://``, or the embedded server's URI
+        (read from its state file until this client connects)."""
+        if self.uri == "injected":
+            return "an injected client"
+        if self._uri_in_use is not None:
+            return mask_uri(self._uri_in_use)
+        if self.uri == _EMBEDDED:
+            from evolving_agents.storage.embedded import EmbeddedServer
+
+            found = EmbeddedServer.from_settings(self._settings).status().uri
+            return "the embedded server" if found is None else mask_uri(found)
+        return mask_uri(self.uri)
+
+    def selection_timeout_seconds(self) -> float:
+        """How long an operation waits for the server: the URI's ``serverSelectionTimeoutMS``,
+        else ``EAT_SERVER_SELECTION_TIMEOUT``."""
+        from_uri = _uri_option(self._uri_in_use or self.uri, _SELECTION_TIMEOUT_OPTION)
+        if from_uri is not None:
+            with contextlib.suppress(ValueError):
+                return float(from_uri) / 1000
+        return self._settings.server_selection_timeout_ms / 1000
+
     async def reconnect(self) -> bool:
         """Embedded default: connect to wherever the server answers now, restarting it if it
         crashed; True if the address changed. A server stopped on purpose (``eat db stop``)
@@ -153,7 +191,7 @@ class MongoDBClient:
         # Closed, not left to retry a dead address forever: anything still holding one of its
         # collections then fails at once (and can take a fresh one). In the background,
         # since closing first tries to end its sessions on the dead address (up to the
-        # server selection timeout, 30 s).
+        # server selection timeout).
         closing = asyncio.create_task(old.close(), name="eat-close-moved-client")
         self._closing.add(closing)
         closing.add_done_callback(self._closing.discard)
@@ -187,20 +225,24 @@ class MongoDBClient:
             uri = _embedded_uri(self._settings)
         elif not uri.startswith(("mongodb://", "mongodb+srv://")):
             raise ConfigurationError(
-                f"MONGODB_URI {uri!r} is not a MongoDB URI: use mongodb://..., "
+                f"MONGODB_URI {mask_uri(uri)!r} is not a MongoDB URI: use mongodb://..., "
                 "mongodb+srv://..., or memory:// for an in-process database"
             )
-        return self._open(uri)
+        try:
+            return self._open(uri)
+        except DriverConfigurationError as exc:  # InvalidURI, an unknown option, SRV lookup
+            raise ConfigurationError(f"MONGODB_URI {mask_uri(uri)}: {exc}") from None
 
     def _open(self, uri: str) -> Any:
         listeners: list[monitoring.ServerHeartbeatListener] = []
         options: dict[str, Any] = durable_write_options(uri)
+        if _uri_option(uri, _SELECTION_TIMEOUT_OPTION) is None:
+            # Seconds, not PyMongo's 30: a server that is not there is an error the user
+            # sees at once. (A local embedded server is back within that after a restart.)
+            options["serverSelectionTimeoutMS"] = self._settings.server_selection_timeout_ms
         if self.uri == _EMBEDDED:
             self._reachability = _Reachability()
             listeners.append(self._reachability)
-            # A local server is back within seconds of a restart, or has moved: an operation
-            # waits that long for it, not the 30 s meant for a failover across machines.
-            options["serverSelectionTimeoutMS"] = _EMBEDDED_SELECTION_MS
         self._uri_in_use = uri
         return AsyncMongoClient(
             uri, tz_aware=True, appname="evolving-agents", event_listeners=listeners, **options
@@ -239,9 +281,118 @@ class MongoDBClient:
 def durable_write_options(uri: str) -> dict[str, Any]:
     """``w="majority", journal=True`` for ``AsyncMongoClient``, unless ``uri`` sets ``w`` or
     ``journal`` itself (then the URI's choice stands)."""
-    _, _, query = uri.partition("?")
-    names = {part.split("=", 1)[0].strip().lower() for part in re.split("[&;]", query) if part}
+    names = set(_uri_options(uri))
     return {} if names & _WRITE_CONCERN_OPTIONS else dict(DURABLE_WRITES)
+
+
+def _uri_options(uri: str) -> dict[str, str]:
+    """The URI's query options, names lowercased (MongoDB's option names ignore case)."""
+    _, _, query = uri.partition("?")
+    pairs = (part.split("=", 1) for part in re.split("[&;]", query) if part)
+    return {pair[0].strip().lower(): pair[1] if len(pair) > 1 else "" for pair in pairs}
+
+
+def _uri_option(uri: str, name: str) -> str | None:
+    return _uri_options(uri).get(name)
+
+
+# Query options that carry a secret.
+_SECRET_OPTION = re.compile(
+    r"(?P<name>[?&;](?:[a-z]*password|authmechanismproperties)=)[^&;#]*", re.I
+)
+
+
+def mask_uri(uri: str) -> str:
+    """``uri`` with its password, and any option that holds a secret, shown as ``****``:
+    ``mongodb://ops:****@db.example.com/?tlsCertificateKeyFilePassword=****``."""
+    scheme, separator, rest = uri.partition("://")
+    if separator:
+        # The user info ends at the last "@" before the options: a valid URI percent-encodes
+        # "@", "/" and "?" in a password, but a mistyped one must not show it either.
+        before, question, options = rest.partition("?")
+        user_info, at, after = before.rpartition("@")
+        if at and ":" in user_info:
+            before = f"{user_info.split(':', 1)[0]}:****@{after}"
+        uri = f"{scheme}://{before}{question}{options}"
+    return _SECRET_OPTION.sub(r"\g<name>****", uri)
+
+
+class DatabaseUnreachable(ConfigurationError):
+    """The database did not answer within the server selection timeout, or refused the
+    credentials in the URI. The message is one line: where (the URI, password masked, and
+    the database), why, and what to check. ``address``, ``db_name`` and ``reason`` hold
+    the parts.
+
+    ::
+
+        try:
+            await store.list()
+        except ApprovalStoreError as exc:
+            if (unreachable := DatabaseUnreachable.of(client, exc)) is not None:
+                raise unreachable from exc
+    """
+
+    def __init__(self, address: str, db_name: str, reason: str, hint: str) -> None:
+        super().__init__(f"cannot reach the database {db_name} at {address}: {reason}; {hint}")
+        self.address = address
+        self.db_name = db_name
+        self.reason = reason
+
+    @classmethod
+    def of(cls, client: MongoDBClient, exc: BaseException) -> DatabaseUnreachable | None:
+        """What ``exc`` (a driver error, or one of ours caused by it) means for ``client``:
+        no server answered (so nothing was sent), or the credentials were refused. None
+        otherwise: a server that answered, or a connection that dropped mid-operation (a
+        write may have landed: the store's own error says so)."""
+        cause = _driver_cause(exc)
+        if isinstance(cause, OperationFailure) and cause.code == _AUTHENTICATION_FAILED:
+            return cls(
+                client.address(),
+                client.db_name,
+                "the server refused the credentials (authentication failed)",
+                "check the user, the password and authSource in MONGODB_URI",
+            )
+        if not isinstance(cause, ServerSelectionTimeoutError):
+            return None
+        waited = f"no answer within {client.selection_timeout_seconds():g} s"
+        why = _connection_reason(str(cause))
+        if client.backend == "embedded":
+            hint = "is it running? see eat db status"
+        else:
+            hint = "is the server running and reachable from here? check MONGODB_URI"
+        reason = waited if why is None else f"{why} ({waited})"
+        return cls(client.address(), client.db_name, reason, hint)
+
+
+def _driver_cause(exc: BaseException) -> BaseException | None:
+    """The driver's error behind ``exc``: itself, or the first one in its causes."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ServerSelectionTimeoutError | OperationFailure):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+_ERRNO = re.compile(r"\[Errno (-?\d+)\] ([^(,]*)")
+_SERVER_PREFIX = re.compile(r"^[^\s:]+:\d+: ")
+
+
+def _connection_reason(message: str) -> str | None:
+    """A few words from PyMongo's server selection dump: "connection refused", "timed out",
+    "name or service not known"; None when it has nothing shorter to say."""
+    first = re.split(r" \(configured timeouts|, Timeout: ", message, maxsplit=1)[0]
+    errno = _ERRNO.search(first)
+    if errno is not None:
+        number = int(errno.group(1))
+        text = os.strerror(number) if number > 0 else errno.group(2).strip()
+        return text[:1].lower() + text[1:]
+    first = _SERVER_PREFIX.sub("", first).strip()
+    if not first or len(first) > 80 or "Topology Description" in first:
+        return None
+    return first[:1].lower() + first[1:]
 
 
 class _Reachability(monitoring.ServerHeartbeatListener):
