@@ -27,6 +27,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +36,14 @@ from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
 from evolving_agents import MongoDBClient, OpenAIAgentsProvider
+from evolving_agents.approvals.models import ApprovalStatus
+from evolving_agents.approvals.store import PendingApprovalStore
 from evolving_agents.config import Settings
 from tests.apps.worker_app import build_registry, pause_decided_runs, tool_executions
 
 ROOT = Path(__file__).resolve().parent.parent
 _STUCK = ("pending", "decided", "resuming")
+_SLICES = 10
 
 
 class LoadReport(BaseModel):
@@ -58,6 +62,14 @@ class LoadReport(BaseModel):
     runs_per_second: float
     statuses: dict[str, int]
     per_worker_completed: list[int]
+    prefilled: int = 0
+    """Finished records in the collection before the run (``--prefill``)."""
+    slice_runs_per_second: list[float] = []
+    """Runs/s of each tenth of the runs, in completion order."""
+    start_runs_per_second: float = 0.0
+    end_runs_per_second: float = 0.0
+    end_vs_start: float = 0.0
+    """The first slice's rate over the last one's: how many times slower the end is."""
 
 
 async def run_load(
@@ -69,8 +81,12 @@ async def run_load(
     db_name: str | None = None,
     timeout: float = 1800,
     change_stream: bool = True,
+    prefill: int = 0,
 ) -> LoadReport:
-    """Create ``runs`` decided runs, drain them with ``workers`` processes, count what happened."""
+    """Create ``runs`` decided runs, drain them with ``workers`` processes, count what happened.
+
+    ``prefill``: finished records inserted first, as if earlier runs had completed.
+    """
     db_name = db_name or f"eat_load_{secrets.token_hex(4)}"
     env = dict(os.environ)
     env.setdefault("EAT_STATE_SECRET", secrets.token_hex(32))
@@ -89,6 +105,8 @@ async def run_load(
                 mongodb_client=client, registry=build_registry(), settings=settings
             )
             started = time.monotonic()
+            if prefill:
+                await prefill_finished(provider.store, prefill)
             approval_ids = await pause_decided_runs(provider, runs)
             setup_seconds = time.monotonic() - started
 
@@ -103,11 +121,12 @@ async def run_load(
                     break  # one failed to start; gather below reports why
                 await asyncio.sleep(0.05)
             go.touch()
-            started = time.monotonic()
+            started, went = time.monotonic(), datetime.now(UTC)
             outputs = await asyncio.gather(*drains)
             seconds = time.monotonic() - started
 
-            statuses = await _statuses(provider)
+            statuses = await _statuses(provider, approval_ids)
+            slices = slice_rates(await _completion_moments(provider, approval_ids), went)
             found = await provider.store._collection.count_documents({"_id": {"$in": approval_ids}})
             await client.client.drop_database(db_name)
         executions = tool_executions(log)
@@ -128,7 +147,39 @@ async def run_load(
         runs_per_second=round(runs / seconds, 1),
         statuses=statuses,
         per_worker_completed=[int(s["completed"]) for s in stats],
+        prefilled=prefill,
+        slice_runs_per_second=slices,
+        start_runs_per_second=slices[0] if slices else 0.0,
+        end_runs_per_second=slices[-1] if slices else 0.0,
+        end_vs_start=round(slices[0] / slices[-1], 2) if slices and slices[-1] else 0.0,
     )
+
+
+def slice_rates(moments: list[datetime], went: datetime, slices: int = _SLICES) -> list[float]:
+    """Runs/s of each of ``slices`` equal shares of the runs, from the moment the workers went.
+
+    A slice is timed from the previous slice's last completion (the first from ``went``) to
+    its own last one, so the workers' start-up and their exit once drained count in no slice.
+    """
+    moments = sorted(moments)
+    if len(moments) < slices:
+        return []
+    rates = []
+    previous, done = went, 0
+    for index in range(1, slices + 1):
+        upto = round(len(moments) * index / slices)
+        last = moments[upto - 1]
+        span = max((last - previous).total_seconds(), 1e-3)
+        rates.append(round((upto - done) / span, 1))
+        previous, done = last, upto
+    return rates
+
+
+async def prefill_finished(store: PendingApprovalStore, count: int) -> None:
+    """``count`` completed records, as earlier runs would have left them (``bench.queue``)."""
+    from bench.queue import fill
+
+    await fill(store, count, status=ApprovalStatus.COMPLETED)
 
 
 async def _drain_worker(
@@ -164,8 +215,22 @@ async def _drain_worker(
     return out.decode().strip().splitlines()[-1]
 
 
-async def _statuses(provider: OpenAIAgentsProvider) -> dict[str, int]:
-    pipeline = [{"$group": {"_id": "$status", "n": {"$sum": 1}}}]
+async def _completion_moments(
+    provider: OpenAIAgentsProvider, approval_ids: list[str]
+) -> list[datetime]:
+    query = {"_id": {"$in": approval_ids}, "status": "completed"}
+    cursor = provider.store._collection.find(query, {"updated_at": 1})
+    moments = [document["updated_at"] async for document in cursor]
+    # BSON dates come back naive from some clients: they are UTC.
+    return [m if m.tzinfo is not None else m.replace(tzinfo=UTC) for m in moments]
+
+
+async def _statuses(provider: OpenAIAgentsProvider, approval_ids: list[str]) -> dict[str, int]:
+    """Records by status, of this run's records only (not the prefilled ones)."""
+    pipeline = [
+        {"$match": {"_id": {"$in": approval_ids}}},
+        {"$group": {"_id": "$status", "n": {"$sum": 1}}},
+    ]
     cursor = await provider.store._collection.aggregate(pipeline)
     counts: Counter[str] = Counter()
     async for row in cursor:
@@ -213,6 +278,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--runs", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=4, help="runs at once per worker")
     parser.add_argument("--no-change-stream", action="store_true", help="workers poll instead")
+    parser.add_argument(
+        "--prefill", type=int, default=0, help="finished records inserted before the run"
+    )
     args = parser.parse_args(argv)
     uri = os.environ.get("MONGODB_URI")
     with contextlib.ExitStack() as stack:
@@ -225,6 +293,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 runs=args.runs,
                 concurrency=args.concurrency,
                 change_stream=not args.no_change_stream,
+                prefill=args.prefill,
             )
         )
     return report.model_dump()

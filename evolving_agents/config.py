@@ -17,7 +17,7 @@ constructors that are a program's first line (``MongoDBClient()``, ``start_webho
 ``BighubDecisionProvider.from_env``). Everything else takes the settings it is given, so one
 process never runs on two readings of the environment (``tests/test_settings_flow.py``).
 
-The groups: *store* (``MONGODB_*``, ``EAT_DATA_DIR``, ``EAT_APPROVAL_TIMEOUT``,
+The groups: *store* (``MONGODB_*``, ``EAT_DATA_DIR``, ``EAT_DB_PORT``, ``EAT_APPROVAL_TIMEOUT``,
 ``EAT_PURGE_AFTER_DAYS``, ``EAT_STATE_SECRET*``, ``EAT_SERVER_SELECTION_TIMEOUT``), *worker*
 (``EAT_LEASE_SECONDS``), *web* (``EAT_WEB_SECRET``, ``EAT_REVIEWERS_FILE``, ``EAT_REVIEWERS``),
 *review* (``INTENT_REVIEW_*``, ``EAT_REVIEWER``, ``OPENAI_*``) are fields of ``Settings``;
@@ -49,6 +49,10 @@ APP_NAME = "evolving-agents"
 MIN_PRODUCTION_SECRET_BYTES = 32
 _MIN_ESTIMATED_BITS = 128.0
 NEW_SECRET_HINT = "python -c 'import secrets; print(secrets.token_hex(32))'"
+# Where the embedded server listens unless EAT_DB_PORT says otherwise: next to MongoDB's own
+# 27017-27019 without taking them, clear of UniFi's embedded mongod (27117), and below every
+# OS's ephemeral range (32768+ on Linux, 49152+ elsewhere), so no outgoing connection holds it.
+DEFAULT_DB_PORT = 27217
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(d|h|m|s)", re.IGNORECASE)
 _DURATION_UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
@@ -167,6 +171,9 @@ class Settings(BaseSettings):
         default="evolving_agents", validation_alias="MONGODB_DATABASE_NAME"
     )
     data_dir: Path | None = Field(default=None, validation_alias="EAT_DATA_DIR")
+    # The embedded server's port, the same on every start so every process finds it again;
+    # 0: any free port (the last one again while it stays free).
+    db_port: int = Field(default=DEFAULT_DB_PORT, ge=0, le=65535, validation_alias="EAT_DB_PORT")
     config_dir: Path | None = Field(default=None, validation_alias="EAT_CONFIG_DIR")
     # Where data_dir and config_dir default to (the XDG base directories).
     xdg_data_home: Path | None = Field(default=None, validation_alias="XDG_DATA_HOME")

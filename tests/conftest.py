@@ -40,6 +40,9 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempP
     home = tmp_path_factory.mktemp("eat-home")
     monkeypatch.setenv("EAT_CONFIG_DIR", str(home / "config"))
     monkeypatch.setenv("EAT_DATA_DIR", str(home / "data"))
+    # Any free port: tests start embedded servers side by side (and beside the developer's
+    # own on 27217), each in its own data directory. Tests of the fixed port set their own.
+    monkeypatch.setenv("EAT_DB_PORT", "0")
     monkeypatch.setenv("EAT_STATE_SECRET", TEST_SECRET)
     for name in ("OPENAI_API_KEY", "MONGODB_URI", "EAT_ENV", "BIGHUB_API_KEY"):
         monkeypatch.delenv(name, raising=False)

@@ -169,10 +169,10 @@ def test_reviewer_lists_the_queue_filters_it_and_reads_it_back_as_json(eat: Eat)
     rows = eat.json("approvals", "list")
     assert [row["id"] for row in rows] == [deploy.approval_id, grant.approval_id], "oldest first"
     by_id = {row["id"]: row for row in rows}
-    assert by_id[deploy.approval_id]["tools"] == "deploy_service"
+    assert by_id[deploy.approval_id]["tools"] == ["deploy_service"]
     assert by_id[deploy.approval_id]["risk"] == {"level": "high", "score": 0.8}
     assert by_id[grant.approval_id]["status"] == "pending"
-    assert by_id[grant.approval_id]["agent"] == AGENT_NAME
+    assert by_id[grant.approval_id]["agent_name"] == AGENT_NAME
 
     only_grants = eat.json("approvals", "list", "--tool", "grant_access")
     assert [row["id"] for row in only_grants] == [grant.approval_id]
@@ -197,7 +197,7 @@ def test_show_gives_arguments_signal_better_action_and_audit_trail(eat: Eat) -> 
     assert "audit trail" in out and "created" in out and "release-bot" in out
 
     record = eat.json("approvals", "show", str(run.approval_id))
-    assert record["_id"] == run.approval_id and "state" not in record
+    assert record["id"] == run.approval_id and "_id" not in record and "state" not in record
     assert record["tool_calls"][0]["signal"]["better_action"].startswith("Deploy to staging")
 
 

@@ -344,7 +344,7 @@ def test_cli_json_says_what_was_approved(eat: SuggestingEat) -> None:
         {"path": "role", "before": "Super Administrator", "after": "Helpdesk Administrator"},
         {"path": "hours", "before": 48, "after": 2},
     ]
-    assert out["_id"] == approval_id and out["status"] == "decided" and "state" not in out
+    assert out["id"] == approval_id and out["status"] == "decided" and "state" not in out
     decision = out["tool_calls"][0]["decision"]
     assert decision["edited_arguments"] == suggested("alice")
     assert decision["message"] == "2h is plenty"

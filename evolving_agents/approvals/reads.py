@@ -62,24 +62,53 @@ class Reads:
         """
         if limit < 1 or limit > 1000:
             raise ValueError(f"limit must be between 1 and 1000, got {limit}")
-        query = _list_query(status, agent_name, tool_name, run_id, cursor, newest_first)
-        direction = DESCENDING if newest_first else ASCENDING
+        query = _list_query(status, agent_name, tool_name, run_id)
+        after = None if cursor is None else decode_cursor(cursor)
         with driver_errors("list", None):
             now = self._records.clock()
             # Expiry moves records from pending to decided: both kinds of page must reflect it.
             if query.get("status") in (None, *EXPIRY_CHANGES):
                 await self._expiry.expire_matching(query, now)
-            documents = (
-                await self._records.collection.find(query, NO_STATE)
-                .sort([("created_at", direction), ("_id", direction)])
-                .limit(limit + 1)
-                .to_list(None)
-            )
+            documents = await self._page(query, after, newest_first, limit + 1)
             items, unreadable = await self._readable(documents[:limit], now)
         next_cursor = None
         if len(documents) > limit:
             next_cursor = cursor_after(documents[:limit], newest_first)
         return ApprovalPage(items=items, next_cursor=next_cursor, unreadable=unreadable)
+
+    async def _page(
+        self,
+        query: dict[str, Any],
+        after: tuple[datetime, str] | None,
+        newest_first: bool,
+        count: int,
+    ) -> builtins.list[Document]:
+        """Up to ``count`` documents ``query`` matches in list order, past ``after``.
+
+        Past a cursor it is two queries, the rest of the cursor's own moment and then what
+        follows it, not one ``$or`` of both: SecantusDB answers a top-level ``$or`` with a
+        collection scan, so every page but the first read every record ever kept. Each of
+        the two is one index range (``status_created`` for a status, ``created`` without one).
+        """
+        direction = DESCENDING if newest_first else ASCENDING
+        order = [("created_at", direction), ("_id", direction)]
+        parts = [query]
+        if after is not None:
+            created, approval_id = after
+            op = "$lt" if newest_first else "$gt"
+            parts = [
+                {**query, "created_at": created, "_id": {op: approval_id}},
+                {**query, "created_at": {op: created}},
+            ]
+        documents: builtins.list[Document] = []
+        for part in parts:
+            # Without the state blob, the one large field; what stays (calls, audit chain,
+            # seals) keeps a listed record verifiable (``integrity_problems``).
+            found = self._records.collection.find(part, NO_STATE).sort(order)
+            documents += await found.limit(count - len(documents)).to_list(None)
+            if len(documents) == count:
+                break
+        return documents
 
     async def run_history(self, run_id: str) -> builtins.list[PendingApproval]:
         """Every record of one run, in sequence order."""
@@ -114,9 +143,8 @@ def _list_query(
     agent_name: str | None,
     tool_name: str | None,
     run_id: str | None,
-    cursor: str | None,
-    newest_first: bool,
 ) -> dict[str, Any]:
+    """What a list asks for, its position aside (``Reads._page``)."""
     query: dict[str, Any] = {}
     if status is not None:
         query["status"] = ApprovalStatus(status).value
@@ -126,11 +154,4 @@ def _list_query(
         query["tool_calls.tool_name"] = tool_name
     if run_id is not None:
         query["run_id"] = run_id
-    if cursor is not None:
-        after_created, after_id = decode_cursor(cursor)
-        op = "$lt" if newest_first else "$gt"
-        query["$or"] = [
-            {"created_at": {op: after_created}},
-            {"created_at": after_created, "_id": {op: after_id}},
-        ]
     return query

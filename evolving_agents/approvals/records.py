@@ -28,6 +28,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.cursor import AsyncCursor
 from pymongo.errors import (
     ConnectionFailure,
+    OperationFailure,
     PyMongoError,
     ServerSelectionTimeoutError,
     WriteConcernError,
@@ -58,6 +59,8 @@ NO_STATE = {"state.data": 0}
 # Optimistic retries of a read-then-conditional-write: each retry means another writer's
 # update landed between our read and our write.
 WRITE_ATTEMPTS = 16
+# Creating an index another release defined otherwise: fail, drop it, create it again.
+_INDEX_ATTEMPTS = 3
 
 
 class ApprovalRecords:
@@ -185,10 +188,19 @@ class ApprovalRecords:
         return {"updated_at": now, "purge_at": now + self.purge_after}
 
     async def create_indexes(self) -> None:
+        """Every index of the collection, each replaced if an older release defined it
+        differently. The worker's queries touch only live records: finished ones are in no
+        index they scan, or sit behind a ``status`` equality (docs/PERFORMANCE.md)."""
+        # Imported here: store_votes imports this module.
+        from evolving_agents.approvals.store_votes import PARTIAL_READY
+
         collection = self.collection
         await collection.create_index(
             [("status", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)],
             name=ApprovalIndex.STATUS_CREATED,
+        )
+        await collection.create_index(
+            [("created_at", ASCENDING), ("_id", ASCENDING)], name=ApprovalIndex.CREATED
         )
         await collection.create_index(
             [("run_id", ASCENDING), ("sequence", ASCENDING)],
@@ -207,8 +219,22 @@ class ApprovalRecords:
             name=ApprovalIndex.PENDING_EXPIRY,
             partialFilterExpression={"status": ApprovalStatus.PENDING.value},
         )
+        # Only what a partial-resume policy lets run now: the worker polls for it, and a
+        # large pending queue must not cost each poll (partial_ready stays set once a record
+        # leaves pending, hence the status in the filter).
         await collection.create_index(
-            [("claim.lease_until", ASCENDING)], name=ApprovalIndex.CLAIM_LEASE
+            [("created_at", ASCENDING), ("_id", ASCENDING)],
+            name=ApprovalIndex.PARTIAL_READY,
+            partialFilterExpression={"status": ApprovalStatus.PENDING.value, PARTIAL_READY: True},
+        )
+        # Only resuming records: "lease before now" must never reach a finished one (those an
+        # older release finished keep their last lease, long past). Replaces the
+        # whole-collection index of that name earlier releases created.
+        await _index_as_defined(
+            collection,
+            [("claim.lease_until", ASCENDING)],
+            name=ApprovalIndex.CLAIM_LEASE,
+            partial={"status": ApprovalStatus.RESUMING.value},
         )
         # TTL only on purge_at, which is set when a record is finished: live state never
         # expires behind a reviewer's back.
@@ -257,6 +283,41 @@ class ApprovalChanges:
 
 
 # -- shared helpers ----------------------------------------------------------------------------
+
+
+async def _index_as_defined(
+    collection: AsyncCollection[Document],
+    keys: list[tuple[str, int]],
+    *,
+    name: str,
+    partial: dict[str, Any],
+) -> None:
+    """Create the index; one of that name defined otherwise (an older release's) is replaced.
+
+    Several processes may start at once: one that finds the index already as defined stops
+    there, and a drop that finds nothing to drop was another process's replacement.
+    """
+    for attempt in range(_INDEX_ATTEMPTS):
+        try:
+            await collection.create_index(keys, name=name, partialFilterExpression=partial)
+            return
+        except OperationFailure:
+            existing = (await collection.index_information()).get(name)
+            if existing is not None and _defined_as(existing, keys, partial):
+                return  # another process replaced it meanwhile
+            if attempt == _INDEX_ATTEMPTS - 1:
+                raise
+            if existing is not None:
+                logger.info("approval store: replacing index %s with its new definition", name)
+                with contextlib.suppress(OperationFailure):
+                    await collection.drop_index(name)
+
+
+def _defined_as(
+    existing: Mapping[str, Any], keys: list[tuple[str, int]], partial: Mapping[str, Any]
+) -> bool:
+    found = [(str(field), int(direction)) for field, direction in existing.get("key", [])]
+    return found == keys and dict(existing.get("partialFilterExpression") or {}) == partial
 
 
 def _pinned_source(

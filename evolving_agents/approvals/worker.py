@@ -25,6 +25,7 @@ import logging
 import math
 import random
 import time
+from collections.abc import Coroutine
 from typing import Any, Protocol
 
 from pymongo.errors import PyMongoError
@@ -50,6 +51,7 @@ from evolving_agents.errors import (
     UnreadableRecord,
 )
 from evolving_agents.storage.changes import ChangeFeed
+from evolving_agents.storage.outage import cancel_and_wait
 
 __all__ = [
     "ResumeWorker",
@@ -67,6 +69,8 @@ logger = logging.getLogger(__name__)
 _MIN_BATCH = 32
 _MAX_REFRESHES = 3
 _EXPIRE_BATCH = 100
+# How long what is left at the end of run() gets after its cancellation (a release, a stream).
+_STOP_SECONDS = 5.0
 
 
 class RunResumer(Protocol):
@@ -183,6 +187,20 @@ class ResumeWorker:
             for task in self._running.values():
                 task.cancel()
 
+    async def _unless_stopped(self, search: Coroutine[Any, Any, int]) -> int:
+        """``search``'s result, or 0 once a stop is requested: a search waits up to the
+        server selection timeout per query on a database that does not answer, and must not
+        hold up the stop. (It only reads and expires, so it can be cut anywhere.)"""
+        searching = asyncio.ensure_future(search)
+        stopped = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait((searching, stopped), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+            if not searching.done():
+                searching.cancel()
+        return searching.result() if searching.done() else 0
+
     async def run(self, *, stop: asyncio.Event | None = None, drain: bool = False) -> WorkerStats:
         """Resume runs until stopped (``request_stop`` or ``stop`` set) and return the counts.
 
@@ -205,9 +223,8 @@ class ResumeWorker:
             self._helpers.clear()
             # Only reached with runs still going when run() itself was cancelled.
             pending = [*self._running.values(), *helpers]
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+            # Bounded: a driver call can keep a cancelled task waiting on a silent database.
+            await cancel_and_wait(pending, timeout=_STOP_SECONDS)
             self._stats.seconds = round(time.monotonic() - started, 3)
         return self.stats
 
@@ -218,7 +235,7 @@ class ResumeWorker:
         while not self._stop.is_set():
             self._wake.clear()
             try:
-                started = await self._take_work()
+                started = await self._unless_stopped(self._take_work())
             except Exception as exc:
                 # Boundary: whatever one round of looking for work raised (a record nothing
                 # anticipated, a driver surprise), the worker logs it, counts it, and goes on.
@@ -283,8 +300,7 @@ class ResumeWorker:
         """Ids to resume, at most ``free``: runs of dead workers first, then decided ones."""
         now = time.monotonic()
         self._skip_until = {key: until for key, until in self._skip_until.items() if until > now}
-        # Leases run for minutes, so looking for lapsed ones once per poll interval is plenty
-        # (the lease index also holds every finished record, which makes the query cost grow).
+        # Leases run for minutes, so looking for lapsed ones once per poll interval is plenty.
         checked_abandoned = now >= self._next_abandoned_check or not self._candidates
         chosen = await self._abandoned(free) if checked_abandoned else []
         refreshes = 0

@@ -26,13 +26,15 @@ from evolving_agents.present.views import Suggestion
 
 def report_decision(
     record: PendingApproval,
+    shown: dict[str, Any],
     call_id: str | None,
     verdict: Verdict,
     identity: Reviewer,
     as_json: bool,
 ) -> None:
+    """After ``approve`` or ``reject``: ``shown`` (the record as JSON) or what was decided."""
     if as_json:
-        print_json(record.model_dump(mode="json", by_alias=True, exclude={"state"}))
+        print_json(shown)
         return
     colour = "green" if verdict is Verdict.APPROVED else "red"
     decided = [
@@ -64,6 +66,7 @@ def _whats_next(record: PendingApproval) -> None:
 
 def report_suggestion(
     record: PendingApproval,
+    shown: dict[str, Any],
     call: ToolCallRecord,
     suggestion: Suggestion,
     identity: Reviewer,
@@ -71,7 +74,6 @@ def report_suggestion(
 ) -> None:
     """After ``approve --suggested``: the record, and what was approved for which call."""
     if as_json:
-        shown = record.model_dump(mode="json", by_alias=True, exclude={"state"})
         applied = {"call_id": call.call_id, "tool_name": call.tool_name, **suggestion.as_json()}
         print_json({**shown, "suggestion_applied": applied})
         return

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from rich import box
 from rich.json import JSON
 from rich.markup import escape
 from rich.panel import Panel
@@ -42,10 +41,8 @@ from evolving_agents.present.reveal import (
     segments,
 )
 from evolving_agents.present.views import (
-    ApprovalRow,
     ChangedArgument,
     Suggestion,
-    UnreadableRow,
     call_risk,
     changed_arguments,
     expires_in,
@@ -54,17 +51,17 @@ from evolving_agents.present.views import (
     tool_errors,
 )
 
-_RISK_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "green"}
-_STATUS_STYLE = {"pending": "cyan", "decided": "yellow", "completed": "green", "failed": "red"}
+RISK_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "green"}
+STATUS_STYLE = {"pending": "cyan", "decided": "yellow", "completed": "green", "failed": "red"}
 # An invisible or direction-changing character, shown as its escape: impossible to miss.
-_HIDDEN_STYLE = "bold white on red"
+HIDDEN_STYLE = "bold white on red"
 
 
 def revealed(text: str, style: str = "") -> Text:
     """``text`` as Rich text (never markup), each hidden character as its styled escape."""
     shown = Text(style=style)
     for piece, hidden in segments(text):
-        shown.append(escaped(piece) if hidden else piece, style=_HIDDEN_STYLE if hidden else None)
+        shown.append(escaped(piece) if hidden else piece, style=HIDDEN_STYLE if hidden else None)
     return shown
 
 
@@ -79,56 +76,10 @@ def revealed_json(value: Any) -> Text:
     shown = Text(no_wrap=True)
     for piece in pieces:
         if len(piece.plain) == 1 and is_hidden(piece.plain):
-            shown.append(escaped(piece.plain, json_escape=True), style=_HIDDEN_STYLE)
+            shown.append(escaped(piece.plain, json_escape=True), style=HIDDEN_STYLE)
         else:
             shown.append_text(piece)
     return shown
-
-
-def queue_table(rows: list[ApprovalRow | UnreadableRow], status: str) -> Table:
-    unreadable = sum(1 for row in rows if row.unreadable)
-    title = f"{len(rows)} {'' if status == 'all' else status} approval(s)"
-    if unreadable:
-        title += f", {unreadable} unreadable"
-    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
-    for column in ("id", "age", "agent", "tool(s)", "risk", "status", "expires"):
-        wraps = column in ("agent", "tool(s)")
-        table.add_column(
-            column,
-            no_wrap=not wraps,
-            overflow="fold" if wraps else "ellipsis",
-            min_width={"tool(s)": 14, "expires": 7}.get(column),
-        )
-    for row in rows:
-        if isinstance(row, UnreadableRow):
-            # In the queue where it sits, so nobody wonders where a record went.
-            table.add_row(
-                Text(f"unreadable record {row.id}", style="bold red"),
-                "-",
-                "-",
-                Text(row.problem, style="red"),
-                "-",
-                Text("unreadable", style="bold red"),
-                "-",
-            )
-            continue
-        tools = revealed(row.tools.replace(", ", "\n"))
-        if row.hidden_characters:
-            tools.append("\nhidden characters", style=_HIDDEN_STYLE)
-        table.add_row(
-            Text(row.id, style="cyan"),
-            row.age,
-            revealed(row.agent),
-            tools,
-            f"[{_RISK_STYLE.get(row.risk.level, 'dim')}]{row.risk.level}[/]",
-            (
-                f"[bold red]{row.status_label}[/]"
-                if row.tool_errors
-                else f"[{_STATUS_STYLE.get(row.status, 'dim')}]{row.status}[/]"
-            ),
-            f"[red]{row.expires_in}[/]" if row.expires_in.startswith("expired") else row.expires_in,
-        )
-    return table
 
 
 def show_record(record: PendingApproval, *, tampered: list[str] | None = None) -> None:
@@ -149,7 +100,7 @@ def show_record(record: PendingApproval, *, tampered: list[str] | None = None) -
         " run ",
         (record.run_id, "cyan"),
         f" step {record.sequence}\nstatus ",
-        (record.status.value, _STATUS_STYLE.get(record.status.value, "dim")),
+        (record.status.value, STATUS_STYLE.get(record.status.value, "dim")),
         f" · requested by {record.actor or 'unknown'}",
         f" · waiting {humanize(now - record.created_at)}",
         f" · expires in {expires_in(record, now)}\n\n",
@@ -183,9 +134,7 @@ def show_call(call: ToolCallRecord, *, approval_id: str | None = None) -> None:
     hidden = hidden_characters(call.tool_name, call.arguments, edited, suggested, better)
     if hidden:
         console.print(
-            Text(
-                f"  ! {FLAG_TEXT}: {', '.join(hidden)}; each is shown as its escape", _HIDDEN_STYLE
-            )
+            Text(f"  ! {FLAG_TEXT}: {', '.join(hidden)}; each is shown as its escape", HIDDEN_STYLE)
         )
     show_arguments(call)
     show_signal(call.signal or {})
@@ -221,7 +170,7 @@ def call_heading(call: ToolCallRecord) -> Text:
         head.append(KIND_LABELS[call.kind], style="yellow")
         head.append("  ")
     head.append("risk ")
-    head.append(risk.label, style=_RISK_STYLE.get(risk.level, "dim"))
+    head.append(risk.label, style=RISK_STYLE.get(risk.level, "dim"))
     if tool.approver_roles:
         head.append(f"  approver roles: {', '.join(sorted(tool.approver_roles))}")
     if tool.min_approvals > 1:
@@ -353,7 +302,7 @@ def _code(text: str, lexer: str) -> Syntax:
         for piece, hidden in segments(line):
             width = len(escaped(piece)) if hidden else len(piece)
             if hidden:
-                syntax.stylize_range(_HIDDEN_STYLE, (number, column), (number, column + width))
+                syntax.stylize_range(HIDDEN_STYLE, (number, column), (number, column + width))
             column += width
     return syntax
 

@@ -2,23 +2,28 @@
 
 ::
 
-    eat approvals list [--status pending|decided|...|all] [--agent A] [--tool T] [--limit N]
+    eat approvals list [--status pending|decided|...|all] [--agent A] [--tool T] [--watch]
     eat approvals show ID
+    eat approvals wait ID [--until change|decided|finished] [--timeout 5m]
     eat approvals approve ID [--call CALL] --as NAME [--role ROLE ...] [--comment TEXT] [--always]
     eat approvals approve ID --suggested [--call CALL] --as NAME --app module:attr
     eat approvals reject ID [--call CALL] --as NAME [--role ROLE ...] --message TEXT [--always]
     eat approvals resume ID --app module:attr      # or: resume --all-decided --app ...
     eat approvals cancel ID [--as NAME] [--reason TEXT]
 
-Every command takes ``--json`` (data on stdout, nothing else). Exit codes: 0 ok, 1 error,
-2 bad input, 3 not found, 4 conflict (already decided, claimed or finished), 5 configuration,
-7 not allowed (missing role, own run).
+An ID may be the start of one: any prefix that no other approval id shares. Every command
+takes ``--json``: data on stdout, nothing else (each record in ``present.record_json``'s
+shape), and errors as one JSON object on stderr. Exit codes: 0 ok, 1 error, 2 bad input (an
+ambiguous id prefix too), 3 not found, 4 conflict (already decided, claimed or finished),
+5 configuration, 7 not allowed (missing role, own run), 9 ``wait`` timed out.
+
+``--as`` and ``--role`` are taken on trust: whoever runs ``eat`` may name anyone. The web
+inbox is the authenticated surface (``eat reviewers add``).
 """
 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from typing import Any
 
 import typer
@@ -26,38 +31,44 @@ from rich.markup import escape
 
 from evolving_agents.approvals.models import (
     AgentRunResult,
-    ApprovalStatus,
     PendingApproval,
     RunStatus,
     ToolCallRecord,
     Verdict,
-    utcnow,
 )
 from evolving_agents.approvals.rules import Reviewer, record_refusal
-from evolving_agents.approvals.store import ApprovalPage, PendingApprovalStore
 from evolving_agents.approvals.suggestions import SUGGESTION_APPLIED
+from evolving_agents.cli.approval_ids import resolve_approval_id
+from evolving_agents.cli.approval_reads import (
+    IdArgument,
+    JsonOption,
+    list_approvals,
+    show,
+    shown_json,
+    store_on,
+    wait,
+)
 from evolving_agents.cli.approval_reports import (
     report_decision,
     report_outcome,
     report_suggestion,
     resume_summary,
 )
-from evolving_agents.cli.approval_views import queue_table, show_record, show_suggestion
+from evolving_agents.cli.approval_views import show_suggestion
 from evolving_agents.cli.bulk_resume import resume_each_decided
-from evolving_agents.cli.common import ExitCode, console, err_console, fail, print_json, run_async
+from evolving_agents.cli.common import ExitCode, console, fail, print_json, run_async
 from evolving_agents.cli.connect import AppDirOption, database, provider_from_app
-from evolving_agents.config import Settings
 from evolving_agents.present.reveal import escape_hidden
-from evolving_agents.present.views import Suggestion, page_rows
+from evolving_agents.present.views import Suggestion
 from evolving_agents.reviewers.directory import cancel_as, decide_as
-from evolving_agents.storage.mongodb_client import MongoDBClient
-from evolving_agents.storage.names import APPROVALS
 
 approvals_app = typer.Typer(
     help="See, decide, resume or cancel paused runs.", no_args_is_help=True, add_completion=False
 )
+approvals_app.command("list")(list_approvals)
+approvals_app.command("show")(show)
+approvals_app.command("wait")(wait)
 
-JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON.")
 AsOption = typer.Option(..., "--as", help="Your reviewer name, recorded with the decision.")
 RoleOption = typer.Option(
     [], "--role", help="A role you act in (repeatable); tools may require one (approver_roles)."
@@ -72,122 +83,13 @@ AlwaysOption = typer.Option(
 )
 
 
-def _store(client: MongoDBClient) -> PendingApprovalStore:
-    days = Settings().purge_after_days
-    return PendingApprovalStore(client, purge_after=timedelta(days=days))
-
-
-# -- list / show ---------------------------------------------------------------------------
-
-
-@approvals_app.command("list")
-def list_approvals(
-    ctx: typer.Context,
-    status: str = typer.Option(
-        "pending", "--status", help="pending, decided, resuming, completed, failed, cancelled, all."
-    ),
-    agent: str | None = typer.Option(None, "--agent", help="Only this agent's runs."),
-    tool: str | None = typer.Option(None, "--tool", help="Only runs waiting on this tool."),
-    limit: int = typer.Option(50, "--limit", min=1, max=1000, help="At most this many."),
-    cursor: str | None = typer.Option(
-        None, "--cursor", help="Start after this point: the next-page cursor a list printed."
-    ),
-    as_json: bool = JsonOption,
-) -> None:
-    """The queue: oldest first for pending records, newest first otherwise.
-
-    A stored document that does not parse is listed as "unreadable record <id>" with what
-    does not parse (in JSON: ``status`` "unreadable"); the rest of the queue is unaffected.
-    """
-    statuses = [item.value for item in ApprovalStatus]
-    if status != "all" and status not in statuses:
-        raise fail(
-            f"unknown status {status!r}; use one of {', '.join(statuses)}, all", ExitCode.USAGE
-        )
-
-    async def fetch() -> tuple[ApprovalPage, str | None]:
-        async with database(ctx) as client:
-            try:
-                page = await _store(client).list(
-                    status=None if status == "all" else status,
-                    agent_name=agent,
-                    tool_name=tool,
-                    newest_first=status != "pending",
-                    limit=limit,
-                    cursor=cursor,
-                )
-            except ValueError as exc:  # a --cursor the store did not make
-                raise fail(f"--cursor: {exc}", ExitCode.USAGE) from None
-            return page, await _never_used(client, page)
-
-    page, never_used = run_async(fetch())
-    _print_page(page, status, as_json)
-    if never_used is not None:
-        # stderr under --json: stdout is the data alone.
-        (err_console if as_json else console).print(
-            f"[dim]{escape(never_used)}[/]", highlight=False, soft_wrap=True
-        )
-
-
-async def _never_used(client: MongoDBClient, page: ApprovalPage) -> str | None:
-    """When the database has no approvals at all (a mistyped MONGODB_DATABASE_NAME looks like
-    an empty queue): a line naming the database and where it is."""
-    if page.items or page.unreadable or await client.has_collection(APPROVALS):
-        return None
-    return f"database {client.db_name} on {client.address()}: no approvals yet"
-
-
-def _print_page(page: ApprovalPage, status: str, as_json: bool) -> None:
-    rows = page_rows(page, now=utcnow())
-    more = None if page.next_cursor is None else f"next page: --cursor {page.next_cursor}"
-    if as_json:
-        run_ids = {record.id: record.run_id for record in page.items}
-        print_json(
-            [
-                row.as_json() if row.unreadable else {**row.as_json(), "run_id": run_ids[row.id]}
-                for row in rows
-            ]
-        )
-        if more:
-            err_console.print(more, highlight=False, soft_wrap=True)
-        return
-    if not rows:
-        console.print(f"no {'' if status == 'all' else status + ' '}approvals")
-        return
-    console.print(queue_table(rows, status))
-    if more:
-        console.print(more, highlight=False, soft_wrap=True)
-
-
-@approvals_app.command("show")
-def show(
-    ctx: typer.Context,
-    approval_id: str = typer.Argument(..., metavar="ID"),
-    as_json: bool = JsonOption,
-) -> None:
-    """One record: the request, each call's arguments and signal, decisions, the audit trail."""
-
-    async def fetch() -> tuple[PendingApproval, list[str]]:
-        async with database(ctx) as client:
-            store = _store(client)
-            record = await store.get(approval_id)
-            return record, store.integrity_problems(record)
-
-    record, problems = run_async(fetch())
-    if as_json:
-        shown = record.model_dump(mode="json", by_alias=True, exclude={"state"})
-        print_json({**shown, "integrity": {"intact": not problems, "problems": problems}})
-        return
-    show_record(record, tampered=problems)
-
-
 # -- approve / reject ----------------------------------------------------------------------
 
 
 @approvals_app.command("approve")
 def approve(
     ctx: typer.Context,
-    approval_id: str = typer.Argument(..., metavar="ID"),
+    approval_id: str = IdArgument,
     call: str | None = CallOption,
     reviewer: str = AsOption,
     roles: list[str] = RoleOption,
@@ -218,22 +120,22 @@ def approve(
     identity = Reviewer(name=reviewer, roles=frozenset(roles))
     if suggested:
         app = _suggestion_options(edited_arguments, app, always)
-        record, target, suggestion = run_async(
+        record, shown, target, suggestion = run_async(
             _approve_suggestion(ctx, approval_id, call, identity, comment, app, quiet=as_json)
         )
-        report_suggestion(record, target, suggestion, identity, as_json)
+        report_suggestion(record, shown, target, suggestion, identity, as_json)
         return
     edits = _parse_edits(edited_arguments, call, app)
-    record = run_async(
+    record, shown = run_async(
         _decide(ctx, approval_id, call, Verdict.APPROVED, identity, comment, edits, app, always)
     )
-    report_decision(record, call, Verdict.APPROVED, identity, as_json)
+    report_decision(record, shown, call, Verdict.APPROVED, identity, as_json)
 
 
 @approvals_app.command("reject")
 def reject(
     ctx: typer.Context,
-    approval_id: str = typer.Argument(..., metavar="ID"),
+    approval_id: str = IdArgument,
     call: str | None = CallOption,
     reviewer: str = AsOption,
     roles: list[str] = RoleOption,
@@ -247,10 +149,10 @@ def reject(
     if not message.strip():
         raise fail("--message must say why: the agent reads it", ExitCode.USAGE)
     identity = Reviewer(name=reviewer, roles=frozenset(roles))
-    record = run_async(
+    record, shown = run_async(
         _decide(ctx, approval_id, call, Verdict.REJECTED, identity, message, None, None, always)
     )
-    report_decision(record, call, Verdict.REJECTED, identity, as_json)
+    report_decision(record, shown, call, Verdict.REJECTED, identity, as_json)
 
 
 def _parse_edits(raw: str | None, call: str | None, app: str | None) -> dict[str, Any] | None:
@@ -305,9 +207,10 @@ async def _approve_suggestion(
     app: str,
     *,
     quiet: bool,
-) -> tuple[PendingApproval, ToolCallRecord, Suggestion]:
+) -> tuple[PendingApproval, dict[str, Any], ToolCallRecord, Suggestion]:
     async with database(ctx) as client:
         store = provider_from_app(app, client).store
+        approval_id = await resolve_approval_id(store, approval_id)
         record = await store.get(approval_id)
         target, suggestion = _suggested_call(record, call_id)
         _refuse_forbidden(record, target.call_id, identity, Verdict.APPROVED)
@@ -325,7 +228,7 @@ async def _approve_suggestion(
             # Exactly what was shown: the store binds the vote to its digest.
             edited_arguments=suggestion.arguments,
         )
-        return decided, target, suggestion
+        return decided, shown_json(store, decided), target, suggestion
 
 
 def _suggested_call(
@@ -401,15 +304,16 @@ async def _decide(
     edits: dict[str, Any] | None,
     app: str | None = None,
     always: bool = False,
-) -> PendingApproval:
+) -> tuple[PendingApproval, dict[str, Any]]:
     async with database(ctx) as client:
         # The provider's store checks edited arguments; a bare store refuses them.
-        store = _store(client) if app is None else provider_from_app(app, client).store
+        store = store_on(client) if app is None else provider_from_app(app, client).store
+        approval_id = await resolve_approval_id(store, approval_id)
         record = await store.get(approval_id)
         _refuse_forbidden(record, call_id, identity, verdict)
         target = record.call(call_id) if call_id is not None else None
         sha = None if target is None else target.arguments_sha256
-        return await decide_as(
+        decided = await decide_as(
             store,
             approval_id,
             identity,
@@ -421,6 +325,7 @@ async def _decide(
             arguments_sha256=sha,
             edited_arguments=edits,
         )
+        return decided, shown_json(store, decided)
 
 
 # -- resume / cancel -----------------------------------------------------------------------
@@ -429,7 +334,9 @@ async def _decide(
 @approvals_app.command("resume")
 def resume(
     ctx: typer.Context,
-    approval_id: str | None = typer.Argument(None, metavar="[ID]"),
+    approval_id: str | None = typer.Argument(
+        None, metavar="[ID]", help="An approval id, or the start of one that no other id shares."
+    ),
     all_decided: bool = typer.Option(
         False, "--all-decided", help="Resume every decided record, with a progress bar."
     ),
@@ -461,7 +368,9 @@ async def _resume_one(ctx: typer.Context, approval_id: str, app: str) -> AgentRu
     async with database(ctx) as client:
         provider = provider_from_app(app, client)
         try:
-            return await provider.resume_agent(approval_id)
+            return await provider.resume_agent(
+                await resolve_approval_id(provider.store, approval_id)
+            )
         finally:
             await provider.aclose()
 
@@ -478,7 +387,7 @@ async def _resume_all(ctx: typer.Context, app: str, *, quiet: bool) -> list[dict
 @approvals_app.command("cancel")
 def cancel(
     ctx: typer.Context,
-    approval_id: str = typer.Argument(..., metavar="ID"),
+    approval_id: str = IdArgument,
     by: str | None = typer.Option(None, "--as", help="Who cancels (kept in the audit trail)."),
     roles: list[str] = RoleOption,
     reason: str | None = typer.Option(None, "--reason", help="Why (kept as the run's error)."),
@@ -490,16 +399,19 @@ def cancel(
     cancel its own run); without it the operator cancels, unnamed.
     """
 
-    async def go() -> PendingApproval:
+    async def go() -> tuple[PendingApproval, dict[str, Any]]:
         async with database(ctx) as client:
-            store = _store(client)
+            store = store_on(client)
+            resolved = await resolve_approval_id(store, approval_id)
             if by is None:
-                return await store.cancel(approval_id, reason=reason)
-            identity = Reviewer(name=by, roles=frozenset(roles))
-            return await cancel_as(store, approval_id, identity, reason=reason)
+                record = await store.cancel(resolved, reason=reason)
+            else:
+                identity = Reviewer(name=by, roles=frozenset(roles))
+                record = await cancel_as(store, resolved, identity, reason=reason)
+            return record, shown_json(store, record)
 
-    record = run_async(go())
+    record, shown = run_async(go())
     if as_json:
-        print_json(record.model_dump(mode="json", by_alias=True, exclude={"state"}))
+        print_json(shown)
     else:
         console.print(f"cancelled [cyan]{record.id}[/]; it will not resume")

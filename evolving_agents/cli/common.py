@@ -8,6 +8,11 @@ A database that does not answer is one line, exit 5, never the driver's dump::
     error: cannot reach the database evolving_agents at mongodb://ops:****@db.example.com/:
     connection refused (no answer within 5 s); is the server running and reachable from
     here? check MONGODB_URI
+
+Under ``--json`` the same error is one JSON object on stderr (stdout stays the data alone, so
+a failed command prints nothing there), with the same exit code::
+
+    {"error": "approval apr_9f: not found", "code": 3, "kind": "not_found"}
 """
 
 from __future__ import annotations
@@ -18,11 +23,12 @@ import logging
 import sys
 from collections.abc import Coroutine, Iterator
 from enum import IntEnum
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.markup import escape
+from rich.errors import MarkupError
+from rich.markup import escape, render
 
 from evolving_agents.errors import (
     ApprovalConflict,
@@ -33,6 +39,13 @@ from evolving_agents.errors import (
     InvalidDecision,
     NotAuthorized,
 )
+
+if TYPE_CHECKING:
+    from typer._click import Context
+try:  # Typer 0.29 vendors Click; older versions use Click itself
+    from typer._click.globals import get_current_context
+except ImportError:  # pragma: no cover
+    from click import get_current_context  # type: ignore[no-redef]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -49,6 +62,10 @@ class ExitCode(IntEnum):
     CONFIG = 5
     REJECTED = 6
     FORBIDDEN = 7
+    PORT_IN_USE = 8
+    """A configuration error of its own: the port to listen on is taken (``eat inbox``)."""
+    TIMEOUT = 9
+    """``eat approvals wait --timeout``: the record did not change in time."""
 
 
 # The package's errors, most specific first, and the exit code each one means.
@@ -96,7 +113,7 @@ def _shown(exc: Exception) -> tuple[Exception | str, ExitCode] | None:
 
 def _exit(exc: Exception | str, code: ExitCode) -> None:
     # Escaped: a message quoting "[...]" (a driver's "[Errno 111]", a JSON list) is text.
-    err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+    print_error(escape(str(exc)), code)
     raise SystemExit(int(code))
 
 
@@ -230,7 +247,48 @@ def print_json(value: Any) -> None:
     typer.echo(json.dumps(value, indent=2, default=str))
 
 
-def fail(message: str, code: ExitCode) -> typer.Exit:
-    """One red line on stderr; raise the returned ``typer.Exit``."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+def fail(message: str, code: ExitCode, **fields: Any) -> typer.Exit:
+    """One red line on stderr (Rich markup); raise the returned ``typer.Exit``. Under
+    ``--json`` a JSON object instead, with ``fields`` (JSON values) added to it."""
+    print_error(message, code, **fields)
     return typer.Exit(int(code))
+
+
+JSON_ERRORS = "evolving_agents.json_errors"
+"""Key of the root context's ``meta``: whether the command line asked for ``--json``."""
+
+
+def print_error(message: str, code: int, **fields: Any) -> None:
+    """``message`` (Rich markup) as the command's one error line on stderr, or as
+    ``{"error", "code", "kind", **fields}`` when the command runs with ``--json``."""
+    if not json_errors():
+        err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+        return
+    try:
+        plain = render(message).plain
+    except MarkupError:
+        plain = message
+    try:
+        kind = ExitCode(code).name.lower()
+    except ValueError:
+        kind = "error"
+    error = {"error": plain, "code": code, "kind": kind, **fields}
+    sys.stderr.write(json.dumps(error, default=str) + "\n")
+    sys.stderr.flush()
+
+
+def json_errors(ctx: Context | None = None) -> bool:
+    """Whether the running command was given ``--json`` (its errors are then JSON too).
+
+    The command's own parsed ``--json`` when it has one; before a command parsed its
+    options (a missing option, an unknown command), whether ``--json`` was on the line.
+    """
+    current = ctx or get_current_context(silent=True)
+    if current is None:
+        return False
+    node: Context | None = current
+    while node is not None:
+        if "as_json" in node.params:
+            return bool(node.params["as_json"])
+        node = node.parent
+    return bool(current.meta.get(JSON_ERRORS))

@@ -1,12 +1,23 @@
-"""``eat db start|stop|status``: the embedded SecantusDB server shared by this machine."""
+"""``eat db start|stop|status``: the embedded SecantusDB server shared by this machine.
+
+It listens on ``EAT_DB_PORT`` (27217) every time it starts, so every process finds it where it
+was. A port something else took is one line naming it and the setting, exit 8
+(``ExitCode.PORT_IN_USE``), from ``eat db start`` and from ``eat inbox`` and ``eat worker``,
+which start the server before anything else.
+"""
 
 from __future__ import annotations
 
-import typer
+import contextlib
+from collections.abc import Iterator
 
-from evolving_agents.cli.common import console, fail_cleanly, print_json
+import typer
+from rich.markup import escape
+
+from evolving_agents.cli.common import ExitCode, console, fail, fail_cleanly, print_json
 from evolving_agents.config import Settings
-from evolving_agents.storage.embedded import EmbeddedServer
+from evolving_agents.storage.embedded import EmbeddedPortInUse, EmbeddedServer
+from evolving_agents.storage.mongodb_client import MongoDBClient
 
 db_app = typer.Typer(
     help="Start, stop or inspect the embedded local database server.", add_completion=False
@@ -18,7 +29,7 @@ JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON.")
 @db_app.command("start")
 def start(as_json: bool = JsonOption) -> None:
     """Start the embedded server (or find the one already running)."""
-    with fail_cleanly():
+    with fail_cleanly(), port_in_use_exits():
         server = EmbeddedServer.from_settings(Settings())
         server.ensure_running()
         _show(server, as_json)
@@ -47,6 +58,23 @@ def status(as_json: bool = JsonOption) -> None:
             raise typer.Exit(1)
 
 
+@contextlib.contextmanager
+def port_in_use_exits() -> Iterator[None]:
+    """The embedded server's port taken by another program: its one line, and exit 8 rather
+    than the 5 of the other configuration errors (put it inside ``fail_cleanly``)."""
+    try:
+        yield
+    except EmbeddedPortInUse as exc:
+        raise fail(escape(str(exc)), ExitCode.PORT_IN_USE) from None
+
+
+def start_embedded(client: MongoDBClient) -> None:
+    """Start (or find) the embedded server ``client`` uses, if it uses it: a long-running
+    command says at once that it cannot, rather than from inside its first request."""
+    if client.backend == "embedded":
+        EmbeddedServer.from_settings(client.settings).ensure_running()
+
+
 def _show(server: EmbeddedServer, as_json: bool) -> None:
     info = server.status()
     if as_json:
@@ -63,6 +91,13 @@ def _show(server: EmbeddedServer, as_json: bool) -> None:
                 "[yellow]writes: not synced on every commit[/] (started without "
                 "--sync-on-commit); restart it with: eat db stop && eat db start"
             )
+        if info.configured_port and info.port != info.configured_port:
+            console.print(
+                f"[yellow]note:[/] EAT_DB_PORT is {info.configured_port}; the server keeps "
+                f"port {info.port} until it restarts (eat db stop && eat db start)"
+            )
     else:
         console.print("[yellow]not running[/] (eat db start, or any eat command, starts it)")
+        port = info.configured_port or "any free one"
+        console.print(f"port: {port} (EAT_DB_PORT)", highlight=False)
     console.print(f"data: {info.storage_path}\nlog:  {info.log_path}", highlight=False)

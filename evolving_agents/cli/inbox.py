@@ -9,21 +9,28 @@ Reviewers sign in with a token from ``EAT_REVIEWERS_FILE`` (TOML) or ``EAT_REVIE
 ``EAT_WEB_SECRET`` keeps sessions valid across restarts and processes; it is required to listen
 beyond loopback (``--host`` other than 127.0.0.1/::1/localhost). With ``EAT_WEBHOOK_URL`` set, the
 webhook service runs inside the inbox too.
+
+A port already taken is one line and exit 8 before anything says it serves. While the database
+does not answer, pages are a 503 naming it and ``/healthz`` fails; the log says so once per
+outage. The first Ctrl-C or SIGTERM stops it within seconds (``inbox_server.py``).
 """
 
 from __future__ import annotations
 
-import asyncio
+import errno
 import ipaddress
 import logging
+import socket
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import typer
+from rich.markup import escape
 
 from evolving_agents.approvals.store import PendingApprovalStore
-from evolving_agents.cli.common import console, err_console, fail_cleanly
+from evolving_agents.cli.common import ExitCode, console, err_console, fail, fail_cleanly
 from evolving_agents.cli.connect import AppDirOption, provider_from_app
+from evolving_agents.cli.db import port_in_use_exits, start_embedded
 from evolving_agents.config import Settings
 from evolving_agents.errors import ConfigurationError
 from evolving_agents.notify.service import WebhookService
@@ -32,7 +39,6 @@ from evolving_agents.reviewers.directory import REVIEWERS_ENV, REVIEWERS_FILE_EN
 from evolving_agents.storage.mongodb_client import MongoDBClient
 
 if TYPE_CHECKING:
-    import uvicorn
     from fastapi import FastAPI
 
 
@@ -56,7 +62,7 @@ def inbox(
     """Serve the web inbox: a live queue, details, approve and reject, sign-in by token."""
     from evolving_agents.web.app import create_app
 
-    with fail_cleanly():
+    with fail_cleanly(), port_in_use_exits():
         settings = Settings()  # the one reading of the environment for this process
         reviewers = _reviewers(settings, reviewers_file)
         _refuse_open_listening_without_secret(host, settings)
@@ -67,8 +73,10 @@ def inbox(
         web_app = create_app(
             target, reviewers, poll_interval=poll_interval, webhooks=webhooks, settings=settings
         )
+        start_embedded(web_app.state.inbox.database.client)  # the client the inbox reads
+    sock = _listen(host, port)
     _announce(host, port, len(reviewers), app, webhooks)
-    _run_server(web_app, host, port, client)
+    _run_server(web_app, sock, client)
 
 
 def _reviewers(settings: Settings, reviewers_file: str | None) -> ReviewerDirectory:
@@ -117,27 +125,35 @@ def _announce(
     )
 
 
-def _run_server(web_app: FastAPI, host: str, port: int, client: MongoDBClient) -> None:
-    import uvicorn
+def _listen(host: str, port: int) -> socket.socket:
+    from evolving_agents.cli.inbox_server import listen
+
+    try:
+        return listen(host, port)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise fail(
+                f"port {port} on {escape(host)} is taken: is another inbox running? "
+                "Choose another with --port",
+                ExitCode.PORT_IN_USE,
+            ) from None
+        reason = exc.strerror or str(exc)
+        raise fail(
+            f"cannot listen on {escape(host)}:{port}: {escape(reason)}; check --host and --port",
+            ExitCode.CONFIG,
+        ) from None
+
+
+def _run_server(web_app: FastAPI, sock: socket.socket, client: MongoDBClient) -> None:
+    from evolving_agents.cli.inbox_server import serve
+    from evolving_agents.cli.lifetime import outage_lines
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    config = uvicorn.Config(
-        web_app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3
-    )
-    server = uvicorn.Server(config)
-    asyncio.run(_serve(server, client))
-    if not server.started:
-        raise SystemExit(3)  # what uvicorn.run does when the server could not start
-
-
-async def _serve(server: uvicorn.Server, client: MongoDBClient) -> None:
-    try:
-        await server.serve()
-    finally:
-        # Inside the loop, before it ends: closing stops the driver's monitors, including
-        # those of a client left behind when the embedded server came back on a new port,
-        # which would otherwise keep the exit waiting.
-        await client.close()
+    inbox = web_app.state.inbox
+    with outage_lines(inbox.database):
+        started = serve(web_app, sock, client, on_stop=inbox.events.close)
+    if not started:
+        raise SystemExit(int(ExitCode.ERROR))
 
 
 def _store_only(client: MongoDBClient, settings: Settings) -> PendingApprovalStore:

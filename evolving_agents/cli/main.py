@@ -5,10 +5,12 @@
     eat demo --approve            # the seed scenario, end to end, on the embedded database
     eat db status                 # where the embedded server is, and whether it runs
     eat doctor                    # is the setup ready? database, secret, reviewers, workers
-    eat approvals list            # the queue; show, approve, reject, resume, cancel
+    eat approvals list            # the queue; show, approve, reject, resume, cancel, wait
     eat inbox                     # the same in a browser, live
+    eat reviewers add alice --role sre   # a sign-in token for the inbox, and its file entry
     eat worker --app mod:attr     # resume decided runs as they appear
     eat webhooks run              # signed webhooks for approval events
+    eat --version                 # eat --install-completion: tab completion for your shell
 
 Each command's module is imported when that command runs, never before: ``eat --help`` loads
 Typer, Rich and this file, and ``eat approvals list`` loads the store but not the Agents SDK
@@ -18,14 +20,22 @@ from the commands themselves; a test keeps each line equal to its command's own 
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
+from collections.abc import Iterator
 from typing import Any
 
 import typer
+from rich.markup import escape
 from typer.core import TyperCommand, TyperGroup
 
-from evolving_agents.cli.common import console, fail_cleanly
+from evolving_agents.cli.common import JSON_ERRORS, console, fail_cleanly, json_errors, print_error
+
+try:  # Typer 0.29 vendors Click; older versions use Click itself
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover
+    from click.exceptions import ClickException  # type: ignore[assignment]
 
 # name -> (module:attribute of its Typer app or function, the line ``eat --help`` shows).
 # In the order ``eat --help`` lists them.
@@ -54,6 +64,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "evolving_agents.cli.approvals:approvals_app",
         "See, decide, resume or cancel paused runs.",
     ),
+    "reviewers": (
+        "evolving_agents.cli.reviewers:reviewers_app",
+        "Add a reviewer for the web inbox: a new sign-in token and its reviewers-file entry.",
+    ),
     "webhooks": (
         "evolving_agents.cli.webhooks:webhooks_app",
         "Deliver signed webhooks for approval events (EAT_WEBHOOK_URL).",
@@ -81,6 +95,30 @@ class LazyCommands(TyperGroup):
             command = self.commands[command.name] = load_command(command.name)
         return name, command, rest
 
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        # Before any option is parsed: a usage error in a command's options is JSON too.
+        options = args[: args.index("--")] if "--" in args else args
+        ctx.meta[JSON_ERRORS] = "--json" in options
+        with _usage_errors_as_json(ctx):
+            rest: list[str] = super().parse_args(ctx, args)
+            return rest
+
+    def invoke(self, ctx: Any) -> Any:
+        with _usage_errors_as_json(ctx):
+            return super().invoke(ctx)
+
+
+@contextlib.contextmanager
+def _usage_errors_as_json(ctx: Any) -> Iterator[None]:
+    """Click's own errors (a missing option, an unknown command) as JSON under ``--json``."""
+    try:
+        yield
+    except ClickException as exc:
+        if not json_errors(ctx):
+            raise
+        print_error(escape(exc.format_message()), exc.exit_code)
+        raise typer.Exit(exc.exit_code) from None
+
 
 def load_command(name: str) -> Any:
     """The Click command behind ``eat NAME``, its module imported now."""
@@ -99,12 +137,35 @@ app = typer.Typer(
     help="evolving-agents: durable approvals for OpenAI agents that take real actions.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    # The root offers --install-completion and --show-completion; commands are completed
+    # through ``LazyCommands`` (a command's module is imported when its words are completed).
+    add_completion=True,
 )
 
 
+def _print_version(value: bool) -> None:
+    if not value:
+        return
+    from importlib import metadata  # here: only ``eat --version`` pays for it
+
+    try:
+        version = metadata.version("evolving-agents")
+    except metadata.PackageNotFoundError:  # run from a source tree that is not installed
+        from evolving_agents import __version__ as version
+    typer.echo(f"eat (evolving-agents) {version}")
+    raise typer.Exit()
+
+
 @app.callback()
-def _eat() -> None:
+def _eat(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print the version and exit.",
+    ),
+) -> None:
     # Typer builds a group only around a callback or registered commands; ours are lazy.
     pass
 

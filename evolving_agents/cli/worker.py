@@ -8,6 +8,9 @@
 ``--app`` names an ``AgentRegistry``, an ``OpenAIAgentsProvider``, or a zero-argument callable
 returning either; a registry gets a provider on ``MONGODB_URI`` (or the embedded database).
 SIGTERM or Ctrl-C: finish the runs in flight and exit 0; a second signal releases them instead.
+A search for work waiting on a database that does not answer does not hold up the stop. While
+the database does not answer the worker keeps trying, and its log says so in one line when the
+outage starts and one when it ends.
 """
 
 from __future__ import annotations
@@ -23,12 +26,15 @@ from rich.text import Text
 
 from evolving_agents.approvals.worker import ResumeWorker
 from evolving_agents.approvals.worker_stats import WorkerStats, install_signal_handlers
-from evolving_agents.cli.common import console, fail_cleanly, run_async
+from evolving_agents.cli.common import console, fail_cleanly
 from evolving_agents.cli.connect import AppDirOption
+from evolving_agents.cli.db import port_in_use_exits, start_embedded
+from evolving_agents.cli.lifetime import outage_lines, run_to_the_end
 from evolving_agents.errors import ConfigurationError
 from evolving_agents.providers.agent_registry import AgentRegistry, load_app
 from evolving_agents.providers.openai_agents_provider import OpenAIAgentsProvider
 from evolving_agents.storage.mongodb_client import MongoDBClient
+from evolving_agents.storage.outage import DatabaseWatch, cancel_and_wait
 
 _REFRESH_SECONDS = 0.25
 _COUNTS = (
@@ -76,8 +82,9 @@ def worker(
     """Claim decided runs and resume each exactly once, alongside any other workers."""
     if max_poll_interval < poll_interval:
         raise typer.BadParameter("--max-poll-interval must be at least --poll-interval")
-    with fail_cleanly():
+    with fail_cleanly(), port_in_use_exits():
         provider, owned = _provider_for(load_app(app))
+        start_embedded(provider.mongodb_client)
     resume_worker = ResumeWorker(
         provider,
         concurrency=concurrency,
@@ -86,7 +93,10 @@ def worker(
         max_poll_interval=max_poll_interval,
         use_change_stream=change_stream,
     )
-    stats = run_async(_run(resume_worker, provider, owned, drain=drain, live=not json_output))
+    with fail_cleanly():
+        stats = run_to_the_end(
+            _run(resume_worker, provider, owned, drain=drain, live=not json_output)
+        )
     if json_output:
         typer.echo(json.dumps(stats.model_dump(mode="json")))
     else:
@@ -117,17 +127,23 @@ async def _run(
     live: bool,
 ) -> WorkerStats:
     undo = install_signal_handlers(resume_worker)
+    database = DatabaseWatch(provider.mongodb_client, label=f"worker {resume_worker.worker_id}")
+    watching = asyncio.create_task(database.run(), name="eat-worker-database")
     try:
-        if not live:
-            return await resume_worker.run(drain=drain)
-        with Live(_stats_table(resume_worker.stats), console=console, transient=True) as display:
-            refresher = asyncio.create_task(_refresh(resume_worker, display))
-            try:
+        with outage_lines(database):
+            if not live:
                 return await resume_worker.run(drain=drain)
-            finally:
-                refresher.cancel()
+            with Live(
+                _stats_table(resume_worker.stats), console=console, transient=True
+            ) as display:
+                refresher = asyncio.create_task(_refresh(resume_worker, display))
+                try:
+                    return await resume_worker.run(drain=drain)
+                finally:
+                    refresher.cancel()
     finally:
         undo()
+        await cancel_and_wait([watching], timeout=1.0)
         await provider.aclose()
         if owned is not None:
             await owned.close()

@@ -249,11 +249,6 @@ class ApprovalRow(BaseModel):
         plural = "" if self.tool_errors == 1 else "s"
         return f"{self.status} ({self.tool_errors} tool error{plural})"
 
-    def as_json(self) -> dict[str, Any]:
-        data = self.model_dump(mode="json")
-        data["risk"] = {"level": self.risk.level, "score": self.risk.score}
-        return data
-
 
 class UnreadableRow(BaseModel):
     """A queue line for a stored document that does not parse: "unreadable record <id>"."""
@@ -268,9 +263,6 @@ class UnreadableRow(BaseModel):
     @property
     def label(self) -> str:
         return f"unreadable record {self.id}"
-
-    def as_json(self) -> dict[str, Any]:
-        return {"id": self.id, "status": "unreadable", "unreadable": True, "problem": self.problem}
 
 
 def page_rows(page: ApprovalPage, *, now: datetime) -> list[ApprovalRow | UnreadableRow]:

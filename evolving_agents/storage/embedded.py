@@ -7,7 +7,7 @@ that it starts itself as a background process and finds again through a state fi
 
     from evolving_agents.storage.embedded import EmbeddedServer
 
-    server = EmbeddedServer.from_settings(settings)   # under EAT_DATA_DIR or XDG data home
+    server = EmbeddedServer.from_settings(settings)   # EAT_DATA_DIR, port EAT_DB_PORT (27217)
     uri = server.ensure_running()             # starts it once; every later caller reuses it
     client = MongoClient(uri)                 # a single-node replica set: change streams work
     server.status().running                   # True
@@ -16,9 +16,13 @@ that it starts itself as a background process and finds again through a state fi
 Writes are durable: the server runs with ``--sync-on-commit`` (each commit fsyncs the
 journal before it is acknowledged), and ``MongoDBClient`` also asks for ``j: true`` on every
 write, so an acknowledged write survives a SIGKILL of the server (or a power cut) even on a
-server an older version started without the flag. A restarted server takes its previous port
-again when it is free, so clients reconnect by themselves; ``recover`` finds (or restarts) it
-for a client whose server moved.
+server an older version started without the flag.
+
+The server listens on one port, ``EAT_DB_PORT`` (27217 by default), on every start: a client
+holding the address reconnects by itself after ``eat db stop`` and ``eat db start``, and a
+port some other program took is an error naming it (``EmbeddedPortInUse``), never a move.
+With port 0 the server takes any free port, the last one again while it stays free;
+``recover`` finds (or restarts) it for a client whose server moved.
 
 SecantusDB is GPL, so it only ever runs as a separate ``secantusd-py`` process; this module
 never imports it.
@@ -42,6 +46,7 @@ from evolving_agents.storage.embedded_process import (
     EXECUTABLE_NAME,
     KILL_WAIT_SECONDS,
     PING_TIMEOUT_MS,
+    EmbeddedPortInUse,
     EmbeddedServerError,
     exclusive_lock,
     free_port,
@@ -51,6 +56,7 @@ from evolving_agents.storage.embedded_process import (
     pid_alive,
     ping,
     port_if_free,
+    port_in_use,
     reap_in_background,
     resolve_executable,
     secantus_version,
@@ -62,6 +68,7 @@ from evolving_agents.storage.embedded_process import (
 
 __all__ = [
     "EXECUTABLE_NAME",
+    "EmbeddedPortInUse",
     "EmbeddedServer",
     "EmbeddedServerError",
     "EmbeddedServerStatus",
@@ -94,6 +101,9 @@ class EmbeddedServerStatus(BaseModel):
     pid: int | None = Field(description="The recorded process, while it is alive.")
     host: str
     port: int | None = Field(description="The recorded port, while the process is alive.")
+    configured_port: int = Field(
+        default=0, description="Where a new server listens (EAT_DB_PORT); 0: any free port."
+    )
     uri: str | None = Field(description="The connection string, only while running.")
     durable_writes: bool | None = Field(
         default=None,
@@ -124,7 +134,8 @@ class EmbeddedServer:
     Layout under ``data_dir``::
 
         server.json     state file: pid, host, port, storage path, start time, version
-        server.port     the port the server last listened on, taken again when it is free
+        server.port     the port the server last listened on (with port 0, taken again
+                        while it is free)
         server.lock     flock held while starting or stopping
         server.log      the server's stdout and stderr, appended across runs
         secantusd.toml  server config, written once (comments only) and then left to the user
@@ -138,6 +149,10 @@ class EmbeddedServer:
     The server runs in a session of its own: it outlives the process that started it and does
     not get that process's Ctrl-C. Only :meth:`stop` (``eat db stop``) ends it. ``extra_args``
     go last on the server's command line, so they override the flags set here.
+
+    ``port``: where a new server listens, every time (taken: ``EmbeddedPortInUse``); 0, the
+    default here, any free port. A running server is reused on whatever port it has.
+    ``from_settings`` passes ``EAT_DB_PORT``, which defaults to 27217.
     """
 
     def __init__(
@@ -145,6 +160,7 @@ class EmbeddedServer:
         data_dir: Path,
         *,
         host: str = "127.0.0.1",
+        port: int = 0,
         executable: str | None = None,
         startup_timeout: float = 30.0,
         extra_args: Sequence[str] = (),
@@ -152,14 +168,18 @@ class EmbeddedServer:
         # Absolute, because the server runs with data_dir as its working directory.
         self.data_dir = Path(data_dir).expanduser().resolve()
         self.host = host
+        if not 0 <= port < 65536:
+            raise ValueError(f"port must be 0 (any free port) or 1-65535, got {port}")
+        self.port = port
         self.executable = executable
         self.startup_timeout = startup_timeout
         self.extra_args = tuple(extra_args)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EmbeddedServer:
-        """The server for ``EAT_DATA_DIR``, else ``$XDG_DATA_HOME/evolving-agents``."""
-        return cls(settings.resolved_data_dir())
+        """The server for ``EAT_DATA_DIR`` (else ``$XDG_DATA_HOME/evolving-agents``), listening
+        on ``EAT_DB_PORT``."""
+        return cls(settings.resolved_data_dir(), port=settings.db_port)
 
     @property
     def state_path(self) -> Path:
@@ -192,6 +212,7 @@ class EmbeddedServer:
             pid=state.pid if state is not None and alive else None,
             host=self.host if state is None else state.host,
             port=state.port if state is not None and alive else None,
+            configured_port=self.port,
             uri=uri if running else None,
             durable_writes=state.sync_on_commit if state is not None and running else None,
             data_dir=str(self.data_dir),
@@ -211,10 +232,11 @@ class EmbeddedServer:
     def recover(self) -> str | None:
         """For a client whose server stopped answering: the server's uri now, or None.
 
-        A server that crashed (its state file is left, its process gone) is restarted, on its
-        old port if that is free. A server stopped on purpose (``eat db stop`` removed the
-        state file) is not: None until something starts it again. A server whose process is
-        alive is never touched from here, even if it does not answer: it may only be busy.
+        A server that crashed (its state file is left, its process gone) is restarted on its
+        port (with port 0: on its old port if that is free). A server stopped on purpose
+        (``eat db stop`` removed the state file) is not: None until something starts it
+        again. A server whose process is alive is never touched from here, even if it does
+        not answer: it may only be busy.
         """
         if not self.state_path.exists():
             return None
@@ -296,6 +318,12 @@ class EmbeddedServer:
         return uri
 
     def _choose_port(self) -> int:
+        if self.port:
+            # The configured port or nothing: a server that moved would be lost to every
+            # client holding its address. A server that died a moment ago may still hold it.
+            if port_if_free(self.host, self.port, wait=_PORT_WAIT_SECONDS) is None:
+                raise port_in_use(self.host, self.port)
+            return self.port
         # The last port again (after a crash or a stop), so that clients still holding the
         # old address reconnect by themselves; a new one only if something else took it.
         return (

@@ -60,6 +60,34 @@ class EmbeddedServerError(ConfigurationError):
     """
 
 
+class EmbeddedPortInUse(EmbeddedServerError):
+    """The embedded server's port (``EAT_DB_PORT``) is taken by another program.
+
+    ``host`` and ``port`` say where; the message also says how to choose another port.
+    """
+
+    def __init__(self, message: str, *, host: str, port: int) -> None:
+        super().__init__(message)
+        self.host = host
+        self.port = port
+
+
+def port_in_use(host: str, port: int) -> EmbeddedPortInUse:
+    """The error for a configured port that something other than our server listens on."""
+    # A wire server there is most likely the embedded server of another data directory.
+    who = (
+        "a MongoDB server answers there (another EAT_DATA_DIR's embedded server?)"
+        if ping(uri_for(host, port), PING_TIMEOUT_MS)
+        else "another program listens there"
+    )
+    error = server_error(
+        f"port {port} on {host} is taken, so the embedded SecantusDB server cannot listen "
+        f"there: {who}. Set EAT_DB_PORT to a free port (0 picks any free one), or stop that "
+        "program."
+    )
+    return EmbeddedPortInUse(str(error), host=host, port=port)
+
+
 def resolve_executable(executable: str | None) -> str:
     """The server command: ``executable`` if given, else ``secantusd-py`` on PATH or beside
     the running Python (a virtualenv's bin is often not on PATH when its python runs)."""

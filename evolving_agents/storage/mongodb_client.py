@@ -33,11 +33,12 @@ import os
 import re
 from typing import Any, cast
 
+import pymongo
 from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConfigurationError as DriverConfigurationError
-from pymongo.errors import OperationFailure, ServerSelectionTimeoutError
+from pymongo.errors import OperationFailure, PyMongoError, ServerSelectionTimeoutError
 
 from evolving_agents.config import Settings
 from evolving_agents.errors import ConfigurationError, EvolvingAgentsError
@@ -54,7 +55,7 @@ _WRITE_CONCERN_OPTIONS = frozenset({"w", "journal"})
 _SELECTION_TIMEOUT_OPTION = "serverselectiontimeoutms"
 # How often a client of the embedded server checks whether its server stopped answering.
 _WATCH_SECONDS = 1.0
-_GOODBYE_SECONDS = 1.0
+_GOODBYE_SECONDS = 0.5
 # The server's answer to a user or password it does not accept.
 _AUTHENTICATION_FAILED = 18
 
@@ -72,7 +73,8 @@ class MongoDBClient:
     notices when the server stops answering and calls ``reconnect``. A collection object
     taken before the server moved to a new port belongs to the closed old client and fails
     from then on: take collections from ``collection()`` when they are used, as the store
-    does. (The server keeps its port across restarts whenever it can, so moves are rare.)
+    does. (The server keeps its port, ``EAT_DB_PORT``, across restarts; it moves only when
+    that is 0 and its last port was taken.)
     """
 
     def __init__(
@@ -211,9 +213,13 @@ class MongoDBClient:
             await asyncio.gather(*unfinished, return_exceptions=True)
         if self._client is None or not self._owns_client:
             return
-        closing = self._client.close()
-        if inspect.isawaitable(closing):
-            await closing
+        # Closing ends the client's sessions on the server: a server that does not answer
+        # would hold the close (and the exit of eat inbox or eat worker) for the whole server
+        # selection timeout. A moment, then the sessions expire on the server by themselves.
+        with pymongo.timeout(_GOODBYE_SECONDS):
+            closing = self._client.close()
+            if inspect.isawaitable(closing):
+                await closing
         self._client = None
         self._database = None
 
@@ -260,16 +266,21 @@ class MongoDBClient:
         self._watchdog = loop.create_task(self._watch(), name="eat-embedded-watch")
 
     async def _watch(self) -> None:
+        said = None
         while True:
             await asyncio.sleep(_WATCH_SECONDS)
             if self._reachability is None or self._reachability.answering:
+                said = None
                 continue
             try:
                 await self.reconnect()
             except (EvolvingAgentsError, OSError) as exc:
                 # The next round tries again; meanwhile operations fail and are retried by
-                # their callers (the worker backs off, the inbox shows an error page).
-                logger.warning("the embedded database does not answer: %s", exc)
+                # their callers (the worker backs off, the inbox shows an error page). Said
+                # once, not every second: the port it needs may stay taken for hours.
+                if str(exc) != said:
+                    logger.warning("the embedded database does not answer: %s", exc)
+                said = str(exc)
 
     async def __aenter__(self) -> MongoDBClient:
         return self
@@ -339,11 +350,14 @@ class DatabaseUnreachable(ConfigurationError):
         self.reason = reason
 
     @classmethod
-    def of(cls, client: MongoDBClient, exc: BaseException) -> DatabaseUnreachable | None:
+    def of(
+        cls, client: MongoDBClient, exc: BaseException, *, waited: float | None = None
+    ) -> DatabaseUnreachable | None:
         """What ``exc`` (a driver error, or one of ours caused by it) means for ``client``:
         no server answered (so nothing was sent), or the credentials were refused. None
         otherwise: a server that answered, or a connection that dropped mid-operation (a
-        write may have landed: the store's own error says so)."""
+        write may have landed: the store's own error says so). ``waited``: how long the
+        operation waited, when not the client's server selection timeout."""
         cause = _driver_cause(exc)
         if isinstance(cause, OperationFailure) and cause.code == _AUTHENTICATION_FAILED:
             return cls(
@@ -354,13 +368,32 @@ class DatabaseUnreachable(ConfigurationError):
             )
         if not isinstance(cause, ServerSelectionTimeoutError):
             return None
-        waited = f"no answer within {client.selection_timeout_seconds():g} s"
+        return cls._no_answer(client, cause, waited)
+
+    @classmethod
+    def of_check(
+        cls, client: MongoDBClient, exc: PyMongoError, *, waited: float
+    ) -> DatabaseUnreachable | None:
+        """What a failed check (a ``ping``, which changes nothing) means: any error but the
+        server's own answer is "no answer", a connection refused as much as a timeout. None:
+        the server answered, with an error other than refused credentials."""
+        found = cls.of(client, exc, waited=waited)
+        if found is not None or isinstance(_driver_cause(exc), OperationFailure):
+            return found
+        return cls._no_answer(client, exc, waited)
+
+    @classmethod
+    def _no_answer(
+        cls, client: MongoDBClient, cause: BaseException, waited: float | None
+    ) -> DatabaseUnreachable:
+        seconds = client.selection_timeout_seconds() if waited is None else waited
+        no_answer = f"no answer within {seconds:g} s"
         why = _connection_reason(str(cause))
         if client.backend == "embedded":
             hint = "is it running? see eat db status"
         else:
             hint = "is the server running and reachable from here? check MONGODB_URI"
-        reason = waited if why is None else f"{why} ({waited})"
+        reason = no_answer if why is None else f"{why} ({no_answer})"
         return cls(client.address(), client.db_name, reason, hint)
 
 

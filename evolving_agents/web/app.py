@@ -7,7 +7,8 @@
 
 With a provider (built from ``--app``) the inbox can also resume decided runs; with a bare
 store it reviews only. Pages are server-rendered HTML; a little hand-written JavaScript keeps
-the queue live and adds keyboard shortcuts, and everything works without it.
+the queue live and adds keyboard shortcuts, and everything works without it. While the
+database does not answer, every page is a 503 saying so (``outage.py``) and ``/healthz`` fails.
 """
 
 from __future__ import annotations
@@ -39,14 +40,18 @@ from evolving_agents.present.views import highlight_json, pretty_json
 from evolving_agents.providers.openai_agents_provider import OpenAIAgentsProvider
 from evolving_agents.reviewers.directory import ReviewerDirectory
 from evolving_agents.storage.mongodb_client import MongoDBClient
+from evolving_agents.storage.outage import DatabaseWatch, cancel_and_wait
 from evolving_agents.web import actions, routes
 from evolving_agents.web.inbox import Inbox as Inbox  # re-exported: its old home
 from evolving_agents.web.live import InboxEvents
+from evolving_agents.web.outage import DatabaseGate
 from evolving_agents.web.session import COOKIE_NAME, SCOPE_KEY, InboxSessions, SessionCodec
 from evolving_agents.web.throttle import ALL_TOGETHER, PER_CLIENT, Backoff, SignInThrottle
 
 HERE = Path(__file__).parent
 SESSION_SECRET_ENV = "EAT_WEB_SECRET"
+# How long the background loops get to end at shutdown, a database that does not answer or not.
+_STOP_SECONDS = 2.0
 
 _SECURITY_HEADERS = [
     (
@@ -113,6 +118,7 @@ def create_app(
     app.include_router(routes.router)
     app.include_router(actions.router)
     app.add_middleware(SessionLoader, inbox=inbox)
+    app.add_middleware(DatabaseGate, inbox=inbox)
     app.add_middleware(SecurityHeaders)
     return app
 
@@ -138,6 +144,7 @@ def _build_inbox(
     if mongodb_client is None:
         # The store's own client: sessions live in the same database as the approvals.
         mongodb_client = provider.mongodb_client if provider is not None else store.client
+    database = DatabaseWatch(mongodb_client, label="inbox")
     inbox = Inbox(
         store=store,
         provider=provider,
@@ -149,7 +156,8 @@ def _build_inbox(
             all_clients=throttle[1],
             clock=clock,
         ),
-        events=InboxEvents(ApprovalFeed(store, poll_interval=poll_interval)),
+        events=InboxEvents(ApprovalFeed(store, poll_interval=poll_interval), database=database),
+        database=database,
         templates=_templates(),
         clock=clock,
         title=title,
@@ -161,11 +169,15 @@ def _build_inbox(
 def _lifespan(
     inbox: Inbox, webhooks: WebhookService | None
 ) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
-    """The inbox's background loops: the live feed, and the webhook service when given."""
+    """The inbox's background loops: the database check, the live feed, and the webhook
+    service when given."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app_: FastAPI) -> AsyncIterator[None]:
-        tasks = [asyncio.create_task(inbox.events.run(), name="eat-inbox-feed")]
+        tasks = [
+            asyncio.create_task(inbox.database.run(), name="eat-inbox-database"),
+            asyncio.create_task(inbox.events.run(), name="eat-inbox-feed"),
+        ]
         if webhooks is not None:
             tasks.append(asyncio.create_task(webhooks.run_until_cancelled(), name="eat-webhooks"))
         # /healthz reports a background task that ended while the inbox still serves pages.
@@ -173,9 +185,9 @@ def _lifespan(
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            # Bounded: a loop waiting on a database that does not answer must not hold up
+            # the shutdown (uvicorn waits for this before it lets the process exit).
+            await cancel_and_wait(tasks, timeout=_STOP_SECONDS)
 
     return lifespan
 
@@ -229,6 +241,10 @@ class SessionLoader:
         if self.inbox.sessions.ephemeral and not _arrived_on_loopback(scope):
             refusal = PlainTextResponse(_EPHEMERAL_REFUSAL, status_code=503)
             await refusal(scope, receive, send)
+            return
+        if scope["path"] == "/healthz":
+            # No session needed, and none read: it must answer while the database does not.
+            await self.app(scope, receive, send)
             return
         cookie = Request(scope).cookies.get(COOKIE_NAME)
         scope[SCOPE_KEY] = await self.inbox.sessions.load(cookie)

@@ -20,6 +20,7 @@ from starlette.templating import Jinja2Templates
 from evolving_agents.approvals.store import PendingApprovalStore
 from evolving_agents.providers.openai_agents_provider import OpenAIAgentsProvider
 from evolving_agents.reviewers.directory import ReviewerDirectory
+from evolving_agents.storage.outage import DatabaseWatch
 from evolving_agents.web.live import InboxEvents
 from evolving_agents.web.session import InboxSessions
 from evolving_agents.web.throttle import SignInThrottle
@@ -35,6 +36,7 @@ class Inbox:
     sessions: InboxSessions
     sign_ins: SignInThrottle
     events: InboxEvents
+    database: DatabaseWatch
     templates: Jinja2Templates
     clock: Callable[[], datetime]
     title: str

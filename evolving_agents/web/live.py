@@ -2,13 +2,14 @@
 
 ::
 
-    events = InboxEvents(ApprovalFeed(store, poll_interval=1.0))
+    events = InboxEvents(ApprovalFeed(store, poll_interval=1.0), database=watch)  # optional
     task = asyncio.create_task(events.run())          # one per server process
     return StreamingResponse(events.stream(request), media_type="text/event-stream")
 
 The browser's ``EventSource`` receives ``event: approvals`` with the ids and statuses that
 changed, and fetches the table rows again; the server never pushes HTML it did not render
-for that reviewer's request.
+for that reviewer's request. Given a ``DatabaseWatch``, the feed waits out an outage instead of
+failing again and again, so it follows again the moment the database answers.
 """
 
 from __future__ import annotations
@@ -23,11 +24,14 @@ from typing import Protocol
 
 from evolving_agents.approvals.models import PendingApproval, utcnow
 from evolving_agents.notify.feed import ApprovalFeed, LoopHealth, keep_going
+from evolving_agents.storage.outage import DatabaseWatch
 
 logger = logging.getLogger(__name__)
 
 KEEPALIVE_SECONDS = 15.0
 _QUEUE_SIZE = 64
+# Put in a page's queue when the server stops: its stream ends (no real message is empty).
+_END = ""
 
 
 class _Disconnectable(Protocol):
@@ -43,11 +47,14 @@ class InboxEvents:
         *,
         clock: Callable[[], datetime] = utcnow,
         keepalive_seconds: float = KEEPALIVE_SECONDS,
+        database: DatabaseWatch | None = None,
     ) -> None:
         self.feed = feed
+        self._database = database
         self._clock = clock
         self._keepalive = keepalive_seconds
         self._subscribers: set[asyncio.Queue[str]] = set()
+        self._closed = False
 
     @property
     def subscribers(self) -> int:
@@ -69,6 +76,10 @@ class InboxEvents:
         )
 
     async def _follow(self) -> None:
+        if self._database is not None:
+            # Not a failure per round of an outage: the retry delay would grow to a minute,
+            # and the feed lag that long behind a database that came back.
+            await self._database.until_answering()
         async for batch in self.feed.changes(since=self._clock()):
             self.publish(batch)
 
@@ -80,6 +91,17 @@ class InboxEvents:
             except asyncio.QueueFull:
                 # A page this far behind refetches everything on the next message anyway.
                 logger.debug("an inbox page is not reading its events; dropping one")
+
+    def close(self) -> None:
+        """End every open stream, and any opened later: the server is stopping, and would
+        otherwise wait for each page's stream until its graceful shutdown timeout cut it
+        (with a traceback). Each page's ``EventSource`` reconnects by itself."""
+        self._closed = True
+        for queue in list(self._subscribers):
+            with contextlib.suppress(asyncio.QueueEmpty):
+                if queue.full():
+                    queue.get_nowait()  # a page this far behind refetches anyway
+            queue.put_nowait(_END)
 
     @contextlib.contextmanager
     def subscription(self) -> Iterator[asyncio.Queue[str]]:
@@ -94,12 +116,16 @@ class InboxEvents:
         """The text/event-stream body for one page, until it goes away."""
         with self.subscription() as queue:
             yield "retry: 3000\n: connected\n\n"
-            while not await request.is_disconnected():
+            while not self._closed and not await request.is_disconnected():
                 try:
-                    yield await asyncio.wait_for(queue.get(), self._keepalive)
+                    message = await asyncio.wait_for(queue.get(), self._keepalive)
                 except TimeoutError:
                     # A comment line keeps proxies from closing an idle stream.
                     yield ": keepalive\n\n"
+                    continue
+                if message == _END:
+                    return
+                yield message
 
 
 def _message(records: list[PendingApproval]) -> str:

@@ -223,11 +223,13 @@ async def events(request: Request) -> Response:
 
 @router.get("/healthz")
 async def healthz(request: Request) -> Response:
-    """200 while every background loop is alive and getting its work done, else 503.
+    """200 while the database answers and every background loop is alive and getting its
+    work done, else 503.
 
-    Reports each loop (the live feed, and the webhook service's when it runs here), the
+    Reports the database (``answering`` or ``unreachable``, from the inbox's check every
+    second), each loop (the live feed, and the webhook service's when it runs here), the
     background tasks that ended, and how many unreadable records were skipped. Errors are
-    named by type only: this endpoint needs no sign-in.
+    named by type only, and the database's address not at all: this endpoint needs no sign-in.
     """
     inbox = inbox_of(request)
     feed = inbox.events.feed
@@ -241,9 +243,11 @@ async def healthz(request: Request) -> Response:
         for task in getattr(state, "background", [])
         if task.done()
     ]
-    ok = not dead and all(loop.healthy for loop in loops)
+    answering = inbox.database.problem is None
+    ok = answering and not dead and all(loop.healthy for loop in loops)
     body = {
         "ok": ok,
+        "database": "answering" if answering else "unreachable",
         "live": "change-stream" if feed.watching else "polling",
         "loops": [
             {
