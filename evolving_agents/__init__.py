@@ -25,7 +25,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from evolving_agents.version import __version__
 
 # Where each public name lives. The folders are floors (docs/ARCHITECTURE.md); a name is
 # listed under the package that owns it, never under an alias.

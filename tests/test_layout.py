@@ -21,6 +21,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "evolving_agents"
 FLOORS: dict[str, int] = {
     "errors": 0,
     "config": 0,
+    "version": 0,
     "storage": 1,
     "decisions": 2,
     "approvals": 3,

@@ -274,9 +274,11 @@ class SwappingStore(PendingApprovalStore):
         return await super().claim_for_resume(approval_id, *args, **kwargs)
 
 
-async def test_a_state_swapped_between_the_check_and_the_claim_is_refused_and_released(
+async def test_a_state_swapped_between_the_check_and_the_claim_is_refused_unclaimed(
     mongo: MongoDBClient,
 ) -> None:
+    """The claim pins the verified blob by its digest and signature, so a swap that leaves the
+    version alone makes the claim miss: nothing is claimed, so nothing needs releasing."""
     grants = Grants(OpenAIToolAdapter(decision_provider=RunNamingPolicy()), calls=2)
     registry = AgentRegistry()
     registry.register(grants.agent)
@@ -294,5 +296,7 @@ async def test_a_state_swapped_between_the_check_and_the_claim_is_refused_and_re
 
     record = await provider.store.get(target.approval_id)
     assert record.status is ApprovalStatus.DECIDED and record.claim.worker_id is None
-    assert [entry.action for entry in record.audit][-1] == "released"
+    actions = [entry.action for entry in record.audit]
+    assert actions == ["created", "decision.approved"], actions
+    assert record.claim.attempts == 0
     assert grants.ran == []

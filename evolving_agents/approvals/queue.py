@@ -28,6 +28,7 @@ from evolving_agents.approvals.models import (
     ApprovalStatus,
     CallOutcome,
     PendingApproval,
+    StoredState,
     utcnow,
 )
 from evolving_agents.approvals.records import (
@@ -39,7 +40,7 @@ from evolving_agents.approvals.records import (
     ids,
 )
 from evolving_agents.approvals.store_votes import PARTIAL_READY, check_intact
-from evolving_agents.errors import ApprovalConflict
+from evolving_agents.errors import ApprovalConflict, StateIntegrityError
 from evolving_agents.storage.changes import ChangeFeed
 
 # The change-stream filter of new work: a record became decided (a last decision, an expiry,
@@ -186,14 +187,24 @@ class MongoResumeQueue:
             )
             if record.status is not ApprovalStatus.DECIDED and not lapsed:
                 raise await self._claim_conflict(approval_id)
+            # The version pins the record as read: its status, its lease, its chain head.
+            pinned: dict[str, Any] = {
+                "_id": approval_id,
+                "status": record.status.value,
+                "version": record.version,
+            }
+            if known is not None and known.state is not None:
+                # And the blob the caller verified, by its name: only create writes state, so
+                # a different one is a raw write that bypassed the version (never claimed).
+                pinned["state.sha256"] = known.state.sha256
+                pinned["state.hmac"] = known.state.hmac
             document = await records.update_then_read(
-                # The version pins the record as read: its status, its lease, its chain head.
-                {"_id": approval_id, "status": record.status.value, "version": record.version},
+                pinned,
                 records.sealed(record, _claim_update(now, worker_id, lease_seconds)),
                 before=record,
             )
             if document is None:
-                raise await self._claim_conflict(approval_id)
+                raise await self._claim_conflict(approval_id, known=known)
             return records.written(document)
 
     async def claim_partial(
@@ -232,9 +243,22 @@ class MongoResumeQueue:
                 )
             return records.written(document)
 
-    async def _claim_conflict(self, approval_id: str) -> ApprovalConflict:
+    async def _claim_conflict(
+        self, approval_id: str, *, known: PendingApproval | None = None
+    ) -> ApprovalConflict | StateIntegrityError:
         record = await self._expiry.load(approval_id)
         status = record.status
+        if (
+            known is not None
+            and known.state is not None
+            and record.version == known.version
+            and status is known.status
+            and not _names_same_blob(record.state, known.state)
+        ):
+            # Nothing else changed, yet the claim missed: the blob itself was swapped.
+            return StateIntegrityError(
+                approval_id, "the run state changed between its check and the claim"
+            )
         if status is ApprovalStatus.PENDING:
             waiting = len(record.undecided_calls())
             reason = f"not decided yet: {waiting} call(s) still await a decision"
@@ -418,3 +442,8 @@ def _outcome_statuses(outcomes: Mapping[int, CallOutcome]) -> dict[str, str]:
 def _without(found: list[str], excluded: Sequence[str]) -> list[str]:
     skip = set(excluded)
     return [approval_id for approval_id in found if approval_id not in skip]
+
+
+def _names_same_blob(stored: StoredState | None, verified: StoredState) -> bool:
+    """Whether a stored state is the verified blob: its digest and signature are its name."""
+    return stored is not None and (stored.sha256, stored.hmac) == (verified.sha256, verified.hmac)

@@ -151,7 +151,7 @@ def _print_version(value: bool) -> None:
     try:
         version = metadata.version("evolving-agents")
     except metadata.PackageNotFoundError:  # run from a source tree that is not installed
-        from evolving_agents import __version__ as version
+        from evolving_agents.version import __version__ as version
     typer.echo(f"eat (evolving-agents) {version}")
     raise typer.Exit()
 
