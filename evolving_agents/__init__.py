@@ -41,6 +41,7 @@ _EXPORTS: dict[str, str] = {
         [
             "EvolvingAgentsError",
             "ConfigurationError",
+            "PortInUse",
             "ApprovalError",
             "ApprovalNotFound",
             "ApprovalConflict",
@@ -233,6 +234,7 @@ __all__ = [
     "PlanReview",
     "PlanStatus",
     "PlanVerdicts",
+    "PortInUse",
     "ProviderRegistry",
     "RecordTooLarge",
     "Refusal",
@@ -377,6 +379,7 @@ if TYPE_CHECKING:  # what type checkers and editors see: the same names, importe
         LeaseLost,
         NewerRecordSchema,
         NotAuthorized,
+        PortInUse,
         RecordTooLarge,
         RunOptionMissing,
         StateIntegrityError,

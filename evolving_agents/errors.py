@@ -13,7 +13,9 @@ The hierarchy (each message names what was wrong and what to do)::
 
     EvolvingAgentsError
     ├── ConfigurationError                  a setting is missing or wrong
+    │   ├── PortInUse                       the port to listen on is taken (``host``, ``port``)
     │   └── EmbeddedServerError             the embedded server cannot start or be reached
+    │       └── EmbeddedPortInUse           its port (``EAT_DB_PORT``) is taken: also PortInUse
     ├── ApprovalError                       about one approval (``approval_id``, ``reason``)
     │   ├── ApprovalNotFound
     │   ├── ApprovalConflict                not in a state that allows this (lost a race)
@@ -38,9 +40,9 @@ The hierarchy (each message names what was wrong and what to do)::
     ├── UnexpectedPause                     an agent run to its output paused for approval
     └── DeliveryFailed                      a notification sink did not deliver (retried)
 
-``EmbeddedServerError`` and the last five are defined with the module that raises them (the
-embedded server, the ledger, the provider's codec and registry, the adapter, the plans); the
-rest are defined here. All are importable from the package root.
+``EmbeddedServerError``, ``EmbeddedPortInUse`` and the last five are defined with the module
+that raises them (the embedded server, the ledger, the provider's codec and registry, the
+adapter, the plans); the rest are defined here. All are importable from the package root.
 """
 
 from __future__ import annotations
@@ -52,6 +54,20 @@ class EvolvingAgentsError(Exception):
 
 class ConfigurationError(EvolvingAgentsError):
     """A setting is missing or wrong; the message names it and how to fix it."""
+
+
+class PortInUse(ConfigurationError):
+    """A port this process was told to listen on is taken by another program.
+
+    ``host`` and ``port`` say where; the message says which setting or option picks another.
+    The command line exits 8 for it, whichever command needed the port.
+    """
+
+    def __init__(self, message: str, *, host: str, port: int) -> None:
+        super().__init__(message)
+        self.host = host
+        self.port = port
+
 
 class ApprovalError(EvolvingAgentsError):
     """Base class for errors about one pending approval."""

@@ -189,6 +189,28 @@ def test_a_port_another_program_holds_is_an_error_naming_it_and_exit_8(
     assert "Traceback" not in done.stderr
 
 
+def test_every_command_that_needs_the_squatted_port_exits_8(tmp_path: Path) -> None:
+    """PortInUse maps to exit 8 wherever it surfaces, not only from the commands that start
+    the server first: a listing that starts it on first use says the same line."""
+    port = _free_port()
+    squatter = PortSquatter(port)
+    env = {**_env(), "EAT_DATA_DIR": str(tmp_path / "data"), "EAT_DB_PORT": str(port)}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "evolving_agents", "approvals", "list"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        squatter.close()
+    assert done.returncode == 8, done.stderr
+    assert f"Port {port} on 127.0.0.1 is taken" in done.stderr and "EAT_DB_PORT" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_an_inbox_port_already_taken_is_one_line_and_exit_8_before_it_says_it_serves(
     server: EmbeddedServer, tmp_path: Path
 ) -> None:

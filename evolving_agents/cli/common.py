@@ -38,6 +38,7 @@ from evolving_agents.errors import (
     EvolvingAgentsError,
     InvalidDecision,
     NotAuthorized,
+    PortInUse,
 )
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ class ExitCode(IntEnum):
     REJECTED = 6
     FORBIDDEN = 7
     PORT_IN_USE = 8
-    """A configuration error of its own: the port to listen on is taken (``eat inbox``)."""
+    """A configuration error of its own: a port to listen on is taken (``PortInUse``)."""
     TIMEOUT = 9
     """``eat approvals wait --timeout``: the record did not change in time."""
 
@@ -74,6 +75,7 @@ _EXIT_CODES: tuple[tuple[type[EvolvingAgentsError], ExitCode], ...] = (
     (ApprovalNotFound, ExitCode.NOT_FOUND),
     (ApprovalConflict, ExitCode.CONFLICT),
     (InvalidDecision, ExitCode.USAGE),
+    (PortInUse, ExitCode.PORT_IN_USE),
     (ConfigurationError, ExitCode.CONFIG),
     (EvolvingAgentsError, ExitCode.ERROR),
 )

@@ -2,21 +2,17 @@
 
 It listens on ``EAT_DB_PORT`` (27217) every time it starts, so every process finds it where it
 was. A port something else took is one line naming it and the setting, exit 8
-(``ExitCode.PORT_IN_USE``), from ``eat db start`` and from ``eat inbox`` and ``eat worker``,
-which start the server before anything else.
+(``ExitCode.PORT_IN_USE``, for every ``PortInUse``), from any command that starts the server:
+``eat db start``, and ``eat inbox`` and ``eat worker`` before anything else.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 import typer
-from rich.markup import escape
 
-from evolving_agents.cli.common import ExitCode, console, fail, fail_cleanly, print_json
+from evolving_agents.cli.common import console, fail_cleanly, print_json
 from evolving_agents.config import Settings
-from evolving_agents.storage.embedded import EmbeddedPortInUse, EmbeddedServer
+from evolving_agents.storage.embedded import EmbeddedServer
 from evolving_agents.storage.mongodb_client import MongoDBClient
 
 db_app = typer.Typer(
@@ -29,7 +25,7 @@ JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON.")
 @db_app.command("start")
 def start(as_json: bool = JsonOption) -> None:
     """Start the embedded server (or find the one already running)."""
-    with fail_cleanly(), port_in_use_exits():
+    with fail_cleanly():
         server = EmbeddedServer.from_settings(Settings())
         server.ensure_running()
         _show(server, as_json)
@@ -56,16 +52,6 @@ def status(as_json: bool = JsonOption) -> None:
         _show(server, as_json)
         if not server.status().running:
             raise typer.Exit(1)
-
-
-@contextlib.contextmanager
-def port_in_use_exits() -> Iterator[None]:
-    """The embedded server's port taken by another program: its one line, and exit 8 rather
-    than the 5 of the other configuration errors (put it inside ``fail_cleanly``)."""
-    try:
-        yield
-    except EmbeddedPortInUse as exc:
-        raise fail(escape(str(exc)), ExitCode.PORT_IN_USE) from None
 
 
 def start_embedded(client: MongoDBClient) -> None:

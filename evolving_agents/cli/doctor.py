@@ -18,7 +18,7 @@ import contextlib
 import hashlib
 import logging
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,24 +29,21 @@ from pymongo.errors import OperationFailure, PyMongoError
 from rich.markup import escape
 
 from evolving_agents.approvals.codec import SECRET_FILE_NAME, load_state_secret
-from evolving_agents.approvals.models import ApprovalStatus, utcnow
+from evolving_agents.approvals.models import utcnow
 from evolving_agents.cli.common import ExitCode, console, fail_cleanly, print_json, run_async
 from evolving_agents.cli.connect import database
 from evolving_agents.config import NEW_SECRET_HINT, Settings, secret_weakness
 from evolving_agents.errors import ConfigurationError
 from evolving_agents.notify.outbox import DeliveryStatus
 from evolving_agents.notify.sinks import configured_sinks
+from evolving_agents.present.workers import RECENT_CLAIMS, worker_activity
 from evolving_agents.reviewers.directory import REVIEWERS_ENV, REVIEWERS_FILE_ENV, ReviewerDirectory
 from evolving_agents.storage.changes import offers_change_streams
 from evolving_agents.storage.mongodb_client import DatabaseUnreachable, MongoDBClient
 from evolving_agents.storage.names import APPROVALS, WEBHOOK_OUTBOX
 
-# A worker that claimed within this window counts as alive (workers leave no heartbeat).
-RECENT_CLAIMS = timedelta(minutes=15)
 # How long the change stream check waits for its one (empty) batch.
 _STREAM_AWAIT_MS = 200
-# The newest records looked at for the last claim, and the resuming ones for leases.
-_SCANNED = 200
 
 
 class CheckStatus(StrEnum):
@@ -186,46 +183,27 @@ async def check_change_streams(client: MongoDBClient) -> Check:
 
 
 async def check_workers(client: MongoDBClient) -> Check:
-    """Workers leave no heartbeat: a lease held now, or a claim in the last minutes, is one."""
+    """Workers leave no heartbeat: a lease held now, or a claim in the last minutes, is one
+    (``present.workers``, what the inbox's record page reads too)."""
     name = "workers"
-    approvals = client.collection(APPROVALS)
-    now = utcnow()
     try:
-        resuming = await approvals.find(
-            {"status": ApprovalStatus.RESUMING.value}, {"claim": 1}
-        ).to_list(_SCANNED)
-        waiting = await approvals.count_documents({"status": ApprovalStatus.DECIDED.value})
-        last = await _last_claim(client)
+        activity = await worker_activity(client, now=utcnow())
     except PyMongoError as exc:
         return Check(name=name, status=CheckStatus.WARN, summary=f"not checked: {_short(exc)}")
-    holders, lapsed = _leases(resuming, now)
-    notes = _worker_notes(waiting, lapsed)
+    now, holders, last = activity.now, activity.holders, activity.recent_claim
+    notes = _worker_notes(activity.waiting, activity.lapsed)
     if holders:
         summary = f"{len(holders)} alive, holding leases now: {', '.join(holders)}"
         return Check(name=name, status=CheckStatus.OK, summary=summary + notes)
-    if last is not None and now - last[1] <= RECENT_CLAIMS:
+    if last is not None:
         summary = f"worker {last[0]} claimed a run {_ago(now - last[1])} ago"
         return Check(name=name, status=CheckStatus.OK, summary=summary + notes)
     minutes = int(RECENT_CLAIMS.total_seconds() // 60)
     summary = f"no worker has claimed anything in the last {minutes} minutes"
-    if waiting or lapsed:
+    if activity.waiting or activity.lapsed:
         summary += notes + "; start one: eat worker --app module:attr"
         return Check(name=name, status=CheckStatus.WARN, summary=summary)
     return Check(name=name, status=CheckStatus.OK, summary=summary + "; nothing waits for one")
-
-
-def _leases(resuming: list[dict[str, Any]], now: datetime) -> tuple[list[str], int]:
-    """The workers holding a lease now, and how many resuming records' leases lapsed."""
-    holders: set[str] = set()
-    lapsed = 0
-    for document in resuming:
-        claim = document.get("claim") or {}
-        lease = claim.get("lease_until")
-        if isinstance(lease, datetime) and lease > now:
-            holders.add(str(claim.get("worker_id")))
-        else:
-            lapsed += 1
-    return sorted(holders), lapsed
 
 
 def _worker_notes(waiting: int, lapsed: int) -> str:
@@ -235,25 +213,6 @@ def _worker_notes(waiting: int, lapsed: int) -> str:
     if lapsed:
         notes += f"; {lapsed} run(s) resuming with a lapsed lease (their worker stopped?)"
     return notes
-
-
-async def _last_claim(client: MongoDBClient) -> tuple[str, datetime] | None:
-    """The newest claim among the newest records (claims follow creation within minutes)."""
-    cursor = (
-        client.collection(APPROVALS)
-        .find({"audit.action": "claimed"}, {"audit": 1})
-        .sort([("created_at", -1), ("_id", -1)])
-        .limit(_SCANNED)
-    )
-    last: tuple[str, datetime] | None = None
-    async for document in cursor:
-        for entry in document.get("audit") or []:
-            at = entry.get("at") if isinstance(entry, dict) else None
-            if not isinstance(at, datetime) or entry.get("action") != "claimed":
-                continue
-            if last is None or at > last[1]:
-                last = (str(entry.get("actor")), at)
-    return last
 
 
 def _ago(elapsed: timedelta) -> str:

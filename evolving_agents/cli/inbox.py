@@ -30,7 +30,7 @@ from rich.markup import escape
 from evolving_agents.approvals.store import PendingApprovalStore
 from evolving_agents.cli.common import ExitCode, console, err_console, fail, fail_cleanly
 from evolving_agents.cli.connect import AppDirOption, provider_from_app
-from evolving_agents.cli.db import port_in_use_exits, start_embedded
+from evolving_agents.cli.db import start_embedded
 from evolving_agents.config import Settings
 from evolving_agents.errors import ConfigurationError
 from evolving_agents.notify.service import WebhookService
@@ -62,7 +62,7 @@ def inbox(
     """Serve the web inbox: a live queue, details, approve and reject, sign-in by token."""
     from evolving_agents.web.app import create_app
 
-    with fail_cleanly(), port_in_use_exits():
+    with fail_cleanly():
         settings = Settings()  # the one reading of the environment for this process
         reviewers = _reviewers(settings, reviewers_file)
         _refuse_open_listening_without_secret(host, settings)

@@ -28,7 +28,7 @@ from evolving_agents.approvals.worker import ResumeWorker
 from evolving_agents.approvals.worker_stats import WorkerStats, install_signal_handlers
 from evolving_agents.cli.common import console, fail_cleanly
 from evolving_agents.cli.connect import AppDirOption
-from evolving_agents.cli.db import port_in_use_exits, start_embedded
+from evolving_agents.cli.db import start_embedded
 from evolving_agents.cli.lifetime import outage_lines, run_to_the_end
 from evolving_agents.errors import ConfigurationError
 from evolving_agents.providers.agent_registry import AgentRegistry, load_app
@@ -82,7 +82,7 @@ def worker(
     """Claim decided runs and resume each exactly once, alongside any other workers."""
     if max_poll_interval < poll_interval:
         raise typer.BadParameter("--max-poll-interval must be at least --poll-interval")
-    with fail_cleanly(), port_in_use_exits():
+    with fail_cleanly():
         provider, owned = _provider_for(load_app(app))
         start_embedded(provider.mongodb_client)
     resume_worker = ResumeWorker(

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from markupsafe import Markup, escape
@@ -57,25 +57,12 @@ from evolving_agents.present.call_kinds import (
     shell_commands,
     shell_options,
 )
+from evolving_agents.present.durations import humanize as humanize  # its old home
+from evolving_agents.present.expired import record_expired_at
 from evolving_agents.present.reveal import escape_hidden, hidden_characters, reveal
 
 _LEVELS = {"low": 1, "medium": 2, "high": 3, "critical": 4}
 _LEVEL_NAMES = {0: "unknown", 1: "low", 2: "medium", 3: "high", 4: "critical"}
-
-
-def humanize(delta: timedelta) -> str:
-    """``45s``, ``12m``, ``3h 20m``, ``2d 4h``: short enough for a table cell."""
-    seconds = int(abs(delta.total_seconds()))
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes = seconds // 60
-    if minutes < 60:
-        return f"{minutes}m"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
-    days, hours = divmod(hours, 24)
-    return f"{days}d {hours}h" if hours else f"{days}d"
 
 
 class Risk(BaseModel):
@@ -188,6 +175,15 @@ def tool_errors(record: PendingApproval) -> int:
     )
 
 
+_REQUEST_CHARS = 140
+
+
+def request_line(text: str) -> str:
+    """The first non-blank line of a run's input, cut to a queue's width (with an ellipsis)."""
+    line = next((part.strip() for part in text.splitlines() if part.strip()), "")
+    return line if len(line) <= _REQUEST_CHARS else line[: _REQUEST_CHARS - 1].rstrip() + "…"
+
+
 class ApprovalRow(BaseModel):
     """One line of a queue: what ``eat approvals list`` and the inbox's table show."""
 
@@ -201,6 +197,10 @@ class ApprovalRow(BaseModel):
     actor: str | None
     created_at: datetime
     waiting: int
+    request: str = ""
+    """The first line of what the run was asked (``request_line``)."""
+    expired_at: datetime | None = None
+    """When the record expired, if every call timed out undecided (``record_expired_at``)."""
     tool_errors: int = 0
     """Approved calls whose body raised when the run resumed (see ``status_label``)."""
     kinds: list[str] = []
@@ -225,6 +225,8 @@ class ApprovalRow(BaseModel):
             actor=record.actor,
             created_at=record.created_at,
             waiting=len(record.undecided_calls()),
+            request=request_line(record.input_preview),
+            expired_at=record_expired_at(record),
             tool_errors=tool_errors(record),
             kinds=list(dict.fromkeys(call.kind.value for call in record.tool_calls)),
             hidden_characters=hidden_characters(

@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 
 import bson
 
-from evolving_agents.errors import ConfigurationError
+from evolving_agents.errors import ConfigurationError, PortInUse
 
 logger = logging.getLogger(__name__)
 
@@ -60,16 +60,11 @@ class EmbeddedServerError(ConfigurationError):
     """
 
 
-class EmbeddedPortInUse(EmbeddedServerError):
+class EmbeddedPortInUse(EmbeddedServerError, PortInUse):
     """The embedded server's port (``EAT_DB_PORT``) is taken by another program.
 
     ``host`` and ``port`` say where; the message also says how to choose another port.
     """
-
-    def __init__(self, message: str, *, host: str, port: int) -> None:
-        super().__init__(message)
-        self.host = host
-        self.port = port
 
 
 def port_in_use(host: str, port: int) -> EmbeddedPortInUse:
