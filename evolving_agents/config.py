@@ -21,7 +21,8 @@ The groups: *store* (``MONGODB_*``, ``EAT_DATA_DIR``, ``EAT_DB_PORT``, ``EAT_APP
 ``EAT_PURGE_AFTER_DAYS``, ``EAT_STATE_SECRET*``, ``EAT_SERVER_SELECTION_TIMEOUT``), *worker*
 (``EAT_LEASE_SECONDS``), *web* (``EAT_WEB_SECRET``, ``EAT_REVIEWERS_FILE``, ``EAT_REVIEWERS``),
 *review* (``INTENT_REVIEW_*``, ``EAT_REVIEWER``, ``OPENAI_*``) are fields of ``Settings``;
-*webhooks* and *bighub* are nested models that can also be built on their own
+*webhooks*, *bighub* and *notify* (``EAT_SLACK_*``, ``EAT_SMTP_*``, ``EAT_EMAIL_*``,
+``EAT_NOTIFY_FILE``, ``EAT_INBOX_URL``) are nested models that can also be built on their own
 (``WebhookSettings(url=...)``).
 """
 
@@ -148,9 +149,93 @@ class BighubSettings(BaseSettings):
         return None if isinstance(value, str) and not value.strip() else value
 
 
+class NotifySettings(BaseSettings):
+    """Where people are told about approvals: Slack, email, routing, and the inbox's address.
+
+    Slack is on with ``EAT_SLACK_BOT_TOKEN`` and ``EAT_SLACK_SIGNING_SECRET`` (the second
+    verifies the button clicks Slack posts to the inbox's ``/slack/actions``); email with
+    ``EAT_SMTP_HOST``. ``EAT_NOTIFY_FILE`` routes by tool and risk band (channels, addresses,
+    escalation and deadline warnings: ``notify/routing.py``); without it every approval goes to
+    ``EAT_SLACK_CHANNEL`` and ``EAT_EMAIL_TO``. ``EAT_INBOX_URL`` is the inbox as reviewers
+    reach it, for the links in messages.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    routes_file: Path | None = Field(default=None, validation_alias="EAT_NOTIFY_FILE")
+    inbox_url: str | None = Field(default=None, validation_alias="EAT_INBOX_URL")
+    escalation_interval: float = Field(
+        default=30.0, gt=0, validation_alias="EAT_ESCALATION_INTERVAL"
+    )
+    """Seconds between the escalation scheduler's looks for overdue and near-deadline calls."""
+    # -- Slack ----------------------------------------------------------------------------
+    slack_bot_token: str | None = Field(default=None, validation_alias="EAT_SLACK_BOT_TOKEN")
+    slack_signing_secret: str | None = Field(
+        default=None, validation_alias="EAT_SLACK_SIGNING_SECRET"
+    )
+    slack_channel: str | None = Field(default=None, validation_alias="EAT_SLACK_CHANNEL")
+    slack_api_url: str | None = Field(default=None, validation_alias="EAT_SLACK_API_URL")
+    """The Web API's base URL (``https://slack.com/api/`` when unset); tests point it at a peer."""
+    # -- email ----------------------------------------------------------------------------
+    smtp_host: str | None = Field(default=None, validation_alias="EAT_SMTP_HOST")
+    smtp_port: int = Field(default=587, ge=1, le=65535, validation_alias="EAT_SMTP_PORT")
+    smtp_username: str | None = Field(default=None, validation_alias="EAT_SMTP_USERNAME")
+    smtp_password: str | None = Field(default=None, validation_alias="EAT_SMTP_PASSWORD")
+    smtp_starttls: bool = Field(default=True, validation_alias="EAT_SMTP_STARTTLS")
+    smtp_tls: bool = Field(default=False, validation_alias="EAT_SMTP_TLS")
+    """Implicit TLS from the first byte (port 465); ``smtp_starttls`` upgrades a plain one."""
+    email_from: str | None = Field(default=None, validation_alias="EAT_EMAIL_FROM")
+    email_to: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias="EAT_EMAIL_TO"
+    )
+
+    @field_validator(
+        "routes_file",
+        "inbox_url",
+        "slack_bot_token",
+        "slack_signing_secret",
+        "slack_channel",
+        "slack_api_url",
+        "smtp_host",
+        "smtp_username",
+        "smtp_password",
+        "email_from",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("email_to", mode="before")
+    @classmethod
+    def _split_addresses(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("inbox_url")
+    @classmethod
+    def _inbox_http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"EAT_INBOX_URL must be an http(s) URL, got {value!r}")
+        return None if value is None else value.rstrip("/")
+
+    @property
+    def slack_enabled(self) -> bool:
+        return bool(self.slack_bot_token)
+
+    @property
+    def email_enabled(self) -> bool:
+        return bool(self.smtp_host)
+
+    def inbox_link(self, approval_id: str) -> str | None:
+        """The record's page in the inbox, when ``EAT_INBOX_URL`` says where the inbox is."""
+        return None if self.inbox_url is None else f"{self.inbox_url}/approvals/{approval_id}"
+
+
 # The nested groups read their own variables when ``Settings`` is built (their default
 # factories); the outer environment source must not look for a variable named after them.
-_GROUPS = frozenset({"webhooks", "bighub"})
+_GROUPS = frozenset({"webhooks", "bighub", "notify"})
 
 
 class _FlatEnvironment(EnvSettingsSource):
@@ -218,6 +303,7 @@ class Settings(BaseSettings):
     # -- groups ---------------------------------------------------------------------------
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     bighub: BighubSettings = Field(default_factory=BighubSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
 
     @classmethod
     def settings_customise_sources(

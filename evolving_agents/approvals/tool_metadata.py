@@ -38,8 +38,11 @@ KNOWN_KEYS = (
     "ai_review",
     "reviewer",
     "action",
+    "slack_channel",
+    "notify_emails",
 )
-"""The keys the package reads (``ambiguous_tools`` is written by the adapter, never read)."""
+"""The keys the package reads (``ambiguous_tools`` is written by the adapter, never read);
+``slack_channel`` and ``notify_emails`` are read by the notification routing alone."""
 
 
 def ai_review_allowed(metadata: Mapping[str, Any]) -> bool:

@@ -68,7 +68,7 @@ def inbox(
         _refuse_open_listening_without_secret(host, settings)
         client = MongoDBClient(settings=settings)
         target = provider_from_app(app, client) if app else _store_only(client, settings)
-        sinks = configured_sinks(settings)
+        sinks = configured_sinks(settings, client=client)
         webhooks = WebhookService(client, settings.webhooks, sinks=sinks) if sinks else None
         web_app = create_app(
             target, reviewers, poll_interval=poll_interval, webhooks=webhooks, settings=settings

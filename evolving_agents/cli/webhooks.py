@@ -41,7 +41,8 @@ def run(ctx: typer.Context) -> None:
 
     async def go() -> None:
         async with database(ctx, settings) as client:
-            service = WebhookService(client, settings.webhooks, sinks=configured_sinks(settings))
+            sinks = configured_sinks(settings, client=client)
+            service = WebhookService(client, settings.webhooks, sinks=sinks)
             console.print(f"delivering approval events to [bold]{service.url}[/]; Ctrl-C stops")
             await service.run_until_cancelled()
 

@@ -75,7 +75,11 @@ class WebhookService:
         if settings is not None:
             configured = configured.model_copy(update={"webhooks": settings})
         self.settings: WebhookSettings = configured.webhooks
-        chosen = configured_sinks(configured, transport=transport) if sinks is None else sinks
+        chosen = (
+            configured_sinks(configured, transport=transport, client=client)
+            if sinks is None
+            else sinks
+        )
         if not chosen:
             raise ConfigurationError("webhooks need EAT_WEBHOOK_URL (an http(s) URL)")
         self.sinks: dict[str, EventSink] = {}
@@ -261,7 +265,7 @@ def start_webhooks_from_env(
         settings = Settings()
     if isinstance(settings, WebhookSettings):
         settings = client.settings.model_copy(update={"webhooks": settings})
-    sinks = configured_sinks(settings)
+    sinks = configured_sinks(settings, client=client)
     if not sinks:
         return None
     service = WebhookService(client, settings.webhooks, sinks=sinks)

@@ -16,6 +16,8 @@ the file itself grants nothing if it leaks::
     name = "alice"
     roles = ["sre", "security"]
     token_sha256 = "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"
+    slack_user_id = "U024BE7LH"      # optional: who she is when she clicks in Slack
+    email = "alice@example.com"      # optional: where an escalation to her role is mailed
 
 ``EAT_REVIEWERS`` holds the same list as JSON (``[{"name": ..., "token": ..., "roles": [...]}]``)
 or a JSON object mapping each token to ``{"name": ..., "roles": [...]}``.
@@ -64,6 +66,19 @@ class _ReviewerEntry(BaseModel):
     roles: list[str] = Field(default_factory=list)
     token: str | None = Field(default=None, min_length=16)
     token_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    slack_user_id: str | None = Field(default=None, pattern=r"^[UW][A-Z0-9]{2,}$")
+    email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$")
+
+
+class Contact(BaseModel):
+    """How to reach a reviewer outside the inbox (their entry's optional fields)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    roles: frozenset[str] = frozenset()
+    slack_user_id: str | None = None
+    email: str | None = None
 
 
 def token_digest(token: str) -> str:
@@ -74,9 +89,14 @@ def token_digest(token: str) -> str:
 class ReviewerDirectory:
     """Tokens mapped to identities. Only digests are kept in memory, never the tokens."""
 
-    def __init__(self, entries: Mapping[str, Reviewer] | None = None) -> None:
+    def __init__(
+        self,
+        entries: Mapping[str, Reviewer] | None = None,
+        contacts: Iterable[Contact] = (),
+    ) -> None:
         # digest -> identity
         self._by_digest: dict[str, Reviewer] = dict(entries or {})
+        self._contacts: list[Contact] = list(contacts)
 
     @classmethod
     def of(cls, reviewers: Iterable[tuple[str, str, Iterable[str]]]) -> ReviewerDirectory:
@@ -101,6 +121,8 @@ class ReviewerDirectory:
         if not isinstance(data, list):
             raise ConfigurationError(f"{source}: expected a list of reviewers")
         directory: dict[str, Reviewer] = {}
+        contacts: list[Contact] = []
+        slack_ids: set[str] = set()
         for index, item in enumerate(data):
             try:
                 entry = _ReviewerEntry.model_validate(item)
@@ -118,7 +140,22 @@ class ReviewerDirectory:
             if digest in directory:
                 raise ConfigurationError(f"{source}: two reviewers share one token")
             directory[digest] = Reviewer(name=entry.name, roles=frozenset(entry.roles))
-        return cls(directory)
+            if entry.slack_user_id is not None:
+                if entry.slack_user_id in slack_ids:
+                    raise ConfigurationError(
+                        f"{source}: two reviewers share slack_user_id {entry.slack_user_id!r}"
+                    )
+                slack_ids.add(entry.slack_user_id)
+            if entry.slack_user_id is not None or entry.email is not None:
+                contacts.append(
+                    Contact(
+                        name=entry.name,
+                        roles=frozenset(entry.roles),
+                        slack_user_id=entry.slack_user_id,
+                        email=entry.email,
+                    )
+                )
+        return cls(directory, contacts)
 
     @classmethod
     def from_file(cls, path: str | Path) -> ReviewerDirectory:
@@ -158,6 +195,19 @@ class ReviewerDirectory:
 
     def authenticate(self, token: str) -> Reviewer | None:
         return self.by_digest(token_digest(token.strip()))
+
+    def by_slack_user(self, slack_user_id: str) -> Reviewer | None:
+        """The reviewer whose entry names this Slack user id, or None (nobody may decide)."""
+        for contact in self._contacts:
+            if contact.slack_user_id is not None and hmac.compare_digest(
+                contact.slack_user_id, slack_user_id
+            ):
+                return Reviewer(name=contact.name, roles=contact.roles)
+        return None
+
+    def contacts(self, role: str | None = None) -> list[Contact]:
+        """Everyone with a Slack id or an email, or only those holding ``role``."""
+        return [c for c in self._contacts if role is None or role in c.roles]
 
     def by_digest(self, digest: str) -> Reviewer | None:
         for known, identity in self._by_digest.items():

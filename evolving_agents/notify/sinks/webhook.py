@@ -55,11 +55,16 @@ class WebhookSink:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
+        cls,
+        settings: Settings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        client: object = None,
     ) -> WebhookSink | None:
         """The sink ``settings.webhooks`` describes, or None when ``EAT_WEBHOOK_URL`` is unset.
 
-        In production an unsigned webhook is refused: a receiver cannot tell an unsigned
+        ``client`` is unused: the webhook sends the event as it is. In production an unsigned
+        webhook is refused: a receiver cannot tell an unsigned
         event from a forged one.
         """
         hooks: WebhookSettings = settings.webhooks
