@@ -46,12 +46,21 @@ class WebhookEventType(StrEnum):
     CANCELLED = "approval.cancelled"
     TOOL_ERROR = "approval.tool_error"
     """The run finished, but an approved call raised: its action did not happen."""
+    ESCALATED = "approval.escalated"
+    """No decision landed within the route's ``escalate_after``: told to ``escalate_to``."""
+    DEADLINE_WARNING = "approval.deadline_warning"
+    """The first undecided call's deadline is within the route's ``warn_before``."""
 
 
 _FINISHED = {
     "completed": (WebhookEventType.COMPLETED, ApprovalStatus.COMPLETED),
     "failed": (WebhookEventType.FAILED, ApprovalStatus.FAILED),
     "cancelled": (WebhookEventType.CANCELLED, ApprovalStatus.CANCELLED),
+}
+# Audit actions the escalation scheduler writes (once each per record), and their events.
+_NOTICES = {
+    "escalated": WebhookEventType.ESCALATED,
+    "deadline_warning": WebhookEventType.DEADLINE_WARNING,
 }
 _FINISHED_TYPES = frozenset(
     {
@@ -94,6 +103,9 @@ class WebhookEvent(BaseModel):
     next_approval_id: str | None = None
     tool_errors: int = 0
     """Approved calls whose body raised: their action did not happen (finished runs only)."""
+    notice: dict[str, Any] | None = None
+    """On ``approval.escalated`` and ``approval.deadline_warning``: the audit entry's detail
+    (``escalate_to`` or ``deadline``, and the route that asked for it)."""
 
 
 def events_for(record: PendingApproval) -> list[WebhookEvent]:
@@ -104,6 +116,11 @@ def events_for(record: PendingApproval) -> list[WebhookEvent]:
         if entry.action == "created":
             events.append(
                 _event(record, WebhookEventType.CREATED, entry.at, ApprovalStatus.PENDING)
+            )
+        elif entry.action in _NOTICES:
+            events.append(
+                _event(record, _NOTICES[entry.action], entry.at, ApprovalStatus.PENDING)
+                .model_copy(update={"notice": dict(entry.detail)})
             )
         elif entry.action.startswith("decision."):
             decisions.append(entry)
