@@ -338,3 +338,18 @@ async def test_an_unreachable_database_fails_typed_and_says_nothing_was_written(
         await client.close()
     assert created.value.operation == "create"
     assert not created.value.outcome_unknown and not decided.value.outcome_unknown
+
+
+async def test_ids_starting_with_is_a_range_on_the_id_index(
+    store: PendingApprovalStore, mongo: MongoDBClient
+) -> None:
+    for approval_id in ("apr_aa1", "apr_aa2", "apr_ab1", "apr_b", "zzz"):
+        await store.create(make_record(approval_id))
+    # A document that does not parse still has an id a person may type.
+    await mongo.collection(COLLECTION_NAME).insert_one({"_id": "apr_aa9", "status": 7})
+    assert await store.ids_starting_with("apr_aa") == ["apr_aa1", "apr_aa2", "apr_aa9"]
+    assert await store.ids_starting_with("apr_a", limit=2) == ["apr_aa1", "apr_aa2"]
+    assert await store.ids_starting_with("apr_b") == ["apr_b"]
+    assert await store.ids_starting_with("nope") == []
+    with pytest.raises(ValueError, match="must not be empty"):
+        await store.ids_starting_with("")

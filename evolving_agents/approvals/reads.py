@@ -110,6 +110,23 @@ class Reads:
                 break
         return documents
 
+    async def ids_starting_with(self, prefix: str, *, limit: int) -> builtins.list[str]:
+        """Up to ``limit`` ids that begin with ``prefix``, sorted: a range on ``_id`` (its
+        index answers it, and only ids are read), unreadable documents' ids included."""
+        if not prefix:
+            raise ValueError("an id prefix must not be empty")
+        # Every string beginning with the prefix sorts in [prefix, prefix + U+10FFFF); ids are
+        # ASCII, so nothing that begins with it is left out.
+        bounds = {"$gte": prefix, "$lt": prefix + "\U0010ffff"}
+        with driver_errors("ids_starting_with", None):
+            documents = (
+                await self._records.collection.find({"_id": bounds}, {"_id": 1})
+                .sort("_id", ASCENDING)
+                .limit(limit)
+                .to_list(None)
+            )
+        return [str(document["_id"]) for document in documents]
+
     async def run_history(self, run_id: str) -> builtins.list[PendingApproval]:
         """Every record of one run, in sequence order."""
         with driver_errors("run_history", None):

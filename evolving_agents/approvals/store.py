@@ -249,6 +249,11 @@ class PendingApprovalStore:
             cursor=cursor,
         )
 
+    async def ids_starting_with(self, prefix: str, *, limit: int = 100) -> builtins.list[str]:
+        """Up to ``limit`` approval ids beginning with ``prefix``, sorted: one query on the
+        ``_id`` index, reading ids only (what ``eat approvals show apr_9f3`` resolves with)."""
+        return await self._reads.ids_starting_with(prefix, limit=limit)
+
     async def run_history(self, run_id: str) -> builtins.list[PendingApproval]:
         """Every record of one run, in sequence order (unreadable ones left out)."""
         return await self._reads.run_history(run_id)
