@@ -1,5 +1,5 @@
-"""The README's decision-first quickstart runs as written with one blank filled (a scripted
-model: no API key here), on the wire server as ``MONGODB_URI``."""
+"""The README's decision-first quickstart runs as written (its model is a scripted one: no API
+key here), on the wire server as ``MONGODB_URI``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import re
 from pathlib import Path
 
 import pytest
-from agents.testing import ScriptedModel, assistant_message, function_call
 
 from evolving_agents import ConfigurationError, DecisionAgent
 
@@ -29,17 +28,8 @@ def test_the_readme_quickstart_pauses_then_applies_the_better_action(
     wire_env: dict[str, str],
 ) -> None:
     source = quickstart_block()
-    assert 'model="gpt-4.1",' in source
-    grant = {"user_id": "alice", "group": "okta-admins", "duration_hours": 48}
-    model = ScriptedModel(
-        [
-            [function_call("grant_access", grant, call_id="c1")],
-            [function_call("grant_access", grant, call_id="c2")],
-            [assistant_message("Alice has okta-admins for 2h.")],
-        ]
-    )
-    source = source.replace('model="gpt-4.1",', "model=SCRIPTED,")
-    namespace = {"SCRIPTED": model, "__name__": "readme_quickstart"}
+    assert "ScriptedModel(" in source, "offline as written"
+    namespace = {"__name__": "readme_quickstart"}
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         exec(compile(source, str(README), "exec"), namespace)

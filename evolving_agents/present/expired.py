@@ -5,6 +5,7 @@
     call_expired_at(record, call)   # its deadline, when the call timed out undecided; else None
     record_expired_at(record)       # when the last of its calls timed out, if every call did
     expired_phrase(moment, now)     # "expired 5m ago, at 2025-06-01 09:30 UTC"
+    expired_phrase(moment)          # "expired at 2025-06-01 09:30 UTC"
 
 An expired call is stored as a rejection by the timeout reviewer (``approvals/expiry.py``); a
 surface says "expired" instead of "rejected by eat-timeout", and gives the deadline that
@@ -42,6 +43,9 @@ def clock_time(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
-def expired_phrase(moment: datetime, now: datetime) -> str:
-    """``expired 5m ago, at 2025-06-01 09:30 UTC``."""
+def expired_phrase(moment: datetime, now: datetime | None = None) -> str:
+    """``expired 5m ago, at 2025-06-01 09:30 UTC``; ``expired at 2025-06-01 09:30 UTC``
+    without a ``now`` to count from (or with one not after it: clocks of two hosts)."""
+    if now is None or now <= moment:
+        return f"expired at {clock_time(moment)}"
     return f"expired {humanize(now - moment)} ago, at {clock_time(moment)}"

@@ -24,6 +24,7 @@ from markupsafe import Markup, escape
 from pydantic import BaseModel
 
 from evolving_agents.approvals.models import (
+    ApprovalStatus,
     CallKind,
     CallOutcome,
     CallOutcomeStatus,
@@ -58,7 +59,7 @@ from evolving_agents.present.call_kinds import (
     shell_options,
 )
 from evolving_agents.present.durations import humanize as humanize  # its old home
-from evolving_agents.present.expired import record_expired_at
+from evolving_agents.present.expired import call_expired_at, expired_phrase, record_expired_at
 from evolving_agents.present.reveal import escape_hidden, hidden_characters, reveal
 
 _LEVELS = {"low": 1, "medium": 2, "high": 3, "critical": 4}
@@ -106,8 +107,12 @@ def deadline(record: PendingApproval) -> datetime | None:
 
 
 def expires_in(record: PendingApproval, now: datetime) -> str:
-    """``4h 10m``, ``expired 5m ago``, or ``-`` when nothing expires (or nothing is waiting)."""
-    if record.status.is_final:
+    """``4h 10m``, ``expired 5m ago``, or ``-`` when nothing expires (or nothing is waiting).
+
+    Only a pending record waits for reviewers: once every call is decided its deadline no
+    longer means anything (an expired record says so with ``ApprovalRow.expired``).
+    """
+    if record.status is not ApprovalStatus.PENDING:
         return "-"
     when = deadline(record)
     if when is None:
@@ -201,6 +206,8 @@ class ApprovalRow(BaseModel):
     """The first line of what the run was asked (``request_line``)."""
     expired_at: datetime | None = None
     """When the record expired, if every call timed out undecided (``record_expired_at``)."""
+    expired: str | None = None
+    """``expired 5m ago, at 2025-06-01 09:30 UTC`` when ``expired_at`` is set."""
     tool_errors: int = 0
     """Approved calls whose body raised when the run resumed (see ``status_label``)."""
     kinds: list[str] = []
@@ -214,6 +221,7 @@ class ApprovalRow(BaseModel):
 
     @classmethod
     def of(cls, record: PendingApproval, *, now: datetime) -> ApprovalRow:
+        expired_at = record_expired_at(record)
         return cls(
             id=record.id,
             age=humanize(now - record.created_at),
@@ -226,7 +234,8 @@ class ApprovalRow(BaseModel):
             created_at=record.created_at,
             waiting=len(record.undecided_calls()),
             request=request_line(record.input_preview),
-            expired_at=record_expired_at(record),
+            expired_at=expired_at,
+            expired=None if expired_at is None else expired_phrase(expired_at, now),
             tool_errors=tool_errors(record),
             kinds=list(dict.fromkeys(call.kind.value for call in record.tool_calls)),
             hidden_characters=hidden_characters(
@@ -389,10 +398,23 @@ class CallView(BaseModel):
     """What those edited arguments change, line by line."""
     suggestion: Suggestion | None = None
     """The decision layer's suggested arguments, when it made a real suggestion."""
+    expired_at: datetime | None = None
+    """The deadline the call passed undecided (its "rejection" is the timeout's), else None."""
+    expired: str | None = None
+    """``expired 5m ago, at 2025-06-01 09:30 UTC`` when ``expired_at`` is set."""
 
     @classmethod
-    def of(cls, record: PendingApproval, call: ToolCallRecord, reviewer: Reviewer) -> CallView:
+    def of(
+        cls,
+        record: PendingApproval,
+        call: ToolCallRecord,
+        reviewer: Reviewer,
+        *,
+        now: datetime | None = None,
+    ) -> CallView:
+        """``now``, when given, is what "expired 5m ago" counts from."""
         tool = ToolMetadata.of(call.metadata, tool_name=call.tool_name)
+        expired_at = call_expired_at(record, call)
         refusal = decide_refusal(record, call, reviewer, Verdict.REJECTED)
         edited = None if call.decision is None else call.decision.edited_arguments
         return cls(
@@ -408,6 +430,8 @@ class CallView(BaseModel):
             edited_arguments=edited,
             edit_changes=[] if edited is None else changed_arguments(call.arguments, edited),
             suggestion=Suggestion.of(call),
+            expired_at=expired_at,
+            expired=None if expired_at is None else expired_phrase(expired_at, now),
         )
 
     def refusal_for(self, verdict: Verdict) -> Refusal | None:

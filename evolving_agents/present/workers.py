@@ -65,9 +65,16 @@ class WorkerActivity(BaseModel):
 
 
 async def worker_activity(
-    client: MongoDBClient, *, now: datetime, collection_name: str = APPROVALS
+    client: MongoDBClient,
+    *,
+    now: datetime,
+    collection_name: str = APPROVALS,
+    ignore: str | None = None,
 ) -> WorkerActivity:
-    """Read the workers' traces from the approvals on ``client`` (three small queries)."""
+    """Read the workers' traces from the approvals on ``client`` (three small queries).
+
+    ``ignore``: a worker id whose leases and claims are no worker's (the inbox's own resumes).
+    """
     approvals = client.collection(collection_name)
     resuming = await approvals.find(
         {"status": ApprovalStatus.RESUMING.value}, {"claim": 1}
@@ -76,10 +83,10 @@ async def worker_activity(
     holders, lapsed = _leases(resuming, now)
     return WorkerActivity(
         now=now,
-        holders=holders,
+        holders=[holder for holder in holders if holder != ignore],
         lapsed=lapsed,
         waiting=waiting,
-        last_claim=await _last_claim(client, collection_name),
+        last_claim=await _last_claim(client, collection_name, ignore),
     )
 
 
@@ -97,7 +104,9 @@ def _leases(resuming: list[dict[str, Any]], now: datetime) -> tuple[list[str], i
     return sorted(holders), lapsed
 
 
-async def _last_claim(client: MongoDBClient, collection_name: str) -> tuple[str, datetime] | None:
+async def _last_claim(
+    client: MongoDBClient, collection_name: str, ignore: str | None
+) -> tuple[str, datetime] | None:
     """The newest claim among the newest records (claims follow creation within minutes)."""
     cursor = (
         client.collection(collection_name)
@@ -110,6 +119,8 @@ async def _last_claim(client: MongoDBClient, collection_name: str) -> tuple[str,
         for entry in document.get("audit") or []:
             at = entry.get("at") if isinstance(entry, dict) else None
             if not isinstance(at, datetime) or entry.get("action") != "claimed":
+                continue
+            if ignore is not None and entry.get("actor") == ignore:
                 continue
             if last is None or at > last[1]:
                 last = (str(entry.get("actor")), at)

@@ -23,6 +23,7 @@ from fastapi.responses import (
 from evolving_agents.approvals.models import ApprovalStatus, PendingApproval
 from evolving_agents.approvals.rules import Reviewer, cancel_refusal
 from evolving_agents.errors import ApprovalNotFound, UnreadableRecord
+from evolving_agents.present.expired import expired_phrase, record_expired_at
 from evolving_agents.present.views import (
     CallView,
     expires_in,
@@ -30,6 +31,8 @@ from evolving_agents.present.views import (
     page_rows,
     tool_errors,
 )
+from evolving_agents.web.drafts import EditDraft
+from evolving_agents.web.next_step import next_step
 from evolving_agents.web.requests import (
     Refused,
     checked_form,
@@ -52,6 +55,8 @@ router = APIRouter()
 
 _STATUSES = [status.value for status in ApprovalStatus]
 _PAGE_SIZE = 100
+# The live rows' count of waiting approvals, which the page's script puts in the tab title.
+WAITING_HEADER = "X-Eat-Waiting"
 _NOTICES = {
     "approved": "Approved.",
     "rejected": "Rejected; the agent will read your message.",
@@ -165,6 +170,26 @@ async def _rows(request: Request, status: str, agent: str, tool: str, cursor: st
     return page_rows(page, now=inbox.clock()), page.next_cursor
 
 
+async def _waiting(
+    request: Request, filters: dict[str, str], cursor: str, rows: Any, next_cursor: str | None
+) -> str:
+    """The tab title's count of approvals waiting for a decision: ``3``, ``100+``, or ``""``.
+
+    The unfiltered pending queue's first page is that count already; any other view asks for
+    the pending records' first page (the same query), so the title counts the same thing
+    whatever the reviewer filtered.
+    """
+    if filters == {"status": "pending", "agent": "", "tool": ""} and not cursor:
+        count = sum(1 for row in rows if not row.unreadable)
+        more = next_cursor is not None
+    else:
+        page = await inbox_of(request).store.list(status="pending", limit=_PAGE_SIZE)
+        count, more = len(page.items), page.next_cursor is not None
+    if more:
+        return f"{count}+"
+    return str(count) if count else ""
+
+
 @router.get("/")
 async def queue(
     request: Request,
@@ -186,6 +211,7 @@ async def queue(
         "list.html",
         {
             "rows": rows,
+            "waiting": await _waiting(request, filters, cursor, rows, next_cursor),
             "filters": filters,
             "statuses": ["all", *_STATUSES],
             "query": urlencode(filters),
@@ -199,15 +225,19 @@ async def queue(
 async def queue_rows(
     request: Request, status: str = "pending", agent: str = "", tool: str = ""
 ) -> Response:
-    """The table body alone, which the page's script swaps in when the queue changes."""
+    """The table body alone, which the page's script swaps in when the queue changes; its
+    ``X-Eat-Waiting`` header is the tab title's count (``_waiting``)."""
     session = session_of(request)
     if reviewer_of(request, session) is None:
         return HTMLResponse("", status_code=401)
+    filters = {"status": status, "agent": agent, "tool": tool}
     try:
-        rows, _ = await _rows(request, status, agent, tool, None)
+        rows, next_cursor = await _rows(request, status, agent, tool, None)
     except Refused as exc:
         return HTMLResponse(exc.message, status_code=exc.status_code)
-    return render(request, "_rows.html", {"rows": rows}, session=session)
+    response = render(request, "_rows.html", {"rows": rows}, session=session)
+    response.headers[WAITING_HEADER] = await _waiting(request, filters, "", rows, next_cursor)
+    return response
 
 
 @router.get("/events")
@@ -282,7 +312,10 @@ async def detail_page(
     *,
     error: str | None = None,
     status_code: int = 200,
+    draft: EditDraft | None = None,
 ) -> Response:
+    """The record page; ``error`` says why a form wrote nothing, and ``draft`` is the edit
+    that form carried, shown again as typed (with what it changes) in its call's edit form."""
     inbox = inbox_of(request)
     try:
         record = await inbox.store.get(approval_id)
@@ -302,19 +335,23 @@ async def detail_page(
     now = inbox.clock()
     notice = _NOTICES.get(request.query_params.get("done", ""))
     tampered = inbox.store.integrity_problems(record)
+    # A tampered record is refused by any resume: the banner says so, not a next step.
+    step = None if tampered else await next_step(inbox, record)
+    expired_at = record_expired_at(record)
     context = {
         "record": record,
         "tampered": tampered,
-        "calls": [CallView.of(record, call, reviewer) for call in record.tool_calls],
+        "calls": [CallView.of(record, call, reviewer, now=now) for call in record.tool_calls],
+        "drafts": {} if draft is None else {draft.call_id: draft},
+        "next_step": step,
+        "expired": None if expired_at is None else expired_phrase(expired_at, now),
         "history": history,
         "age": humanize(now - record.created_at),
         "expires_in": expires_in(record, now),
         "tool_errors": tool_errors(record),
         # Edits are checked against the tool's schema and rules, which only the agents know.
         "can_edit": inbox.provider is not None and not tampered,
-        "can_resume": inbox.provider is not None
-        and record.status is ApprovalStatus.DECIDED
-        and not tampered,
+        "can_resume": inbox.provider is not None and step is not None and step.resumable,
         "can_cancel": may_cancel(record, reviewer),
         "notice": None if error else notice,
         "error": error,

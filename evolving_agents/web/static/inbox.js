@@ -20,6 +20,11 @@
     });
     if (!response.ok) { return; }
     rows.innerHTML = await response.text();
+    // The tab title counts the approvals waiting for a decision, whatever the filter shows.
+    const waiting = response.headers.get("X-Eat-Waiting");
+    if (waiting !== null && live.dataset.title) {
+      document.title = (waiting ? "(" + waiting + ") " : "") + live.dataset.title;
+    }
     let arrived = 0;
     rows.querySelectorAll("tr[data-approval-id]").forEach((row) => {
       if (!before.has(row.dataset.approvalId)) { row.classList.add("arrived"); arrived += 1; }
