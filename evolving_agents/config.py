@@ -105,7 +105,7 @@ class WebhookSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
     url: str | None = Field(default=None, validation_alias="EAT_WEBHOOK_URL")
-    secret: str | None = Field(default=None, validation_alias="EAT_WEBHOOK_SECRET")
+    secret: str | None = Field(default=None, validation_alias="EAT_WEBHOOK_SECRET", repr=False)
     timeout_seconds: float = Field(default=5.0, gt=0, validation_alias="EAT_WEBHOOK_TIMEOUT")
     max_attempts: int = Field(default=10, ge=1, validation_alias="EAT_WEBHOOK_MAX_ATTEMPTS")
     backoff_seconds: float = Field(default=2.0, gt=0, validation_alias="EAT_WEBHOOK_BACKOFF")
@@ -136,7 +136,7 @@ class BighubSettings(BaseSettings):
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
-    api_key: str | None = Field(default=None, validation_alias="BIGHUB_API_KEY")
+    api_key: str | None = Field(default=None, validation_alias="BIGHUB_API_KEY", repr=False)
     base_url: str | None = Field(default=None, validation_alias="BIGHUB_BASE_URL")
     timeout: float | None = Field(default=None, gt=0, validation_alias="EAT_BIGHUB_TIMEOUT")
     on_error: str | None = Field(default=None, validation_alias="EAT_BIGHUB_ON_ERROR")
@@ -169,9 +169,11 @@ class NotifySettings(BaseSettings):
     )
     """Seconds between the escalation scheduler's looks for overdue and near-deadline calls."""
     # -- Slack ----------------------------------------------------------------------------
-    slack_bot_token: str | None = Field(default=None, validation_alias="EAT_SLACK_BOT_TOKEN")
+    slack_bot_token: str | None = Field(
+        default=None, validation_alias="EAT_SLACK_BOT_TOKEN", repr=False
+    )
     slack_signing_secret: str | None = Field(
-        default=None, validation_alias="EAT_SLACK_SIGNING_SECRET"
+        default=None, validation_alias="EAT_SLACK_SIGNING_SECRET", repr=False
     )
     slack_channel: str | None = Field(default=None, validation_alias="EAT_SLACK_CHANNEL")
     slack_api_url: str | None = Field(default=None, validation_alias="EAT_SLACK_API_URL")
@@ -180,7 +182,9 @@ class NotifySettings(BaseSettings):
     smtp_host: str | None = Field(default=None, validation_alias="EAT_SMTP_HOST")
     smtp_port: int = Field(default=587, ge=1, le=65535, validation_alias="EAT_SMTP_PORT")
     smtp_username: str | None = Field(default=None, validation_alias="EAT_SMTP_USERNAME")
-    smtp_password: str | None = Field(default=None, validation_alias="EAT_SMTP_PASSWORD")
+    smtp_password: str | None = Field(
+        default=None, validation_alias="EAT_SMTP_PASSWORD", repr=False
+    )
     smtp_starttls: bool = Field(default=True, validation_alias="EAT_SMTP_STARTTLS")
     smtp_tls: bool = Field(default=False, validation_alias="EAT_SMTP_TLS")
     """Implicit TLS from the first byte (port 465); ``smtp_starttls`` upgrades a plain one."""
@@ -263,7 +267,7 @@ class Settings(BaseSettings):
     # Where data_dir and config_dir default to (the XDG base directories).
     xdg_data_home: Path | None = Field(default=None, validation_alias="XDG_DATA_HOME")
     xdg_config_home: Path | None = Field(default=None, validation_alias="XDG_CONFIG_HOME")
-    state_secret: str | None = Field(default=None, validation_alias="EAT_STATE_SECRET")
+    state_secret: str | None = Field(default=None, validation_alias="EAT_STATE_SECRET", repr=False)
     # A file holding the state secret (a mounted secret); in production it must be private.
     state_secret_file: Path | None = Field(default=None, validation_alias="EAT_STATE_SECRET_FILE")
     purge_after_days: float = Field(
@@ -286,7 +290,7 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(default=300.0, gt=0, validation_alias="EAT_LEASE_SECONDS")
 
     # -- web ------------------------------------------------------------------------------
-    web_secret: str | None = Field(default=None, validation_alias="EAT_WEB_SECRET")
+    web_secret: str | None = Field(default=None, validation_alias="EAT_WEB_SECRET", repr=False)
     # Who may sign in to the inbox and decide from the CLI: a TOML (or .json) file, else JSON.
     reviewers_file: str | None = Field(default=None, validation_alias="EAT_REVIEWERS_FILE")
     reviewers: str | None = Field(default=None, validation_alias="EAT_REVIEWERS")
@@ -297,7 +301,7 @@ class Settings(BaseSettings):
         default_factory=list, validation_alias="INTENT_REVIEW_LEVELS"
     )
     reviewer: str = Field(default="human", validation_alias="EAT_REVIEWER")
-    openai_api_key: str | None = Field(default=None, validation_alias="OPENAI_API_KEY")
+    openai_api_key: str | None = Field(default=None, validation_alias="OPENAI_API_KEY", repr=False)
     openai_model: str = Field(default="gpt-4.1-mini", validation_alias="EAT_OPENAI_MODEL")
 
     # -- groups ---------------------------------------------------------------------------

@@ -23,6 +23,7 @@ FLOORS: dict[str, int] = {
     "config": 0,
     "version": 0,
     "storage": 1,
+    "telemetry": 1,
     "decisions": 2,
     "approvals": 3,
     "plans": 4,

@@ -211,3 +211,35 @@ async def test_bighub_from_settings_reads_the_settings_not_the_environment(
     monkeypatch.setenv("BIGHUB_API_KEY", "bhk_in_the_environment_only")
     with pytest.raises(ConfigurationError, match="BIGHUB_API_KEY"):
         BighubDecisionProvider.from_settings(without_key)
+
+
+def test_no_secret_shows_in_the_settings_repr() -> None:
+    """Settings land in log lines and tracebacks' locals: their keys and tokens must not."""
+    from evolving_agents.config import NotifySettings, WebhookSettings
+
+    secrets = {
+        "slack_bot_token": "xoxb-bot-token-value",
+        "slack_signing_secret": "slack-signing-value",
+        "smtp_password": "smtp-password-value",
+    }
+    settings = Settings(
+        notify=NotifySettings.model_validate(secrets),
+        webhooks=WebhookSettings.model_validate({"secret": "webhook-secret-value"}),
+        state_secret="state-secret-value",
+        web_secret="web-secret-value",
+        openai_api_key="sk-openai-value",
+    )
+    shown = repr(settings) + str(settings)
+    leaked = [
+        value
+        for value in [
+            *secrets.values(),
+            "webhook-secret-value",
+            "state-secret-value",
+            "web-secret-value",
+            "sk-openai-value",
+        ]
+        if value in shown
+    ]
+    assert leaked == []
+    assert settings.notify.slack_bot_token == "xoxb-bot-token-value", "still there to use"

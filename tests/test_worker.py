@@ -261,6 +261,44 @@ async def test_eat_worker_drain_json_prints_parseable_stats(
     assert stats["wakeup"] == "change_stream"
     async with MongoDBClient() as mongo:
         assert await statuses(provider_on(mongo), approval_ids) == {"completed": 3}
+    # --log-level info (the default): one line per resumed run, on stderr, never on stdout.
+    resumed = [line for line in err.splitlines() if " resumed apr_" in line]
+    assert sorted(line.split(" resumed ")[1].split(":")[0] for line in resumed) == sorted(
+        approval_ids
+    )
+    assert all(line.endswith("; completed") and "executed" in line for line in resumed), resumed
+
+
+@pytest.mark.wire
+async def test_eat_worker_log_level_warning_keeps_only_what_went_wrong(
+    worker_env: dict[str, str], processes: list[subprocess.Popen[str]]
+) -> None:
+    async with MongoDBClient() as mongo:
+        await pause_decided_runs(provider_on(mongo), 1)
+    process = eat_worker(
+        worker_env,
+        "--app",
+        "tests.apps.worker_app:build_provider",
+        "--drain",
+        "--json",
+        "--log-level",
+        "warning",
+    )
+    processes.append(process)
+    out, err = await asyncio.to_thread(process.communicate, timeout=60)
+
+    assert process.returncode == 0, err
+    assert json.loads(out)["completed"] == 1
+    assert " resumed apr_" not in err
+
+
+def test_eat_worker_refuses_a_log_level_it_does_not_know(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MONGODB_URI", "memory://")
+    wrong = CliRunner().invoke(
+        app, ["worker", "--app", "tests.apps.worker_app:registry", "--log-level", "loud"]
+    )
+    assert wrong.exit_code == 2
+    assert "--log-level must be one of debug, info, warning, error" in wrong.output
 
 
 @pytest.mark.wire

@@ -23,6 +23,7 @@ from typing import Any
 
 from pymongo import ASCENDING
 
+from evolving_agents.approvals import observe
 from evolving_agents.approvals.models import (
     ApprovalStatus,
     PendingApproval,
@@ -42,6 +43,7 @@ from evolving_agents.approvals.records import (
     unchanged_since,
 )
 from evolving_agents.errors import ApprovalConflict, ApprovalNotFound, UnreadableRecord
+from evolving_agents.telemetry import traces
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +128,7 @@ class Expiry:
     ) -> tuple[PendingApproval, int]:
         """The record after expiring what is overdue at ``now``, and how many calls expired."""
         records = self._records
+        started = traces.now_ns()
         for _ in range(WRITE_ATTEMPTS):
             document = await records.find(approval_id, projection)
             if document is None:
@@ -144,9 +147,11 @@ class Expiry:
                 before=record,
             )
             if document is not None:
+                written = records.written(document)
                 if overdue:
                     logger.info("approval %s: %d call(s) expired", approval_id, len(overdue))
-                return records.written(document), len(overdue)
+                    observe.expiry_landed(record, _timeouts(written, overdue), started)
+                return written, len(overdue)
         raise ApprovalConflict(approval_id, "too many concurrent changes while expiring")
 
     def _update(
@@ -201,6 +206,16 @@ def _timeout(
         votes=len(call.votes),
     )
     return decision, entry
+
+
+def _timeouts(written: PendingApproval, overdue: list[int]) -> list[tuple[int, ToolDecision]]:
+    """The timeout rejections ``written`` now holds for the ``overdue`` calls."""
+    decided = []
+    for index in overdue:
+        decision = written.tool_calls[index].decision
+        if decision is not None:
+            decided.append((index, decision))
+    return decided
 
 
 def _next_deadline(record: PendingApproval, overdue: list[int]) -> dict[str, Any]:

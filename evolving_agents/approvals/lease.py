@@ -40,6 +40,7 @@ from evolving_agents.errors import (
     ApprovalStoreError,
     LeaseLost,
 )
+from evolving_agents.telemetry import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +121,7 @@ class RunLease:
         if self.lost is not None:
             return
         self.lost = reason
+        metrics.record_lease_loss()
         running = self._bodies
         waiting = f" once the {running} tool body(ies) running have ended" if running else ""
         logger.error(

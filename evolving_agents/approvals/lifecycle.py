@@ -1,14 +1,24 @@
-"""Changes to a record that are neither votes nor the resume queue: withdrawing a run, and
-linking it to its ``IntentPlan``. Each is one conditional update on the version read, audited.
+"""Changes to a record that are neither votes nor the resume queue: withdrawing a run,
+linking it to its ``IntentPlan``, and the notices the escalation scheduler records. Each is
+one conditional update on the version read, audited.
 
 ::
 
     lifecycle = Lifecycle(records, expiry)
     await lifecycle.cancel(approval_id, by="alice", reason="not needed")   # pending/decided
     await lifecycle.link_plan(approval_id, plan_id)                          # once, audited
+    async for record in lifecycle.awaiting_notice(Notice.ESCALATED, created_before=cutoff):
+        await lifecycle.add_notice(record.id, Notice.ESCALATED, detail_for)  # once, audited
 """
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pymongo import ASCENDING
 
 from evolving_agents.approvals.expiry import Expiry
 from evolving_agents.approvals.models import ApprovalStatus, PendingApproval
@@ -20,7 +30,21 @@ from evolving_agents.approvals.records import (
     driver_errors,
 )
 from evolving_agents.approvals.rules import Reviewer, check_canceller
-from evolving_agents.errors import ApprovalConflict
+from evolving_agents.errors import ApprovalConflict, ApprovalNotFound, UnreadableRecord
+
+
+class Notice(StrEnum):
+    """Audit actions that tell people about a pending record, each written once per record."""
+
+    ESCALATED = "escalated"
+    """No decision landed within the route's delay: a second channel or role is told."""
+    DEADLINE_WARNING = "deadline_warning"
+    """The first undecided call's deadline is near."""
+
+
+NoticeDetail = Callable[[PendingApproval], Mapping[str, Any] | None]
+"""The detail of a notice, computed from the record as it is read just before the write;
+None: the record no longer calls for it (a vote landed, the deadline moved)."""
 
 
 class Lifecycle:
@@ -102,5 +126,93 @@ class Lifecycle:
                 f"already linked to plan {record.plan_id}"
                 if record.plan_id is not None
                 else "changed while a plan was being linked; try again",
+                status=record.status.value,
+            )
+
+    # -- notices (the escalation scheduler's) ---------------------------------------------
+
+    async def awaiting_notice(
+        self,
+        notice: Notice,
+        *,
+        created_before: datetime | None = None,
+        deadline_before: datetime | None = None,
+    ) -> AsyncIterator[PendingApproval]:
+        """Pending records without a ``notice`` entry yet: created at or before
+        ``created_before`` (oldest first, on ``status_created``), or whose next deadline is at
+        or before ``deadline_before`` (soonest first, on ``pending_expiry``); exactly one of
+        the two. Overdue ones are expired first and left out; unreadable ones are skipped
+        (logged once). Every match is yielded, not a page: a record that is not due yet for
+        its own route must not hide one behind it that is."""
+        if (created_before is None) == (deadline_before is None):
+            raise ValueError("give exactly one of created_before, deadline_before")
+        query: dict[str, Any] = {
+            "status": ApprovalStatus.PENDING.value,
+            "audit.action": {"$ne": notice.value},
+        }
+        if created_before is not None:
+            query["created_at"] = {"$lte": created_before}
+            order = [("created_at", ASCENDING), ("_id", ASCENDING)]
+        else:
+            query["expires_at"] = {"$lte": deadline_before}
+            order = [("expires_at", ASCENDING), ("_id", ASCENDING)]
+        records = self._records
+        with driver_errors("awaiting_notice", None):
+            now = records.clock()
+            async for document in records.collection.find(query, NO_STATE).sort(order):
+                try:
+                    record = await self._expiry.current(document, now)
+                except (UnreadableRecord, ApprovalNotFound):
+                    continue  # unreadable: logged once by ApprovalRecords.parse
+                if record.status is ApprovalStatus.PENDING:
+                    yield record
+
+    async def add_notice(
+        self,
+        approval_id: str,
+        notice: Notice,
+        detail_for: NoticeDetail,
+        *,
+        by: str | None = None,
+        now: datetime | None = None,
+    ) -> PendingApproval | None:
+        """Record ``notice`` on a pending record once: one conditional update (still pending,
+        no such entry yet, the version read), audited. Returns the record as written, or None
+        when it was not written: the record already has one (another scheduler won), is no
+        longer pending, or ``detail_for`` says it no longer calls for it."""
+        records = self._records
+        with driver_errors("add_notice", approval_id):
+            for _ in range(WRITE_ATTEMPTS):
+                record = await self._expiry.load(approval_id)
+                if record.status is not ApprovalStatus.PENDING or any(
+                    entry.action == notice.value for entry in record.audit
+                ):
+                    return None
+                detail = detail_for(record)
+                if detail is None:
+                    return None
+                at = now or records.clock()
+                update = {
+                    "$set": {"updated_at": at},
+                    "$inc": {"version": 1},
+                    "$push": {"audit": audit(at, notice.value, by, **dict(detail))},
+                }
+                document = await records.update_then_read(
+                    {
+                        "_id": approval_id,
+                        "status": ApprovalStatus.PENDING.value,
+                        "version": record.version,
+                        # Once per record even against a writer that read an older version.
+                        "audit.action": {"$ne": notice.value},
+                    },
+                    records.sealed(record, update),
+                    projection=NO_STATE,
+                    before=record,
+                )
+                if document is not None:
+                    return records.written(document)
+            raise ApprovalConflict(
+                approval_id,
+                f"too many concurrent changes while recording {notice.value}",
                 status=record.status.value,
             )

@@ -253,6 +253,26 @@ class AuditEntry(_Model):
     """This entry's link in the keyed hash chain of the record's audit trail (``seals.py``)."""
 
 
+class TraceLink(_Model):
+    """Where a pause sits in the application's distributed traces (``telemetry/traces.py``).
+
+    ``traceparent`` and ``tracestate`` are the W3C trace context of the pause's span, so a
+    decision or a resume in any process starts its span as a child of it; ``sdk_trace_id`` is
+    the Agents SDK's own trace id of the run, when SDK tracing was on. Set only when a tracer
+    provider (or SDK tracing) was configured where the run paused. Not sealed: it says where
+    telemetry goes, never what a run may do.
+    """
+
+    traceparent: str | None = None
+    tracestate: str | None = None
+    sdk_trace_id: str | None = None
+
+    @property
+    def carrier(self) -> tuple[str | None, str | None]:
+        """``(traceparent, tracestate)``, as ``telemetry.traces`` takes a stored context."""
+        return self.traceparent, self.tracestate
+
+
 class StoredRunOptions(_Model):
     """The ``Runner.run`` options of a paused run: what is stored, and what must come back.
 
@@ -315,6 +335,8 @@ class PendingApproval(_Model):
     """The app key's seal over what the record asks (``seals.py``); None: not sealed."""
     audit_head: str | None = None
     status_seal: str | None = None
+    trace: TraceLink | None = None
+    """The pause's trace context (optional: records without it read as before)."""
 
     def call(self, call_id: str) -> ToolCallRecord | None:
         return next((c for c in self.tool_calls if c.call_id == call_id), None)

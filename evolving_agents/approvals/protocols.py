@@ -15,7 +15,7 @@ checks those, see ``tests/test_protocols.py``).
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -29,6 +29,7 @@ from evolving_agents.approvals.models import (
 from evolving_agents.approvals.rules import Reviewer
 
 if TYPE_CHECKING:
+    from evolving_agents.approvals.lifecycle import Notice, NoticeDetail
     from evolving_agents.approvals.store import ApprovalPage
     from evolving_agents.storage.changes import ChangeFeed
 
@@ -169,6 +170,24 @@ class ApprovalStore(Protocol):
     async def link_plan(
         self, approval_id: str, plan_id: str, *, by: str | None = None
     ) -> PendingApproval: ...
+
+    def awaiting_notice(
+        self,
+        notice: Notice,
+        *,
+        created_before: datetime | None = None,
+        deadline_before: datetime | None = None,
+    ) -> AsyncIterator[PendingApproval]: ...
+
+    async def add_notice(
+        self,
+        approval_id: str,
+        notice: Notice,
+        detail_for: NoticeDetail,
+        *,
+        by: str | None = None,
+        now: datetime | None = None,
+    ) -> PendingApproval | None: ...
 
     async def expire(self, approval_id: str, *, now: datetime | None = None) -> PendingApproval: ...
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from pymongo import ASCENDING
 
+from evolving_agents.approvals import observe
 from evolving_agents.approvals.expiry import Expiry
 from evolving_agents.approvals.models import (
     ApprovalStatus,
@@ -205,7 +206,9 @@ class MongoResumeQueue:
             )
             if document is None:
                 raise await self._claim_conflict(approval_id, known=known)
-            return records.written(document)
+            claimed = records.written(document)
+            observe.claim_landed(record, kind="takeover" if lapsed else "decided", now=now)
+            return claimed
 
     async def claim_partial(
         self, approval_id: str, worker_id: str, lease_seconds: float
@@ -241,7 +244,9 @@ class MongoResumeQueue:
                 raise ApprovalConflict(
                     approval_id, "changed while being claimed (a vote landed); try again"
                 )
-            return records.written(document)
+            claimed = records.written(document)
+            observe.claim_landed(record, kind="partial", now=now)
+            return claimed
 
     async def _claim_conflict(
         self, approval_id: str, *, known: PendingApproval | None = None

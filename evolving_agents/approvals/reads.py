@@ -26,6 +26,13 @@ from evolving_agents.approvals.paging import cursor_after, decode_cursor
 from evolving_agents.approvals.records import NO_STATE, ApprovalRecords, Document, driver_errors
 from evolving_agents.errors import UnreadableRecord
 
+_PENDING_CALL_FIELDS = {
+    "_id": 0,
+    "tool_calls.agent_name": 1,
+    "tool_calls.tool_name": 1,
+    "tool_calls.decision.verdict": 1,
+}
+
 
 class ApprovalPage(BaseModel):
     """One page of ``list``; pass ``next_cursor`` back to get the next one."""
@@ -126,6 +133,26 @@ class Reads:
                 .to_list(None)
             )
         return [str(document["_id"]) for document in documents]
+
+    async def pending_call_counts(self) -> dict[tuple[str, str], int]:
+        """Undecided calls of pending records by (call's agent, tool), counted here.
+
+        One find on the status equality the ``status_created`` index serves, projected to
+        three small fields of each call (the state blob, arguments and audit trail never leave
+        the server); no aggregation, which not every backend serves. A pending record past its
+        deadline counts until the expiry sweep (or a read) settles it.
+        """
+        counts: dict[tuple[str, str], int] = {}
+        with driver_errors("pending_call_counts", None):
+            found = self._records.collection.find(
+                {"status": ApprovalStatus.PENDING.value}, _PENDING_CALL_FIELDS
+            )
+            async for document in found:
+                for call in document.get("tool_calls") or ():
+                    if call.get("decision") is None:
+                        key = (str(call.get("agent_name")), str(call.get("tool_name")))
+                        counts[key] = counts.get(key, 0) + 1
+        return counts
 
     async def run_history(self, run_id: str) -> builtins.list[PendingApproval]:
         """Every record of one run, in sequence order."""

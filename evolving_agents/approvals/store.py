@@ -16,7 +16,7 @@ leases, finishing, the worker's queries), all on the one handle of ``records.py`
 vote and how votes settle a call is in ``rules.py``. Nothing outside ``approvals/`` writes
 this collection; ``protocols.py`` says what a second backend would implement.
 
-Size: about 450 lines, over the ~400 mark on purpose: this class is the store's whole public
+Size: about 490 lines, over the ~400 mark on purpose: this class is the store's whole public
 surface, and each method is a thin delegation that keeps the documentation its callers read.
 
 Record schema (``record_schema``; ``version`` is the optimistic-lock counter, not this):
@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -48,7 +48,7 @@ from pymongo.errors import DuplicateKeyError
 from evolving_agents.approvals.codec import StateCodec
 from evolving_agents.approvals.creation import prepared_record
 from evolving_agents.approvals.expiry import TIMEOUT_REVIEWER, Expiry
-from evolving_agents.approvals.lifecycle import Lifecycle
+from evolving_agents.approvals.lifecycle import Lifecycle, Notice, NoticeDetail
 from evolving_agents.approvals.models import (
     ApprovalStatus,
     CallOutcome,
@@ -72,6 +72,7 @@ from evolving_agents.approvals.seals import RecordSigner
 from evolving_agents.approvals.store_votes import PARTIAL_READY, Votes, check_intact
 from evolving_agents.errors import ApprovalConflict, InvalidDecision
 from evolving_agents.storage.names import APPROVALS
+from evolving_agents.telemetry import metrics
 
 if TYPE_CHECKING:
     from evolving_agents.approvals.protocols import ApprovalStore, ResumeQueue
@@ -91,6 +92,7 @@ __all__ = [
     "PARTIAL_READY",
     "TIMEOUT_REVIEWER",
     "ApprovalPage",
+    "Notice",
     "PendingApprovalStore",
 ]
 
@@ -258,6 +260,10 @@ class PendingApprovalStore:
         """Every record of one run, in sequence order (unreadable ones left out)."""
         return await self._reads.run_history(run_id)
 
+    async def pending_call_counts(self) -> dict[tuple[str, str], int]:
+        """Calls still waiting for a decision, by (agent, tool): what the pending gauge shows."""
+        return await self._reads.pending_call_counts()
+
     # -- creating ------------------------------------------------------------------------------
 
     async def create(self, record: PendingApproval) -> PendingApproval:
@@ -285,6 +291,7 @@ class PendingApprovalStore:
                     record.id,
                     f"run {record.run_id} already has a record with sequence {record.sequence}",
                 ) from exc
+        metrics.record_pause(agent=record.agent_name)
         return record
 
     def prepared(self, record: PendingApproval) -> PendingApproval:
@@ -444,3 +451,35 @@ class PendingApprovalStore:
         yet), audited. ``ApprovalConflict`` when another plan was linked first (the record
         then names the winner in ``plan_id``)."""
         return await self._lifecycle.link_plan(approval_id, plan_id, by=by)
+
+    # -- notices: escalations and deadline warnings (lifecycle.py) -------------------------------
+
+    def awaiting_notice(
+        self,
+        notice: Notice,
+        *,
+        created_before: datetime | None = None,
+        deadline_before: datetime | None = None,
+    ) -> AsyncIterator[PendingApproval]:
+        """Pending records without a ``notice`` audit entry yet, created at or before
+        ``created_before`` (oldest first) or with their next deadline at or before
+        ``deadline_before`` (soonest first); exactly one of the two. Each query is one index
+        range (``status_created``, ``pending_expiry``); overdue records are expired first."""
+        return self._lifecycle.awaiting_notice(
+            notice, created_before=created_before, deadline_before=deadline_before
+        )
+
+    async def add_notice(
+        self,
+        approval_id: str,
+        notice: Notice,
+        detail_for: NoticeDetail,
+        *,
+        by: str | None = None,
+        now: datetime | None = None,
+    ) -> PendingApproval | None:
+        """Audit ``notice`` on a pending record, once (one conditional update: pending, no such
+        entry, the version read); ``detail_for(record)`` gives its detail from the record as
+        read, or None when it no longer applies. The record as written, or None when nothing
+        was: any number of schedulers racing write it once."""
+        return await self._lifecycle.add_notice(approval_id, notice, detail_for, by=by, now=now)

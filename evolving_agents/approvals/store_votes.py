@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from evolving_agents.approvals import observe
 from evolving_agents.approvals.expiry import Expiry
 from evolving_agents.approvals.models import (
     ApprovalStatus,
@@ -43,6 +44,7 @@ from evolving_agents.approvals.rules import (
     rules_of,
 )
 from evolving_agents.errors import ApprovalConflict, StateIntegrityError
+from evolving_agents.telemetry import traces
 
 # Set on a pending record paused under a partial-resume policy once one of its calls is
 # decided: the worker then resumes what is decided, and the rest pause again.
@@ -73,6 +75,7 @@ class Votes:
         checker = self._edit_checker
         edit_accepted = False
         edit_signal: dict[str, Any] | None = None
+        started = traces.now_ns()
         for _ in range(WRITE_ATTEMPTS):
             record = await self._expiry.load(approval_id)
             # A vote on an altered record would lend a reviewer's name to what they never saw.
@@ -100,7 +103,9 @@ class Votes:
                 before=record,
             )
             if document is not None:
-                return records.written(document)
+                written = records.written(document)
+                observe.votes_landed(record, plan, ballot, started)
+                return written
             # Someone else's update landed between our read and write; read again and
             # re-check everything (the call may be decided, the reviewer may have voted).
         raise ApprovalConflict(approval_id, "too many concurrent decisions; try again")

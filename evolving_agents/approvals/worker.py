@@ -414,6 +414,10 @@ class ResumeWorker:
                 approval_id,
                 result.error,
             )
+        elif result.status is RunStatus.ERROR:
+            logger.error("worker %s: run %s failed: %s", self.worker_id, approval_id, result.error)
+        else:
+            logger.info("worker %s resumed %s: %s", self.worker_id, approval_id, _said(result))
 
     def _lease_renewal_failed(self, approval_id: str, error: str) -> None:
         self._stats.lease_renewal_failures += 1
@@ -476,3 +480,15 @@ def _ended_with(task: asyncio.Task[None]) -> str | None:
 async def _forward(source: asyncio.Event, target: asyncio.Event) -> None:
     await source.wait()
     target.set()
+
+
+def _said(result: AgentRunResult) -> str:
+    """One run's outcome in a log line: what each decided call did, and how the run ended."""
+    did = ", ".join(
+        f"{call_id} {outcome.status.value}" for call_id, outcome in result.outcomes.items()
+    )
+    if result.status is RunStatus.AWAITING_APPROVAL:
+        ended = f"paused again as {result.approval_id}"
+    else:
+        ended = "completed"
+    return f"{did}; {ended}" if did else ended

@@ -294,3 +294,29 @@ def json_errors(ctx: Context | None = None) -> bool:
             return bool(node.params["as_json"])
         node = node.parent
     return bool(current.meta.get(JSON_ERRORS))
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def configure_logging(level: str, *, live: Console | None = None) -> None:
+    """The package's log lines at ``level`` on stderr, or above a Rich ``Live`` display.
+
+    Under a live display the lines go through that display's console (a ``RichHandler``), so
+    they print above the table instead of tearing it; otherwise one plain line each.
+    """
+    name = level.strip().upper()
+    if name.lower() not in LOG_LEVELS:
+        raise typer.BadParameter(
+            f"--log-level must be one of {', '.join(LOG_LEVELS)}, got {level!r}"
+        )
+    handler: logging.Handler
+    if live is not None:
+        from rich.logging import RichHandler
+
+        handler = RichHandler(console=live, show_path=False, markup=False, rich_tracebacks=False)
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=getattr(logging, name), handlers=[handler], force=True)

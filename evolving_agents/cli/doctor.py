@@ -270,12 +270,7 @@ def check_reviewers(settings: Settings) -> Check:
         summary = f"none configured: eat inbox will not start; set {REVIEWERS_FILE_ENV}"
         return Check(name=name, status=CheckStatus.WARN, summary=summary)
     try:
-        directory = ReviewerDirectory.from_env(
-            {
-                REVIEWERS_FILE_ENV: settings.reviewers_file or "",
-                REVIEWERS_ENV: settings.reviewers or "",
-            }
-        )
+        directory = ReviewerDirectory.from_settings(settings)
     except ConfigurationError as exc:
         return Check(name=name, status=CheckStatus.FAIL, summary=str(exc))
     if not len(directory):

@@ -8,7 +8,8 @@
 Reviewers sign in with a token from ``EAT_REVIEWERS_FILE`` (TOML) or ``EAT_REVIEWERS`` (JSON).
 ``EAT_WEB_SECRET`` keeps sessions valid across restarts and processes; it is required to listen
 beyond loopback (``--host`` other than 127.0.0.1/::1/localhost). With ``EAT_WEBHOOK_URL`` set, the
-webhook service runs inside the inbox too.
+webhook service runs inside the inbox too. ``--metrics`` serves Prometheus metrics at ``/metrics``
+(the ``telemetry`` extra; without it, exit 5 naming the install command).
 
 A port already taken is one line and exit 8 before anything says it serves. While the database
 does not answer, pages are a 503 naming it and ``/healthz`` fails; the log says so once per
@@ -37,6 +38,7 @@ from evolving_agents.notify.service import WebhookService
 from evolving_agents.notify.sinks import configured_sinks
 from evolving_agents.reviewers.directory import REVIEWERS_ENV, REVIEWERS_FILE_ENV, ReviewerDirectory
 from evolving_agents.storage.mongodb_client import MongoDBClient
+from evolving_agents.telemetry import enable_prometheus
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -58,6 +60,9 @@ def inbox(
         min=0.05,
         help="Seconds between scans when there is no change stream.",
     ),
+    metrics: bool = typer.Option(
+        False, "--metrics", help="Serve Prometheus metrics at /metrics (the telemetry extra)."
+    ),
 ) -> None:
     """Serve the web inbox: a live queue, details, approve and reject, sign-in by token."""
     from evolving_agents.web.app import create_app
@@ -68,7 +73,11 @@ def inbox(
         _refuse_open_listening_without_secret(host, settings)
         client = MongoDBClient(settings=settings)
         target = provider_from_app(app, client) if app else _store_only(client, settings)
-        sinks = configured_sinks(settings, client=client)
+        if metrics:
+            # After the app (a meter provider it sets up itself is kept); a missing extra is
+            # said before anything serves.
+            enable_prometheus(service_name="eat-inbox")
+        sinks = configured_sinks(settings, client=client, reviewers=reviewers)
         webhooks = WebhookService(client, settings.webhooks, sinks=sinks) if sinks else None
         web_app = create_app(
             target, reviewers, poll_interval=poll_interval, webhooks=webhooks, settings=settings
@@ -83,13 +92,7 @@ def _reviewers(settings: Settings, reviewers_file: str | None) -> ReviewerDirect
     if reviewers_file:
         reviewers = ReviewerDirectory.from_file(reviewers_file)
     else:
-        # The directory reads the two variables from the settings, not from the environment.
-        reviewers = ReviewerDirectory.from_env(
-            {
-                REVIEWERS_FILE_ENV: settings.reviewers_file or "",
-                REVIEWERS_ENV: settings.reviewers or "",
-            }
-        )
+        reviewers = ReviewerDirectory.from_settings(settings)
     if not len(reviewers):
         raise ConfigurationError(
             f"no reviewers configured: set {REVIEWERS_FILE_ENV} to a TOML file or "

@@ -5,8 +5,9 @@
     EAT_WEBHOOK_URL=https://hooks.example.com/eat EAT_WEBHOOK_SECRET=... eat webhooks run
     eat webhooks status --json
 
-``eat inbox`` (and a worker that starts it) runs the same service in the background; several
-may run at once against one database.
+``eat inbox`` (and any process calling ``start_webhooks_from_env``) runs the same service in
+the background; several may run at once against one database. Escalations to a role reach its
+holders through the reviewers file (``EAT_REVIEWERS_FILE``), read once at start.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from evolving_agents.config import Settings
 from evolving_agents.notify.outbox import OUTBOX_COLLECTION, DeliveryStatus, WebhookOutbox
 from evolving_agents.notify.service import WebhookService
 from evolving_agents.notify.sinks import configured_sinks
+from evolving_agents.reviewers.directory import ReviewerDirectory
 
 webhooks_app = typer.Typer(
     help="Deliver signed webhooks for approval events (EAT_WEBHOOK_URL).",
@@ -41,7 +43,9 @@ def run(ctx: typer.Context) -> None:
 
     async def go() -> None:
         async with database(ctx, settings) as client:
-            sinks = configured_sinks(settings, client=client)
+            # Escalations to a role reach its holders through the reviewers file.
+            reviewers = ReviewerDirectory.from_settings(settings)
+            sinks = configured_sinks(settings, client=client, reviewers=reviewers)
             service = WebhookService(client, settings.webhooks, sinks=sinks)
             console.print(f"delivering approval events to [bold]{service.url}[/]; Ctrl-C stops")
             await service.run_until_cancelled()

@@ -4,20 +4,25 @@
 
     eat worker --app myapp.agents:registry --concurrency 8
     eat worker --app myapp.agents:build_provider --drain --json    # a batch job: one JSON line
+    eat worker --app myapp.agents:registry --metrics-port 9464     # Prometheus: /metrics
 
 ``--app`` names an ``AgentRegistry``, an ``OpenAIAgentsProvider``, or a zero-argument callable
 returning either; a registry gets a provider on ``MONGODB_URI`` (or the embedded database).
 SIGTERM or Ctrl-C: finish the runs in flight and exit 0; a second signal releases them instead.
 A search for work waiting on a database that does not answer does not hold up the stop. While
 the database does not answer the worker keeps trying, and its log says so in one line when the
-outage starts and one when it ends.
+outage starts and one when it ends; ``--log-level`` (info by default) says one line per resumed
+run, and ``warning`` keeps only what went wrong. ``--metrics-port`` serves ``/metrics`` on
+``--metrics-host`` (127.0.0.1 unless told otherwise) while the worker runs
+(``metrics_server.py``; the ``telemetry`` extra); a port already taken is exit 8.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.live import Live
@@ -26,7 +31,13 @@ from rich.text import Text
 
 from evolving_agents.approvals.worker import ResumeWorker
 from evolving_agents.approvals.worker_stats import WorkerStats, install_signal_handlers
-from evolving_agents.cli.common import console, fail_cleanly
+from evolving_agents.cli.common import (
+    LOG_LEVELS,
+    configure_logging,
+    console,
+    err_console,
+    fail_cleanly,
+)
 from evolving_agents.cli.connect import AppDirOption
 from evolving_agents.cli.db import start_embedded
 from evolving_agents.cli.lifetime import outage_lines, run_to_the_end
@@ -35,6 +46,10 @@ from evolving_agents.providers.agent_registry import AgentRegistry, load_app
 from evolving_agents.providers.openai_agents_provider import OpenAIAgentsProvider
 from evolving_agents.storage.mongodb_client import MongoDBClient
 from evolving_agents.storage.outage import DatabaseWatch, cancel_and_wait
+from evolving_agents.telemetry import enable_prometheus
+
+if TYPE_CHECKING:
+    from evolving_agents.cli.metrics_server import MetricsServer
 
 _REFRESH_SECONDS = 0.25
 _COUNTS = (
@@ -78,12 +93,39 @@ def worker(
         "--change-stream/--no-change-stream",
         help="Wake on the database's change stream where it has one; or only poll.",
     ),
+    metrics_port: int | None = typer.Option(
+        None,
+        "--metrics-port",
+        min=0,
+        max=65535,
+        help="Serve Prometheus metrics at http://HOST:PORT/metrics (0: any free port). "
+        "Needs the telemetry extra.",
+    ),
+    metrics_host: str = typer.Option(
+        "127.0.0.1", "--metrics-host", help="Address the metrics endpoint listens on."
+    ),
+    log_level: str = typer.Option(
+        "info",
+        "--log-level",
+        help=f"Log lines at this level and up, on stderr ({', '.join(LOG_LEVELS)}); "
+        "info says one line per resumed run.",
+    ),
 ) -> None:
     """Claim decided runs and resume each exactly once, alongside any other workers."""
     if max_poll_interval < poll_interval:
         raise typer.BadParameter("--max-poll-interval must be at least --poll-interval")
+    configure_logging(log_level, live=None if json_output else console)
     with fail_cleanly():
         provider, owned = _provider_for(load_app(app))
+        metrics = None
+        if metrics_port is not None:
+            # After the app (a meter provider it sets up itself is kept), before any work: a
+            # missing extra or a taken port is said first.
+            from evolving_agents.cli.metrics_server import MetricsServer  # uvicorn, only now
+
+            export = enable_prometheus(service_name="eat-worker")
+            metrics = MetricsServer.bind(metrics_host, metrics_port, export, provider.store)
+            err_console.print(f"metrics on {metrics.url}", highlight=False)
         start_embedded(provider.mongodb_client)
     resume_worker = ResumeWorker(
         provider,
@@ -95,7 +137,7 @@ def worker(
     )
     with fail_cleanly():
         stats = run_to_the_end(
-            _run(resume_worker, provider, owned, drain=drain, live=not json_output)
+            _run(resume_worker, provider, owned, drain=drain, live=not json_output, metrics=metrics)
         )
     if json_output:
         typer.echo(json.dumps(stats.model_dump(mode="json")))
@@ -125,28 +167,36 @@ async def _run(
     *,
     drain: bool,
     live: bool,
+    metrics: MetricsServer | None = None,
 ) -> WorkerStats:
     undo = install_signal_handlers(resume_worker)
     database = DatabaseWatch(provider.mongodb_client, label=f"worker {resume_worker.worker_id}")
     watching = asyncio.create_task(database.run(), name="eat-worker-database")
     try:
-        with outage_lines(database):
-            if not live:
-                return await resume_worker.run(drain=drain)
-            with Live(
-                _stats_table(resume_worker.stats), console=console, transient=True
-            ) as display:
-                refresher = asyncio.create_task(_refresh(resume_worker, display))
-                try:
-                    return await resume_worker.run(drain=drain)
-                finally:
-                    refresher.cancel()
+        async with contextlib.AsyncExitStack() as serving:
+            if metrics is not None:
+                await serving.enter_async_context(metrics.running())
+            return await _run_worker(resume_worker, database, drain=drain, live=live)
     finally:
         undo()
         await cancel_and_wait([watching], timeout=1.0)
         await provider.aclose()
         if owned is not None:
             await owned.close()
+
+
+async def _run_worker(
+    resume_worker: ResumeWorker, database: DatabaseWatch, *, drain: bool, live: bool
+) -> WorkerStats:
+    with outage_lines(database):
+        if not live:
+            return await resume_worker.run(drain=drain)
+        with Live(_stats_table(resume_worker.stats), console=console, transient=True) as display:
+            refresher = asyncio.create_task(_refresh(resume_worker, display))
+            try:
+                return await resume_worker.run(drain=drain)
+            finally:
+                refresher.cancel()
 
 
 async def _refresh(resume_worker: ResumeWorker, display: Live) -> None:

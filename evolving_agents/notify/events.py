@@ -119,8 +119,9 @@ def events_for(record: PendingApproval) -> list[WebhookEvent]:
             )
         elif entry.action in _NOTICES:
             events.append(
-                _event(record, _NOTICES[entry.action], entry.at, ApprovalStatus.PENDING)
-                .model_copy(update={"notice": dict(entry.detail)})
+                _event(record, _NOTICES[entry.action], entry.at, ApprovalStatus.PENDING).model_copy(
+                    update={"notice": dict(entry.detail)}
+                )
             )
         elif entry.action.startswith("decision."):
             decisions.append(entry)

@@ -204,6 +204,23 @@ class NotifyRoutes:
             for rule in rules
         )
 
+    @property
+    def shortest_escalation(self) -> timedelta | None:
+        """The least ``escalate_after`` of any entry (None: nothing escalates): records younger
+        than this need no look by the escalation scheduler."""
+        rules = [self._default, *self._routes]
+        if not any(rule.escalate_to is not None for rule in rules):
+            return None
+        delays = [rule.escalate_after for rule in rules if rule.escalate_after is not None]
+        return min(delays, default=None)
+
+    @property
+    def longest_warning(self) -> timedelta | None:
+        """The greatest ``warn_before`` of any entry (None: nothing warns): deadlines further
+        off than this need no look by the escalation scheduler."""
+        leads = [rule.warn_before for rule in [self._default, *self._routes]]
+        return max((lead for lead in leads if lead is not None), default=None)
+
 
 def _first_set(first: Any, second: Any) -> Any:
     return second if first is None else first
@@ -226,4 +243,3 @@ def _metadata_emails(record: PendingApproval) -> tuple[str, ...]:
         if isinstance(value, list | tuple):
             found.extend(item.strip() for item in value if isinstance(item, str) and item.strip())
     return tuple(dict.fromkeys(found))
-

@@ -29,12 +29,20 @@ from pymongo.errors import PyMongoError
 
 from evolving_agents.approvals.models import PendingApproval, utcnow
 from evolving_agents.approvals.records import ApprovalChanges
+from evolving_agents.approvals.store import PendingApprovalStore
 from evolving_agents.config import Settings, WebhookSettings
 from evolving_agents.errors import ConfigurationError
+from evolving_agents.notify.escalation import EscalationScheduler
 from evolving_agents.notify.events import events_for
 from evolving_agents.notify.feed import ApprovalFeed, LoopHealth, keep_going
 from evolving_agents.notify.outbox import OUTBOX_COLLECTION, Delivery, WebhookOutbox
-from evolving_agents.notify.sinks import DeliveryFailed, EventSink, configured_sinks
+from evolving_agents.notify.routing import NotifyRoutes
+from evolving_agents.notify.sinks import (
+    DeliveryFailed,
+    EventSink,
+    ReviewerContacts,
+    configured_sinks,
+)
 from evolving_agents.storage.mongodb_client import MongoDBClient
 from evolving_agents.storage.names import APPROVALS
 
@@ -54,7 +62,9 @@ class WebhookService:
     *dispatcher* claims due deliveries of its sinks and hands each to its sink, rescheduling
     failures with exponential backoff up to ``max_attempts``, after which a delivery is
     ``dead`` and kept for inspection. Several services (an inbox and three workers, say) may
-    run against one database.
+    run against one database. When a route of ``EAT_NOTIFY_FILE`` escalates or warns, a third
+    loop (``escalation``, an ``EscalationScheduler``) audits overdue and near-deadline records
+    once each, and the writer turns those entries into events like any other.
 
     ``settings`` (the retry policy and the webhook) default to ``client.settings.webhooks``;
     ``sinks`` default to those the client's settings switch on (``configured_sinks``), with
@@ -70,13 +80,14 @@ class WebhookService:
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], datetime] = utcnow,
         approvals_collection: str = APPROVALS,
+        reviewers: ReviewerContacts | None = None,
     ) -> None:
         configured: Settings = client.settings
         if settings is not None:
             configured = configured.model_copy(update={"webhooks": settings})
         self.settings: WebhookSettings = configured.webhooks
         chosen = (
-            configured_sinks(configured, transport=transport, client=client)
+            configured_sinks(configured, transport=transport, client=client, reviewers=reviewers)
             if sinks is None
             else sinks
         )
@@ -97,11 +108,15 @@ class WebhookService:
         self._enqueued = asyncio.Event()
         self.dispatch_health = LoopHealth("webhooks: dispatching")
         self._unsendable: set[str] = set()
+        self.escalation = _escalation_scheduler(client, configured, approvals_collection, clock)
+        """The third loop, when a route escalates or warns (``EAT_NOTIFY_FILE``); else None."""
+        self.escalation_health = LoopHealth("notify: escalations and deadline warnings")
 
     @property
     def health(self) -> list[LoopHealth]:
-        """Its two loops (following approvals, dispatching), for ``/healthz``."""
-        return [self.feed.health, self.dispatch_health]
+        """Its loops (following approvals, dispatching, escalating if on), for ``/healthz``."""
+        loops = [self.feed.health, self.dispatch_health]
+        return loops if self.escalation is None else [*loops, self.escalation_health]
 
     async def aclose(self) -> None:
         for sink in self.sinks.values():
@@ -135,6 +150,16 @@ class WebhookService:
                         first_delay=first,
                     )
                 )
+                if self.escalation is not None:
+                    escalation = self.escalation
+                    group.create_task(
+                        keep_going(
+                            self.escalation_health.name,
+                            lambda: escalation.run_forever(self.escalation_health.succeeded),
+                            self.escalation_health,
+                            first_delay=first,
+                        )
+                    )
         finally:
             await self.aclose()
 
@@ -252,20 +277,42 @@ class WebhookService:
         return None
 
 
+def _escalation_scheduler(
+    client: MongoDBClient,
+    settings: Settings,
+    approvals_collection: str,
+    clock: Callable[[], datetime],
+) -> EscalationScheduler | None:
+    """The scheduler when a route escalates or warns; it writes through the approval store
+    (built here, only then: it signs the audit entries with the store's key)."""
+    routes = NotifyRoutes.from_settings(settings.notify)
+    if not routes.escalates:
+        return None
+    store = PendingApprovalStore(client, collection_name=approvals_collection)
+    return EscalationScheduler(
+        store, routes, interval=settings.notify.escalation_interval, clock=clock
+    )
+
+
 def start_webhooks_from_env(
-    client: MongoDBClient, settings: Settings | WebhookSettings | None = None
+    client: MongoDBClient,
+    settings: Settings | WebhookSettings | None = None,
+    *,
+    reviewers: ReviewerContacts | None = None,
 ) -> asyncio.Task[None] | None:
     """Start the service as a background task of the running loop when a sink is configured.
 
     An entry point: without ``settings`` it reads the environment (``Settings()``) once, here;
-    a ``WebhookSettings`` overrides only the webhook group of ``client.settings``. The caller
-    cancels the task on shutdown. Returns None when no sink is configured.
+    a ``WebhookSettings`` overrides only the webhook group of ``client.settings``.
+    ``reviewers`` (a ``ReviewerDirectory``) lets Slack and email escalations reach the holders
+    of a role. The caller cancels the task on shutdown. Returns None when no sink is
+    configured.
     """
     if settings is None:
         settings = Settings()
     if isinstance(settings, WebhookSettings):
         settings = client.settings.model_copy(update={"webhooks": settings})
-    sinks = configured_sinks(settings, client=client)
+    sinks = configured_sinks(settings, client=client, reviewers=reviewers)
     if not sinks:
         return None
     service = WebhookService(client, settings.webhooks, sinks=sinks)

@@ -38,12 +38,14 @@ from evolving_agents.approvals.models import (
     PendingToolCall,
     RunStatus,
     ToolCallRecord,
+    TraceLink,
     utcnow,
 )
 from evolving_agents.approvals.store import PendingApprovalStore
 from evolving_agents.providers.context_codec import check_round_trip, codec_for
 from evolving_agents.providers.run_plan import RunPlan
 from evolving_agents.providers.turns import call_record, tool_outputs
+from evolving_agents.telemetry import traces
 
 logger = logging.getLogger(__name__)
 
@@ -99,8 +101,15 @@ class PauseWriter:
         # A pause after a resume is the run's next record in the chain.
         if previous is not None:
             labels = labels._replace(sequence=labels.sequence + 1)
-        record = self._pause_record(result, agent, plan, labels, signals, previous)
-        await self._store.create(record)
+        with traces.pause_span(
+            agent=agent.name, run_id=labels.run_id, sequence=labels.sequence
+        ) as span:
+            # Made inside the span: the record keeps the span's trace context.
+            record = self._pause_record(result, agent, plan, labels, signals, previous)
+            span.set_attribute(traces.APPROVAL_ID, record.id)
+            if record.trace is not None and record.trace.sdk_trace_id is not None:
+                span.set_attribute(traces.SDK_TRACE_ID, record.trace.sdk_trace_id)
+            await self._store.create(record)
         logger.info(
             "run %s paused: approval %s waits on %s",
             labels.run_id,
@@ -160,7 +169,24 @@ class PauseWriter:
             previous_approval_id=None if previous is None else previous.id,
             created_at=now,
             updated_at=now,
+            trace=_trace_link(state_json),
         )
+
+
+def _trace_link(state_json: dict[str, Any]) -> TraceLink | None:
+    """The current span's trace context and the SDK's trace id of the run, if either is on.
+
+    The SDK's id is read from its own serialized state (``trace.id``), where the SDK keeps it
+    to reattach the trace at resume; it is absent while SDK tracing is disabled.
+    """
+    traceparent, tracestate = traces.current_carrier()
+    sdk_trace = state_json.get("trace")
+    sdk_trace_id = sdk_trace.get("id") if isinstance(sdk_trace, dict) else None
+    if not isinstance(sdk_trace_id, str) or sdk_trace_id == "no-op":
+        sdk_trace_id = None
+    if traceparent is None and sdk_trace_id is None:
+        return None
+    return TraceLink(traceparent=traceparent, tracestate=tracestate, sdk_trace_id=sdk_trace_id)
 
 
 def _finished(

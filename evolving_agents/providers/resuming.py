@@ -35,6 +35,7 @@ from evolving_agents.approvals.models import (
     AgentRunResult,
     ApprovalStatus,
     CallOutcome,
+    CallOutcomeStatus,
     PendingApproval,
     RunStatus,
     StoredState,
@@ -52,6 +53,7 @@ from evolving_agents.providers.run_plan import (
     resumes_partially,
 )
 from evolving_agents.providers.turns import apply_decisions, call_outcomes, tool_outputs
+from evolving_agents.telemetry import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -153,6 +155,7 @@ class Resumer:
             known=record,
         )
         self._reports.report(record, outcomes)
+        _count_finished(record, outcomes, outcome)
         return outcome
 
     async def failed(self, resume: Resume, exc: Exception) -> AgentRunResult:
@@ -160,6 +163,7 @@ class Resumer:
         record = resume.record
         await self._store.fail(record.id, resume.worker_id, describe(exc), known=record)
         self._reports.report(record, None)
+        metrics.record_resume_finished(outcome="failed")
         return AgentRunResult(
             status=RunStatus.ERROR,
             run_id=record.run_id,
@@ -182,6 +186,8 @@ class Resumer:
             outcomes=_by_index(record, outcomes),
         )
         self._reports.report(record, outcomes)
+        _count_tool_errors(record, outcomes)
+        metrics.record_resume_finished(outcome="failed")
         return AgentRunResult(
             status=RunStatus.ERROR,
             run_id=record.run_id,
@@ -218,6 +224,22 @@ class Resumer:
             state, record, reviewed, partial=partial, default_rejection=formatter is None
         )
         return state
+
+
+def _count_finished(
+    record: PendingApproval, outcomes: dict[str, CallOutcome], outcome: AgentRunResult
+) -> None:
+    _count_tool_errors(record, outcomes)
+    paused = outcome.status is RunStatus.AWAITING_APPROVAL
+    metrics.record_resume_finished(outcome="paused" if paused else "completed")
+
+
+def _count_tool_errors(record: PendingApproval, outcomes: dict[str, CallOutcome]) -> None:
+    """Each approved call whose body raised: the approved action did not happen."""
+    for call in record.tool_calls:
+        outcome = outcomes.get(call.call_id)
+        if outcome is not None and outcome.status is CallOutcomeStatus.TOOL_ERROR:
+            metrics.record_tool_error(agent=call.agent_name, tool=call.tool_name)
 
 
 def _same_state(claimed: StoredState | None, verified: StoredState | None) -> bool:

@@ -49,6 +49,7 @@ from evolving_agents.approvals.rules import (
     decide_refusal,
 )
 from evolving_agents.approvals.store import PendingApprovalStore
+from evolving_agents.config import Settings
 from evolving_agents.errors import ConfigurationError
 
 REVIEWERS_FILE_ENV = "EAT_REVIEWERS_FILE"
@@ -185,6 +186,17 @@ class ReviewerDirectory:
         except ValueError as exc:
             raise ConfigurationError(f"{REVIEWERS_ENV} is not valid JSON: {exc}") from exc
         return cls.from_data(data, source=REVIEWERS_ENV)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ReviewerDirectory:
+        """The directory ``settings`` names (its reviewers file, else its ``EAT_REVIEWERS``),
+        read from the settings rather than the environment; empty when neither is set."""
+        return cls.from_env(
+            {
+                REVIEWERS_FILE_ENV: settings.reviewers_file or "",
+                REVIEWERS_ENV: settings.reviewers or "",
+            }
+        )
 
     def __len__(self) -> int:
         return len(self._by_digest)

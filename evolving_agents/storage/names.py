@@ -23,6 +23,8 @@ INTENT_PLANS = "eat_intent_plans"
 """EAT's plan view of a paused run; owner: ``plans/intent_plans.py``."""
 WEBHOOK_OUTBOX = "eat_webhook_outbox"
 """Webhook deliveries and the feed's checkpoint; owner: ``notify/outbox.py``."""
+SLACK_MESSAGES = "eat_slack_messages"
+"""Which Slack message shows each approval (channel, ts); owner: ``notify/slack_posts.py``."""
 INBOX_SESSIONS = "eat_inbox_sessions"
 """Signed-in inbox reviewers; owner: ``web/session.py``."""
 INBOX_SIGN_IN_ATTEMPTS = "eat_inbox_sign_in_attempts"
@@ -53,6 +55,7 @@ __all__ = [
     "INBOX_SESSIONS",
     "INBOX_SIGN_IN_ATTEMPTS",
     "INTENT_PLANS",
+    "SLACK_MESSAGES",
     "TOOL_EXECUTIONS",
     "WEBHOOK_OUTBOX",
     "ApprovalIndex",

@@ -41,11 +41,12 @@ from evolving_agents.providers.openai_agents_provider import OpenAIAgentsProvide
 from evolving_agents.reviewers.directory import ReviewerDirectory
 from evolving_agents.storage.mongodb_client import MongoDBClient
 from evolving_agents.storage.outage import DatabaseWatch, cancel_and_wait
-from evolving_agents.web import actions, routes
+from evolving_agents.web import actions, metrics, routes
 from evolving_agents.web.inbox import Inbox as Inbox  # re-exported: its old home
 from evolving_agents.web.live import InboxEvents
 from evolving_agents.web.outage import DatabaseGate
 from evolving_agents.web.session import COOKIE_NAME, SCOPE_KEY, InboxSessions, SessionCodec
+from evolving_agents.web.slack import router as slack_router
 from evolving_agents.web.throttle import ALL_TOGETHER, PER_CLIENT, Backoff, SignInThrottle
 
 HERE = Path(__file__).parent
@@ -117,6 +118,8 @@ def create_app(
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(routes.router)
     app.include_router(actions.router)
+    app.include_router(slack_router)  # Slack's button clicks: /slack/actions
+    app.include_router(metrics.router)
     app.add_middleware(SessionLoader, inbox=inbox)
     app.add_middleware(DatabaseGate, inbox=inbox)
     app.add_middleware(SecurityHeaders)

@@ -10,7 +10,8 @@ touching the database; a GET page reloads itself every few seconds and is the in
 once the database answers. A page asked for just before the watch noticed gets the same page
 the moment it does, rather than when its own queries time out (they end unheard in the
 background); a form sent then waits for its outcome, so its page can say whether it may have
-been saved. ``/healthz`` and the static files pass: the health check reports the outage.
+been saved. ``/healthz``, ``/metrics`` and the static files pass: the health check reports
+the outage, the metrics are still scraped.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from evolving_agents.web.inbox import Inbox
 from evolving_agents.web.requests import render
 
 RETRY_SECONDS = 5
-_PASSING = ("/static/", "/healthz")
+_PASSING = ("/static/", "/healthz", "/metrics")
 _RELOADS = f"This page reloads every {RETRY_SECONDS} s and shows the inbox again once it answers."
 _NOT_SAVED = "Nothing was saved: send it again once the database answers."
 _MAYBE_SAVED = "Your last action may not have been saved: look again once the database answers."

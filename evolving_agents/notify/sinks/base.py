@@ -20,6 +20,7 @@ at a time, retried with exponential backoff up to ``EAT_WEBHOOK_MAX_ATTEMPTS``, 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 from evolving_agents.errors import DeliveryFailed as DeliveryFailed
@@ -68,3 +69,26 @@ class EventSink(Protocol):
     async def deliver(self, delivery: Delivery) -> None: ...
 
     async def aclose(self) -> None: ...
+
+
+class ReviewerContact(Protocol):
+    """One reviewer as a channel reaches them outside the inbox."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def slack_user_id(self) -> str | None: ...
+
+    @property
+    def email(self) -> str | None: ...
+
+
+class ReviewerContacts(Protocol):
+    """Who holds a role, and how to reach them: ``ReviewerDirectory`` is one.
+
+    The reviewers directory lives on a floor above this one, so sinks never read the reviewers
+    file themselves: whoever builds them passes one in (``configured_sinks(reviewers=...)``).
+    """
+
+    def contacts(self, role: str | None = None) -> Sequence[ReviewerContact]: ...

@@ -60,12 +60,13 @@ class WebhookSink:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         client: object = None,
+        reviewers: object = None,
     ) -> WebhookSink | None:
         """The sink ``settings.webhooks`` describes, or None when ``EAT_WEBHOOK_URL`` is unset.
 
-        ``client`` is unused: the webhook sends the event as it is. In production an unsigned
-        webhook is refused: a receiver cannot tell an unsigned
-        event from a forged one.
+        ``client`` and ``reviewers`` are unused: the webhook sends the event as it is. In
+        production an unsigned webhook is refused: a receiver cannot tell an unsigned event
+        from a forged one.
         """
         hooks: WebhookSettings = settings.webhooks
         if hooks.url is None:

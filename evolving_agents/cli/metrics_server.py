@@ -1,0 +1,118 @@
+"""``eat worker --metrics-port N``: Prometheus's ``/metrics`` beside the worker, on its loop.
+
+::
+
+    server = MetricsServer.bind("127.0.0.1", 9464, export, provider.store)  # PortInUse if taken
+    async with server.running():
+        await worker.run()                                  # scraped at server.url meanwhile
+
+The socket is bound before the worker starts, so a port already taken is ``PortInUse`` (exit 8)
+before anything runs. uvicorn serves a one-route Starlette app on the worker's own event loop:
+each scrape counts the calls still waiting in the worker's store (one read, only then) for the
+pending gauge and renders the process's metrics (``telemetry/prometheus.py``). The worker's
+signal handlers stay in charge: this server never installs its own and stops when told.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import socket
+from collections.abc import AsyncIterator, Iterator
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from evolving_agents.approvals.store import PendingApprovalStore
+from evolving_agents.errors import ConfigurationError, PortInUse
+from evolving_agents.storage.outage import cancel_and_wait
+from evolving_agents.telemetry import PrometheusExport, scrape
+
+_STOP_SECONDS = 2.0
+
+
+class MetricsServer:
+    """One bound socket and the uvicorn server that answers ``GET /metrics`` on it."""
+
+    def __init__(self, sock: socket.socket, export: PrometheusExport, store: PendingApprovalStore):
+        self._sock = sock
+        host, port = sock.getsockname()[:2]
+        self.host: str = host
+        self.port: int = port
+        self._server = _QuietServer(
+            uvicorn.Config(
+                _metrics_app(export, store), log_level="warning", lifespan="off", access_log=False
+            )
+        )
+
+    @classmethod
+    def bind(
+        cls, host: str, port: int, export: PrometheusExport, store: PendingApprovalStore
+    ) -> MetricsServer:
+        """Bind ``host:port`` now (0: any free port); ``PortInUse`` when it is taken."""
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+            sock.listen(128)
+        except OSError as exc:
+            sock.close()
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUse(
+                    f"the metrics port {port} on {host} is taken: choose another with "
+                    "--metrics-port",
+                    host=host,
+                    port=port,
+                ) from None
+            raise ConfigurationError(
+                f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}; check "
+                "--metrics-host and --metrics-port"
+            ) from None
+        return cls(sock, export, store)
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/metrics"
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Answer scrapes while the block runs; then stop, within two seconds."""
+        serving = asyncio.create_task(self._serve(), name="eat-worker-metrics")
+        try:
+            yield
+        finally:
+            self._server.should_exit = True
+            await asyncio.wait([serving], timeout=_STOP_SECONDS)
+            await cancel_and_wait([serving], timeout=_STOP_SECONDS)
+
+    async def _serve(self) -> None:
+        try:
+            await self._server.serve(sockets=[self._sock])
+        finally:
+            self._sock.close()
+
+
+class _QuietServer(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # The worker's handlers decide how the process stops (see install_signal_handlers).
+        yield
+
+
+def _metrics_app(export: PrometheusExport, store: PendingApprovalStore) -> Starlette:
+    async def metrics(request: Request) -> Response:
+        body, content_type = await scrape(
+            export, store.pending_call_counts, accept=request.headers.get("accept")
+        )
+        return Response(content=body, headers={"content-type": content_type})
+
+    async def elsewhere(request: Request) -> Response:
+        return PlainTextResponse("this server answers GET /metrics only\n", status_code=404)
+
+    return Starlette(routes=[Route("/metrics", metrics), Route("/", elsewhere)])

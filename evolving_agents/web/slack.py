@@ -1,0 +1,428 @@
+"""Slack's interaction endpoint: ``POST /slack/actions``, where the message buttons' clicks land.
+
+::
+
+    # the Slack app's Interactivity request URL:  https://<inbox>/slack/actions
+    EAT_SLACK_BOT_TOKEN=xoxb-... EAT_SLACK_SIGNING_SECRET=... eat inbox
+
+Slack posts each click as a form with one ``payload`` field (JSON), signed: the endpoint
+checks ``X-Slack-Signature`` (``v0=`` HMAC-SHA256 with the signing secret over
+``v0:<X-Slack-Request-Timestamp>:<raw body>``, compared in constant time, by slack_sdk's
+``SignatureVerifier``) and refuses a timestamp more than 5 minutes off with a 401, before it
+reads anything. The Slack user is the reviewer whose entry in the reviewers file has that
+``slack_user_id``; their vote goes through ``decide_as`` (surface ``slack``), bound to the
+digest of the arguments the message showed, so the same rules hold as in the inbox and the
+CLI: roles, quorum, no self-approval, sticky decisions, expiry. A click that may not decide
+(an unknown user, a missing role, a decided or expired call) gets an ephemeral answer saying
+why, and changes nothing.
+
+Approve decides at once. Reject opens a dialog (``views.open``) asking for the reason, and the
+dialog's submission decides; a refusal then shows in the dialog. After a vote the message is
+updated in place (so the first vote of a quorum of two shows "1 of 2 approvals"). Slack wants
+an answer within 3 seconds: the endpoint answers once the vote is written (one database
+update), and talks to Slack (update, ephemeral, dialog) after the answer is sent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+
+from evolving_agents.approvals.models import PendingApproval, ToolCallRecord, Verdict
+from evolving_agents.approvals.rules import Reviewer, decide_refusal
+from evolving_agents.errors import (
+    ApprovalConflict,
+    ApprovalNotFound,
+    ApprovalStoreError,
+    ConfigurationError,
+    DeliveryFailed,
+    InvalidDecision,
+    NotAuthorized,
+    StateIntegrityError,
+    UnreadableRecord,
+)
+from evolving_agents.notify.slack_blocks import (
+    APPROVE_ACTION,
+    REASON_BLOCK,
+    REASON_INPUT,
+    REJECT_ACTION,
+    REJECT_CALLBACK,
+    ActionValue,
+)
+from evolving_agents.notify.slack_chat import SlackChat
+from evolving_agents.notify.slack_notices import reject_modal
+from evolving_agents.notify.slack_posts import ApprovalPosts, SlackMessages
+from evolving_agents.notify.slack_text import INBOX_ACTION
+from evolving_agents.present.expired import call_expired_at, clock_time
+from evolving_agents.reviewers.directory import decide_as
+from evolving_agents.web.inbox import Inbox
+from evolving_agents.web.requests import inbox_of
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter()
+
+SURFACE = "slack"
+# Slack's payloads carry the whole clicked message: generous, but bounded.
+_MAX_BODY = 1024 * 1024
+_STATE_KEY = "slack_actions"
+_NOT_CONFIGURED = (
+    "Slack is not configured on this inbox: set EAT_SLACK_BOT_TOKEN and "
+    "EAT_SLACK_SIGNING_SECRET (see docs/NOTIFICATIONS.md)."
+)
+
+Reply = Callable[[str], Awaitable[None]]
+
+
+@router.post("/slack/actions")
+async def slack_actions(request: Request, background: BackgroundTasks) -> Response:
+    slack = _slack_of(request)
+    if slack is None:
+        return PlainTextResponse(_NOT_CONFIGURED, status_code=404)
+    body = await request.body()
+    if len(body) > _MAX_BODY:
+        return PlainTextResponse("payload too large", status_code=413)
+    if not slack.signed(
+        body,
+        request.headers.get("x-slack-request-timestamp"),
+        request.headers.get("x-slack-signature"),
+    ):
+        logger.warning("slack: refused a request to /slack/actions: bad or stale signature")
+        return PlainTextResponse("invalid or expired Slack signature", status_code=401)
+    payload = _payload(body)
+    if payload is None:
+        return PlainTextResponse("expected a form with a JSON payload field", status_code=400)
+    kind = payload.get("type")
+    if kind == "block_actions":
+        await slack.clicked(payload, background)
+        return Response(status_code=200)
+    if kind == "view_submission":
+        return await slack.submitted(payload, background)
+    logger.debug("slack: ignored an interaction of type %r", kind)
+    return Response(status_code=200)
+
+
+def _slack_of(request: Request) -> SlackActions | None:
+    """The app's ``SlackActions``, built on first use from the store's client's settings."""
+    state = request.app.state
+    if not hasattr(state, _STATE_KEY):
+        setattr(state, _STATE_KEY, SlackActions.build(inbox_of(request)))
+    found: SlackActions | None = getattr(state, _STATE_KEY)
+    return found
+
+
+def _payload(body: bytes) -> dict[str, Any] | None:
+    try:
+        fields = parse_qs(body.decode("utf-8"), strict_parsing=True)
+        payload = json.loads(fields["payload"][0])
+    except (UnicodeDecodeError, ValueError, KeyError, IndexError):
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+@dataclass
+class SlackActions:
+    """What answering Slack needs: the inbox, the signing secret, and the message poster."""
+
+    inbox: Inbox
+    signing_secret: str
+    posts: ApprovalPosts
+
+    @classmethod
+    def build(cls, inbox: Inbox) -> SlackActions | None:
+        notify = inbox.store.client.settings.notify
+        if not notify.slack_signing_secret or not notify.slack_bot_token:
+            return None
+        try:
+            chat = SlackChat(
+                notify.slack_bot_token,
+                api_url=notify.slack_api_url,
+                timeout_seconds=inbox.store.client.settings.webhooks.timeout_seconds,
+            )
+        except ConfigurationError as exc:
+            logger.error("slack: /slack/actions is off: %s", exc)
+            return None
+        posts = ApprovalPosts(chat, SlackMessages(inbox.store.client), inbox_link=notify.inbox_link)
+        return cls(inbox=inbox, signing_secret=notify.slack_signing_secret, posts=posts)
+
+    def signed(self, body: bytes, timestamp: str | None, signature: str | None) -> bool:
+        from slack_sdk.signature import SignatureVerifier
+
+        verifier = SignatureVerifier(self.signing_secret)
+        try:
+            return verifier.is_valid(body=body, timestamp=timestamp, signature=signature)
+        except (ValueError, TypeError):
+            # A timestamp that is not a number, a signature that is not ASCII: not Slack's.
+            return False
+
+    # -- a button ---------------------------------------------------------------------------
+
+    async def clicked(self, payload: dict[str, Any], background: BackgroundTasks) -> None:
+        actions = payload.get("actions")
+        action = actions[0] if isinstance(actions, list) and actions else {}
+        action_id = str(action.get("action_id", "")) if isinstance(action, dict) else ""
+        verdict = _verdict_of(action_id)
+        if verdict is None:
+            if action_id != INBOX_ACTION:
+                logger.debug("slack: ignored the action %r", action_id)
+            return
+        reply = self._reply_to(payload)
+        user = _user_id(payload)
+        value = ActionValue.decode(action.get("value"))
+        if value is None:
+            background.add_task(_quietly, "reply", reply, "This button is not one of this inbox's.")
+            return
+        reviewer = self.inbox.reviewers.by_slack_user(user)
+        if reviewer is None:
+            background.add_task(_quietly, "reply", reply, _not_linked(user))
+            return
+        found = await self._call_of(value)
+        if isinstance(found, str):
+            background.add_task(_quietly, "reply", reply, found)
+            return
+        record, call = found
+        where = _clicked_message(payload)
+        refusal = _refusal(record, call, reviewer, verdict, value)
+        if refusal is not None:
+            background.add_task(_quietly, "reply", reply, refusal)
+            if _stale(record, call):
+                background.add_task(self._refresh, record, where)
+            return
+        if verdict is Verdict.REJECTED:
+            origin = {"channel": where[0], "ts": where[1]} if where else {}
+            if isinstance(payload.get("response_url"), str):
+                origin["response_url"] = payload["response_url"]
+            view = reject_modal(value, call, origin=origin)
+            background.add_task(self._ask_why, str(payload.get("trigger_id", "")), view, reply)
+            return
+        decided = await self._decide(record, call, value, reviewer, Verdict.APPROVED, None, user)
+        if isinstance(decided, str):
+            background.add_task(_quietly, "reply", reply, decided)
+            return
+        background.add_task(self._refresh, decided, where)
+
+    # -- the reject dialog ------------------------------------------------------------------
+
+    async def submitted(self, payload: dict[str, Any], background: BackgroundTasks) -> Response:
+        view = payload.get("view")
+        if not isinstance(view, dict) or view.get("callback_id") != REJECT_CALLBACK:
+            return Response(status_code=200)
+        origin = _json_object(view.get("private_metadata"))
+        value = ActionValue.decode(origin.get("v"))
+        if value is None:
+            return _dialog_error("This dialog is not one of this inbox's.")
+        reason = _reason(view)
+        if not reason:
+            return _dialog_error("Say why you reject it: the agent reads your message.")
+        user = _user_id(payload)
+        reviewer = self.inbox.reviewers.by_slack_user(user)
+        if reviewer is None:
+            return _dialog_error(_not_linked(user))
+        found = await self._call_of(value)
+        if isinstance(found, str):
+            return _dialog_error(found)
+        record, call = found
+        channel, ts = origin.get("channel"), origin.get("ts")
+        where = (channel, ts) if isinstance(channel, str) and isinstance(ts, str) else None
+        refusal = _refusal(record, call, reviewer, Verdict.REJECTED, value)
+        if refusal is not None:
+            if _stale(record, call):
+                background.add_task(self._refresh, record, where)
+            return _dialog_error(refusal)
+        decided = await self._decide(record, call, value, reviewer, Verdict.REJECTED, reason, user)
+        if isinstance(decided, str):
+            return _dialog_error(decided)
+        background.add_task(self._refresh, decided, where)
+        return Response(status_code=200)
+
+    # -- the rules, the store ---------------------------------------------------------------
+
+    async def _call_of(self, value: ActionValue) -> tuple[PendingApproval, ToolCallRecord] | str:
+        """The record and call the button names, as they are now; or why there is none."""
+        try:
+            record = await self.inbox.store.get(value.approval_id)
+        except ApprovalNotFound:
+            return f"Approval {value.approval_id} no longer exists; nothing was recorded."
+        except UnreadableRecord as exc:
+            return f"Nothing can be decided on it: {exc}"
+        except ApprovalStoreError as exc:
+            logger.error("slack: could not read %s: %s", value.approval_id, exc)
+            return "The database did not answer; nothing was recorded. Try again shortly."
+        call = record.call(value.call_id)
+        if call is None:
+            return "That call is not part of this approval; nothing was recorded."
+        return record, call
+
+    async def _decide(
+        self,
+        record: PendingApproval,
+        call: ToolCallRecord,
+        value: ActionValue,
+        reviewer: Reviewer,
+        verdict: Verdict,
+        message: str | None,
+        user: str,
+    ) -> PendingApproval | str:
+        """The record after this vote, or what refused it (nothing was recorded then)."""
+        try:
+            decided = await decide_as(
+                self.inbox.store,
+                record.id,
+                reviewer,
+                call_id=call.call_id,
+                verdict=verdict,
+                message=message,
+                surface=SURFACE,
+                arguments_sha256=value.arguments_sha256,
+            )
+        except (NotAuthorized, ApprovalConflict, InvalidDecision, StateIntegrityError) as exc:
+            return f"Nothing was recorded: {exc.reason}."
+        except ConfigurationError as exc:
+            return f"Nothing was recorded: {exc}."
+        except ApprovalStoreError as exc:
+            logger.error("slack: %s's vote on %s: %s", reviewer.name, record.id, exc)
+            return (
+                "The database did not answer, so your vote may not have been recorded: "
+                "look at the message again in a moment."
+            )
+        logger.info(
+            "slack: %s (%s) %s call %s of %s",
+            reviewer.name,
+            user,
+            verdict.value,
+            call.call_id,
+            record.id,
+        )
+        return decided
+
+    # -- talking back to Slack (after the answer) -------------------------------------------
+
+    def _reply_to(self, payload: dict[str, Any]) -> Reply:
+        """An ephemeral answer to the clicking user: through the interaction's
+        ``response_url``, else ``chat.postEphemeral`` in the channel clicked in."""
+        response_url = payload.get("response_url")
+        user = _user_id(payload)
+        where = _clicked_message(payload)
+        chat = self.posts.chat
+
+        async def reply(text: str) -> None:
+            if isinstance(response_url, str) and response_url.startswith(("https://", "http://")):
+                await chat.respond(response_url, text)
+            elif where is not None and user:
+                await chat.ephemeral(where[0], user, text)
+            else:
+                logger.warning("slack: no way to tell %s: %s", user or "the user", text)
+
+        return reply
+
+    async def _refresh(self, record: PendingApproval, where: tuple[str, str] | None) -> None:
+        try:
+            if not await self.posts.refresh(record, where=where):
+                logger.warning("slack: no message of %s to update after a vote", record.id)
+        except DeliveryFailed as exc:
+            logger.warning("slack: could not update the message of %s: %s", record.id, exc.reason)
+
+    async def _ask_why(self, trigger_id: str, view: dict[str, Any], reply: Reply) -> None:
+        try:
+            await self.posts.chat.open_view(trigger_id, view)
+        except DeliveryFailed as exc:
+            logger.warning("slack: could not open the reject dialog: %s", exc.reason)
+            await _quietly("reply", reply, "Slack did not open the dialog: reject in the inbox.")
+
+
+def _verdict_of(action_id: str) -> Verdict | None:
+    if action_id.startswith(f"{APPROVE_ACTION}:"):
+        return Verdict.APPROVED
+    if action_id.startswith(f"{REJECT_ACTION}:"):
+        return Verdict.REJECTED
+    return None
+
+
+def _refusal(
+    record: PendingApproval,
+    call: ToolCallRecord,
+    reviewer: Reviewer,
+    verdict: Verdict,
+    value: ActionValue,
+) -> str | None:
+    """Why this click may not decide, in the reviewer's words; None when it may."""
+    expired = call_expired_at(record, call)
+    if expired is not None:
+        return (
+            f"This call expired at {clock_time(expired)} before anyone decided it; "
+            "nothing was recorded."
+        )
+    if value.arguments_sha256 != call.arguments_sha256:
+        return (
+            "The call's arguments are not the ones this message showed; nothing was recorded. "
+            "Review it in the inbox."
+        )
+    refusal = decide_refusal(record, call, reviewer, verdict)
+    if refusal is None:
+        return None
+    verb = "approve" if verdict is Verdict.APPROVED else "reject"
+    return f"You cannot {verb} this call: {refusal.reason}. Nothing was recorded."
+
+
+def _stale(record: PendingApproval, call: ToolCallRecord) -> bool:
+    """Whether the message may show buttons for a call nobody can decide any more."""
+    return call.decision is not None or record.status.is_final or not record.undecided_calls()
+
+
+def _not_linked(user: str) -> str:
+    return (
+        f"Your Slack account ({user or 'unknown'}) is not linked to a reviewer of this inbox: "
+        f'add slack_user_id = "{user}" to your entry in the reviewers file. Nothing was recorded.'
+    )
+
+
+def _user_id(payload: dict[str, Any]) -> str:
+    user = payload.get("user")
+    found = user.get("id") if isinstance(user, dict) else None
+    return found if isinstance(found, str) else ""
+
+
+def _clicked_message(payload: dict[str, Any]) -> tuple[str, str] | None:
+    container = payload.get("container")
+    if not isinstance(container, dict):
+        return None
+    channel, ts = container.get("channel_id"), container.get("message_ts")
+    return (channel, ts) if isinstance(channel, str) and isinstance(ts, str) else None
+
+
+def _json_object(text: object) -> dict[str, Any]:
+    if not isinstance(text, str):
+        return {}
+    try:
+        found = json.loads(text)
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def _reason(view: dict[str, Any]) -> str:
+    state = view.get("state")
+    values = state.get("values") if isinstance(state, dict) else None
+    block = values.get(REASON_BLOCK) if isinstance(values, dict) else None
+    field = block.get(REASON_INPUT) if isinstance(block, dict) else None
+    text = field.get("value") if isinstance(field, dict) else None
+    return text.strip() if isinstance(text, str) else ""
+
+
+def _dialog_error(text: str) -> Response:
+    """The dialog stays open with ``text`` under the reason field."""
+    return JSONResponse({"response_action": "errors", "errors": {REASON_BLOCK: text[:2000]}})
+
+
+async def _quietly(what: str, reply: Reply, text: str) -> None:
+    try:
+        await reply(text)
+    except DeliveryFailed as exc:
+        logger.warning("slack: could not %s: %s (%s)", what, exc.reason, text)
