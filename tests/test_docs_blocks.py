@@ -23,10 +23,12 @@ import json
 import re
 import subprocess
 import sys
+import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from evolving_agents import LocalRulePolicy, ReviewerDirectory
 
@@ -251,3 +253,29 @@ def test_the_readme_reviewers_entry_is_one_the_inbox_reads(tmp_path: Path) -> No
     [(digest, alice)] = list(directory.digests())
     assert alice.name == "alice" and set(alice.roles) == {"sre", "security"}
     assert re.fullmatch(r"[0-9a-f]{64}", digest)
+
+
+def test_the_readme_notification_examples_are_what_the_code_reads(tmp_path: Path) -> None:
+    from evolving_agents.notify.routing import NotifyRoutes
+
+    files = {block.file: block for block in blocks_of("README.md") if block.file}
+    path = tmp_path / "notify.toml"
+    path.write_text(files["notify.toml"].source, encoding="utf-8")
+    routes = NotifyRoutes.from_file(path)
+    assert routes.escalates, "the example escalates and warns"
+
+    [entry] = [
+        block
+        for block in blocks_of("README.md")
+        if block.language == "toml" and "slack_user_id" in block.source
+    ]
+    directory = ReviewerDirectory.from_data(tomllib.loads(entry.source), source="README")
+    alice = directory.by_slack_user("U024BE7LH")
+    assert alice is not None and alice.name == "alice"
+    [contact] = directory.contacts("sre")
+    assert contact.email == "alice@example.com"
+
+    [manifest] = [block for block in blocks_of("README.md") if "request_url:" in block.source]
+    app = yaml.safe_load(manifest.source)
+    assert app["settings"]["interactivity"]["request_url"].endswith("/slack/actions")
+    assert "chat:write" in app["oauth_config"]["scopes"]["bot"]
