@@ -31,6 +31,8 @@ from pymongo.asynchronous.change_stream import AsyncChangeStream
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import OperationFailure, PyMongoError
 
+from evolving_agents.storage.mongodb_client import driver_reason
+
 logger = logging.getLogger(__name__)
 
 WakeupMode = Literal["starting", "change_stream", "polling"]
@@ -103,7 +105,7 @@ class ChangeFeed:
             self._set_mode("polling", f"the server refused a change stream: {exc}")
             return False
         except PyMongoError as exc:
-            self._set_mode("polling", f"could not open a change stream: {exc}")
+            self._set_mode("polling", f"could not open a change stream: {driver_reason(exc)}")
             return False
         except Exception as exc:
             # Boundary: a driver or backend that fails in a way nobody named costs the reader
@@ -146,7 +148,7 @@ class ChangeFeed:
                     self.changed.set()
         except PyMongoError as exc:
             # The stream broke (failover, network): the reader polls meanwhile.
-            self._set_mode("polling", f"change stream lost: {exc}")
+            self._set_mode("polling", f"change stream lost: {driver_reason(exc)}")
         except Exception as exc:
             # Boundary, as in open: logged and reported, then reopened.
             logger.exception("%s: the change stream failed", self._label)

@@ -413,6 +413,12 @@ _ERRNO = re.compile(r"\[Errno (-?\d+)\] ([^(,]*)")
 _SERVER_PREFIX = re.compile(r"^[^\s:]+:\d+: ")
 
 
+def driver_reason(exc: BaseException) -> str:
+    """A driver error in a few words for a log line ("connection refused", "timed out"),
+    never PyMongo's multi-line topology dump; the error's type when it has nothing shorter."""
+    return _connection_reason(str(exc)) or type(exc).__name__
+
+
 def _connection_reason(message: str) -> str | None:
     """A few words from PyMongo's server selection dump: "connection refused", "timed out",
     "name or service not known"; None when it has nothing shorter to say."""
