@@ -28,7 +28,13 @@ from agents.items import TResponseOutputItem
 from agents.testing import ModelCall, ModelStep, ScriptedModel, assistant_message, function_call
 from starlette.testclient import TestClient
 
-from evolving_agents import AgentRegistry, MongoDBClient, OpenAIAgentsProvider, OpenAIToolAdapter
+from evolving_agents import (
+    AgentRegistry,
+    LocalRulePolicy,
+    MongoDBClient,
+    OpenAIAgentsProvider,
+    OpenAIToolAdapter,
+)
 from evolving_agents.approvals.lifecycle import Notice
 from evolving_agents.approvals.models import (
     ApprovalStatus,
@@ -40,6 +46,7 @@ from evolving_agents.approvals.models import (
     utcnow,
 )
 from evolving_agents.approvals.store import PendingApprovalStore
+from evolving_agents.approvals.suggestions import SUGGESTION_APPLIED
 from evolving_agents.config import Settings
 from evolving_agents.errors import ConfigurationError, DeliveryFailed
 from evolving_agents.notify import (
@@ -92,6 +99,16 @@ REVIEWERS = ReviewerDirectory.from_data(
     source="test reviewers",
 )
 T = TypeVar("T")
+# The review app's rules, with a better call for the long grant: the same, for 2 hours.
+SLACK_RULES = LocalRulePolicy.from_dict(
+    {
+        "rules": [
+            rule.model_dump(exclude_none=True)
+            | ({"suggest": {"hours": 2}} if rule.name == "long-admin-grants" else {})
+            for rule in RULES.rules
+        ]
+    }
+)
 
 
 # -- the agent: a scripted model proposing a call per word of the request -----------------
@@ -138,7 +155,7 @@ def respond(call: ModelCall) -> list[TResponseOutputItem]:
 
 def build_registry() -> AgentRegistry:
     def build() -> Agent[Any]:
-        adapter = OpenAIToolAdapter(decision_provider=RULES)
+        adapter = OpenAIToolAdapter(decision_provider=SLACK_RULES)
         tools = [
             adapter.adapt(deploy_service, metadata={"system": "kubernetes"}),
             adapter.adapt(grant_access, metadata={"approver_roles": ["security"]}),
@@ -199,10 +216,15 @@ class Rig:
         assert post is not None and post.ts is not None
         return post
 
-    def click(self, approval_id: str, user: str, action: str, call: int = 0) -> Any:
-        """Click ``action`` (approve, reject) of ``call`` on the message, as ``user``."""
+    def click(
+        self, approval_id: str, user: str, action: str, call: int = 0, *, value: str | None = None
+    ) -> Any:
+        """Click ``action`` (approve, reject, approve_suggestion) of ``call`` on the message,
+        as ``user``; ``value`` replaces the button's value (a message that changed since)."""
         posted = self.latest(approval_id)
         element = button(posted.body["blocks"], f"eat_{action}:{call}")
+        if value is not None:
+            element["value"] = value
         post = self.message(approval_id)
         payload = {
             "type": "block_actions",
@@ -298,7 +320,15 @@ def rig(slack: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
     monkeypatch.setenv("EAT_INBOX_URL", INBOX_URL)
     clock = Clock()
     client = MongoDBClient("memory://", f"eat_slack_{uuid.uuid4().hex[:8]}")
-    store = PendingApprovalStore(client, clock=clock, approval_timeout="1h")
+    provider: OpenAIAgentsProvider | None = None
+
+    async def check_edit(record: PendingApproval, call: ToolCallRecord, edited: Any) -> Any:
+        assert provider is not None
+        return await provider.check_edit(record, call, edited)  # as the provider's own store
+
+    store = PendingApprovalStore(
+        client, clock=clock, approval_timeout="1h", edit_checker=check_edit
+    )
     provider = OpenAIAgentsProvider(mongodb_client=client, registry=build_registry(), store=store)
     sink = SlackSink.from_settings(
         client.settings, client=client, records=store, reviewers=REVIEWERS
@@ -788,3 +818,54 @@ def test_shell_commands_and_patch_diffs_read_as_in_the_inbox_and_big_records_fit
     assert max(len(text) for text in sections) <= 3000
     assert "21 more calls are not shown here: open the inbox." in text_of(message.blocks)
     assert action_ids(message.blocks)[-1] == "eat_inbox"
+
+
+def test_approve_the_suggestion_runs_the_suggested_arguments_once_as_an_edit(rig: Rig) -> None:
+    approval_id = rig.pause("grant admin")
+    rig.notify(approval_id)
+    blocks = rig.latest(approval_id).body["blocks"]
+    assert action_ids(blocks) == [
+        "eat_approve_suggestion:0",
+        "eat_approve:0",
+        "eat_reject:0",
+        "eat_inbox",
+    ]
+    assert "*Suggested arguments:*\n`hours`: `48` \u2192 `2`" in text_of(blocks)
+
+    # A button whose suggestion is not the record's (the message is stale) decides nothing.
+    element = button(blocks, "eat_approve_suggestion:0")
+    carried = json.loads(element["value"])
+    stale = json.dumps(carried | {"g": arguments_digest({"hours": 1})}, separators=(",", ":"))
+    assert rig.click(approval_id, BOB, "approve_suggestion", value=stale).status_code == 200
+    assert rig.record(approval_id).tool_calls[0].votes == []
+    [refusal] = rig.slack.responses
+    assert "not the ones this message showed" in refusal.body["text"]
+
+    rig.click(approval_id, BOB, "approve_suggestion")
+    decided = rig.record(approval_id)
+    [call] = decided.tool_calls
+    assert decided.status is ApprovalStatus.DECIDED and call.decision is not None
+    assert call.decision.verdict is Verdict.APPROVED
+    assert (call.decision.reviewer, call.decision.surface) == ("bob", "slack")
+    assert call.decision.edited_arguments == call.arguments | {"hours": 2}
+    assert call.decision.message == SUGGESTION_APPLIED
+    assert "with edited arguments" in text_of(rig.slack.calls_to("chat.update")[-1].body)
+
+    done = rig.run(rig.provider.resume_agent, approval_id)
+    [outcome] = done.outcomes.values()
+    assert outcome.output == "granted mallory@example.com Super Administrator for 2h"
+
+
+def test_approve_the_suggestion_on_an_inbox_without_the_agents_says_what_it_needs(
+    rig: Rig,
+) -> None:
+    approval_id = rig.pause("grant admin")
+    rig.notify(approval_id)
+    inbox = rig.http.app.state.inbox  # type: ignore[attr-defined]
+    inbox.provider = None  # as ``eat inbox`` without --app: no tool to check an edit against
+
+    rig.click(approval_id, BOB, "approve_suggestion")
+
+    assert rig.record(approval_id).tool_calls[0].votes == []
+    [refusal] = rig.slack.responses
+    assert "needs an inbox started with --app" in refusal.body["text"]

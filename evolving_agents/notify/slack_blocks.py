@@ -35,10 +35,16 @@ from evolving_agents.approvals.models import (
     ReviewerKind,
     ToolCallRecord,
     Verdict,
+    arguments_digest,
 )
 from evolving_agents.approvals.risk import as_risk, known_risk, risk_band
 from evolving_agents.approvals.rules import ToolMetadata, cast_votes
-from evolving_agents.approvals.suggestions import better_action
+from evolving_agents.approvals.suggestions import (
+    ArgumentChange,
+    argument_changes,
+    better_action,
+    suggested_arguments,
+)
 from evolving_agents.notify.slack_text import (
     BUTTON_TEXT_CHARS,
     CODE_CHARS,
@@ -60,6 +66,9 @@ from evolving_agents.notify.slack_text import (
 APPROVE_ACTION = "eat_approve"
 """``action_id`` prefix of an Approve button (``eat_approve:<call index>``)."""
 REJECT_ACTION = "eat_reject"
+SUGGESTION_ACTION = "eat_approve_suggestion"
+"""``action_id`` prefix of an "Approve the suggestion" button: the decision layer's suggested
+arguments, approved as an edit (checked against the tool and the rules again)."""
 REJECT_CALLBACK = "eat_reject_reason"
 """``callback_id`` of the reject dialog."""
 REASON_BLOCK = "reason"
@@ -97,9 +106,13 @@ class ActionValue(BaseModel):
     approval_id: str = Field(alias="a", min_length=1)
     call_id: str = Field(alias="c", min_length=1)
     arguments_sha256: str = Field(alias="s", pattern=r"^[0-9a-f]{64}$")
+    suggested_sha256: str | None = Field(default=None, alias="g", pattern=r"^[0-9a-f]{64}$")
+    """On a suggestion's button: the digest of the suggested arguments the message showed."""
 
     def encode(self) -> str:
-        return json.dumps(self.model_dump(by_alias=True), separators=(",", ":"))
+        return json.dumps(
+            self.model_dump(by_alias=True, exclude_none=True), separators=(",", ":")
+        )
 
     @classmethod
     def decode(cls, text: object) -> ActionValue | None:
@@ -260,11 +273,32 @@ def _signal(call: ToolCallRecord) -> str:
     lines = []
     reason = signal.get("reason")
     if isinstance(reason, str) and reason.strip():
-        lines.append(f"*Reason:* {cut(escape(reason.strip()), 1200)}")
+        lines.append(f"*Reason:* {cut(escape(reason.strip()), 900)}")
     better = better_action(call)
     if better is not None:
-        lines.append(f"*Better action:* {cut(escape(better.strip()), 1200)}")
+        lines.append(f"*Better action:* {cut(escape(better.strip()), 900)}")
+    suggested = suggested_arguments(call)
+    if suggested is not None:
+        changes = argument_changes(call.arguments, suggested)
+        shown = "\n".join(_change(change) for change in changes[:_SHOWN_CHANGES])
+        if len(changes) > _SHOWN_CHANGES:
+            shown += f"\n... and {len(changes) - _SHOWN_CHANGES} more (see the inbox)"
+        lines.append("*Suggested arguments:*\n" + shown)
     return "\n".join(lines)
+
+
+# Bounded so reason, better action and suggestion fit one section (3,000 characters).
+_SHOWN_CHANGES = 6
+
+
+def _change(change: ArgumentChange) -> str:
+    def shown(value: Any) -> str:
+        if value is ArgumentChange.ABSENT:
+            return "(none)"
+        text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+        return inline(text, 60)
+
+    return f"{inline(change.path, 50)}: {shown(change.before)} \u2192 {shown(change.after)}"
 
 
 def _call_status(record: PendingApproval, call: ToolCallRecord) -> str:
@@ -322,14 +356,34 @@ def _buttons(
     if len(value) > _VALUE_CHARS:
         return None
     suffix = f" {index + 1}. {call.tool_name}" if numbered else ""
+    elements: list[dict[str, Any]] = []
+    suggested = suggested_arguments(call)
+    if suggested is not None:
+        carried = ActionValue(
+            approval_id=record.id,
+            call_id=call.call_id,
+            arguments_sha256=call.arguments_sha256,
+            suggested_sha256=arguments_digest(suggested),
+        ).encode()
+        if len(carried) <= _VALUE_CHARS:
+            elements.append(
+                {
+                    "type": "button",
+                    "action_id": f"{SUGGESTION_ACTION}:{index}",
+                    "style": "primary",
+                    "text": plain_text("Approve the suggestion" + suffix, BUTTON_TEXT_CHARS),
+                    "value": carried,
+                }
+            )
     return {
         "type": "actions",
         "block_id": f"call:{index}",
         "elements": [
+            *elements,
             {
                 "type": "button",
                 "action_id": f"{APPROVE_ACTION}:{index}",
-                "style": "primary",
+                **({} if elements else {"style": "primary"}),
                 "text": plain_text("Approve" + suffix, BUTTON_TEXT_CHARS),
                 "value": value,
             },

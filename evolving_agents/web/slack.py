@@ -16,8 +16,11 @@ CLI: roles, quorum, no self-approval, sticky decisions, expiry. A click that may
 (an unknown user, a missing role, a decided or expired call) gets an ephemeral answer saying
 why, and changes nothing.
 
-Approve decides at once. Reject opens a dialog (``views.open``) asking for the reason, and the
-dialog's submission decides; a refusal then shows in the dialog. After a vote the message is
+Approve decides at once; so does "Approve the suggestion", with the decision layer's suggested
+arguments as the approved edit (bound to their digest as the message showed them, and checked
+against the tool and the rules again, so it needs an inbox started with ``--app``). Reject
+opens a dialog (``views.open``) asking for the reason, and the dialog's submission decides; a
+refusal then shows in the dialog. After a vote the message is
 updated in place (so the first vote of a quorum of two shows "1 of 2 approvals"). Slack wants
 an answer within 3 seconds: the endpoint answers once the vote is written (one database
 update), and talks to Slack (update, ephemeral, dialog) after the answer is sent.
@@ -35,8 +38,14 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from evolving_agents.approvals.models import PendingApproval, ToolCallRecord, Verdict
+from evolving_agents.approvals.models import (
+    PendingApproval,
+    ToolCallRecord,
+    Verdict,
+    arguments_digest,
+)
 from evolving_agents.approvals.rules import Reviewer, decide_refusal
+from evolving_agents.approvals.suggestions import SUGGESTION_APPLIED, suggested_arguments
 from evolving_agents.errors import (
     ApprovalConflict,
     ApprovalNotFound,
@@ -54,6 +63,7 @@ from evolving_agents.notify.slack_blocks import (
     REASON_INPUT,
     REJECT_ACTION,
     REJECT_CALLBACK,
+    SUGGESTION_ACTION,
     ActionValue,
 )
 from evolving_agents.notify.slack_chat import SlackChat
@@ -190,6 +200,10 @@ class SlackActions:
         record, call = found
         where = _clicked_message(payload)
         refusal = _refusal(record, call, reviewer, verdict, value)
+        suggested: dict[str, Any] | None = None
+        if refusal is None and action_id.startswith(f"{SUGGESTION_ACTION}:"):
+            suggested = suggested_arguments(call)
+            refusal = self._suggestion_refusal(suggested, value)
         if refusal is not None:
             background.add_task(_quietly, "reply", reply, refusal)
             if _stale(record, call):
@@ -202,7 +216,16 @@ class SlackActions:
             view = reject_modal(value, call, origin=origin)
             background.add_task(self._ask_why, str(payload.get("trigger_id", "")), view, reply)
             return
-        decided = await self._decide(record, call, value, reviewer, Verdict.APPROVED, None, user)
+        decided = await self._decide(
+            record,
+            call,
+            value,
+            reviewer,
+            Verdict.APPROVED,
+            None if suggested is None else SUGGESTION_APPLIED,
+            user,
+            edited_arguments=suggested,
+        )
         if isinstance(decided, str):
             background.add_task(_quietly, "reply", reply, decided)
             return
@@ -244,6 +267,23 @@ class SlackActions:
 
     # -- the rules, the store ---------------------------------------------------------------
 
+    def _suggestion_refusal(
+        self, suggested: dict[str, Any] | None, value: ActionValue
+    ) -> str | None:
+        """Why the suggestion this button showed may not be approved from here, or None."""
+        if suggested is None or value.suggested_sha256 != arguments_digest(suggested):
+            return (
+                "The suggested arguments are not the ones this message showed; nothing was "
+                "recorded. Review the suggestion in the inbox."
+            )
+        if self.inbox.provider is None:
+            return (
+                "Approving a suggestion needs an inbox started with --app (it checks the "
+                "suggested arguments against the tool); nothing was recorded. Approve or "
+                "reject the call as it is, or ask an operator."
+            )
+        return None
+
     async def _call_of(self, value: ActionValue) -> tuple[PendingApproval, ToolCallRecord] | str:
         """The record and call the button names, as they are now; or why there is none."""
         try:
@@ -269,6 +309,8 @@ class SlackActions:
         verdict: Verdict,
         message: str | None,
         user: str,
+        *,
+        edited_arguments: dict[str, Any] | None = None,
     ) -> PendingApproval | str:
         """The record after this vote, or what refused it (nothing was recorded then)."""
         try:
@@ -281,6 +323,7 @@ class SlackActions:
                 message=message,
                 surface=SURFACE,
                 arguments_sha256=value.arguments_sha256,
+                edited_arguments=edited_arguments,
             )
         except (NotAuthorized, ApprovalConflict, InvalidDecision, StateIntegrityError) as exc:
             return f"Nothing was recorded: {exc.reason}."
@@ -293,12 +336,13 @@ class SlackActions:
                 "look at the message again in a moment."
             )
         logger.info(
-            "slack: %s (%s) %s call %s of %s",
+            "slack: %s (%s) %s call %s of %s%s",
             reviewer.name,
             user,
             verdict.value,
             call.call_id,
             record.id,
+            " with the suggested arguments" if edited_arguments is not None else "",
         )
         return decided
 
@@ -338,7 +382,7 @@ class SlackActions:
 
 
 def _verdict_of(action_id: str) -> Verdict | None:
-    if action_id.startswith(f"{APPROVE_ACTION}:"):
+    if action_id.startswith((f"{APPROVE_ACTION}:", f"{SUGGESTION_ACTION}:")):
         return Verdict.APPROVED
     if action_id.startswith(f"{REJECT_ACTION}:"):
         return Verdict.REJECTED
