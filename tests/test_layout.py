@@ -261,3 +261,42 @@ def test_the_literal_all_is_the_export_table() -> None:
     exports = evolving_agents._EXPORTS  # type: ignore[attr-defined]
     assert sorted(evolving_agents.__all__) == sorted(["__version__", *exports])
     assert len(set(evolving_agents.__all__)) == len(evolving_agents.__all__)
+
+
+# -- size: a module past ~400 lines says why; no function past ~50 -------------------------
+
+MODULE_LINES = 420  # "about 400": a little over is within it
+FUNCTION_LINES = 50  # the body, docstring left out
+
+
+def _modules() -> list[Path]:
+    return sorted(path for path in PACKAGE.rglob("*.py") if "__pycache__" not in path.parts)
+
+
+def test_a_module_over_about_400_lines_says_why_at_its_top() -> None:
+    silent = []
+    for path in _modules():
+        text = path.read_text(encoding="utf-8")
+        if len(text.splitlines()) <= MODULE_LINES:
+            continue
+        doc = ast.get_docstring(ast.parse(text)) or ""
+        if "Size:" not in doc:
+            silent.append(f"{path.relative_to(PACKAGE.parent)} ({len(text.splitlines())} lines)")
+    assert silent == [], "split them, or say why at the top ('Size: ...'): " + ", ".join(silent)
+
+
+def test_no_function_is_over_about_50_lines() -> None:
+    long = []
+    for path in _modules():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            first = node.body[0]
+            has_doc = isinstance(first, ast.Expr) and isinstance(
+                getattr(first, "value", None), ast.Constant
+            )
+            start = (first.end_lineno or first.lineno) + 1 if has_doc else first.lineno
+            length = (node.end_lineno or node.lineno) - start + 1
+            if length > FUNCTION_LINES:
+                long.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name}")
+    assert long == [], "functions over ~50 lines: " + ", ".join(long)

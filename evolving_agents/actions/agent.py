@@ -32,6 +32,11 @@ Also better than ``bighub-openai``:
 - a decision may suggest better arguments (``decision["better_arguments"]``) that a reviewer
   applies in one step, checked again like any edit;
 - :meth:`run_with_approval` asks about **every** paused call, not only the last.
+
+Size: about 520 lines, over the ~400 mark: the class is the facade's whole asynchronous
+surface (registration, the three ways to run, resume, lifetime), each method documenting the
+``bighub-openai`` behaviour it keeps or improves; its parts already live beside it (``specs.py``, ``decisions.py``, ``run_log.py``,
+``responses.py``, ``approval_loop.py``, the blocking twin in ``sync.py``).
 """
 
 from __future__ import annotations

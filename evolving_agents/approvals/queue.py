@@ -13,6 +13,10 @@ Concurrency: a claim is one conditional update on the status and ``version`` rea
 workers claiming a record one wins, the other gets ``ApprovalConflict``. Renewals and finishes
 are conditional on the record still ``resuming`` and held by the same worker: a worker whose
 lease was taken over can never finish the run. The worker loop asks only these queries.
+
+Size: about 450 lines, over the ~400 mark: ``MongoResumeQueue`` is every conditional update
+and query a claim, a lease and a finish make, kept in one class so each guarantee's filter
+can be read beside the others it must agree with (the lease arithmetic is in ``lease.py``).
 """
 
 from __future__ import annotations

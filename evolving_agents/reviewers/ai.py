@@ -25,6 +25,10 @@ AI approval is opted into per tool, in its metadata: ``{"ai_review": True}`` (or
 (``approvals.rules.ai_approval_refusal``) that the store also applies to every ``ai``
 decision from any surface, so this class is not what keeps an AI from approving: it only
 escalates early, with the reason. A decision the store still refuses escalates that call alone.
+
+Size: about 430 lines, over the ~400 mark: the reviewer's verdict models, its instructions
+and ``IntentReviewAgent``, which turns one plan into per-call votes with every failure
+escalating; the cap that binds every AI decision is apart, in ``approvals/rules``.
 """
 
 from __future__ import annotations

@@ -28,15 +28,13 @@ update), and talks to Slack (update, ephemeral, dialog) after the answer is sent
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs
 
 from fastapi import APIRouter, BackgroundTasks, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import PlainTextResponse, Response
 
 from evolving_agents.approvals.models import (
     PendingApproval,
@@ -44,7 +42,7 @@ from evolving_agents.approvals.models import (
     Verdict,
     arguments_digest,
 )
-from evolving_agents.approvals.rules import Reviewer, decide_refusal
+from evolving_agents.approvals.rules import Reviewer
 from evolving_agents.approvals.suggestions import SUGGESTION_APPLIED, suggested_arguments
 from evolving_agents.errors import (
     ApprovalConflict,
@@ -58,10 +56,6 @@ from evolving_agents.errors import (
     UnreadableRecord,
 )
 from evolving_agents.notify.slack_blocks import (
-    APPROVE_ACTION,
-    REASON_BLOCK,
-    REASON_INPUT,
-    REJECT_ACTION,
     REJECT_CALLBACK,
     SUGGESTION_ACTION,
     ActionValue,
@@ -70,8 +64,8 @@ from evolving_agents.notify.slack_chat import SlackChat
 from evolving_agents.notify.slack_notices import reject_modal
 from evolving_agents.notify.slack_posts import ApprovalPosts, SlackMessages
 from evolving_agents.notify.slack_text import INBOX_ACTION
-from evolving_agents.present.expired import call_expired_at, clock_time
 from evolving_agents.reviewers.directory import decide_as
+from evolving_agents.web import slack_payloads as payloads
 from evolving_agents.web.inbox import Inbox
 from evolving_agents.web.requests import inbox_of
 
@@ -106,7 +100,7 @@ async def slack_actions(request: Request, background: BackgroundTasks) -> Respon
     ):
         logger.warning("slack: refused a request to /slack/actions: bad or stale signature")
         return PlainTextResponse("invalid or expired Slack signature", status_code=401)
-    payload = _payload(body)
+    payload = payloads.payload_of(body)
     if payload is None:
         return PlainTextResponse("expected a form with a JSON payload field", status_code=400)
     kind = payload.get("type")
@@ -126,15 +120,6 @@ def _slack_of(request: Request) -> SlackActions | None:
         setattr(state, _STATE_KEY, SlackActions.build(inbox_of(request)))
     found: SlackActions | None = getattr(state, _STATE_KEY)
     return found
-
-
-def _payload(body: bytes) -> dict[str, Any] | None:
-    try:
-        fields = parse_qs(body.decode("utf-8"), strict_parsing=True)
-        payload = json.loads(fields["payload"][0])
-    except (UnicodeDecodeError, ValueError, KeyError, IndexError):
-        return None
-    return payload if isinstance(payload, dict) else None
 
 
 @dataclass
@@ -178,35 +163,29 @@ class SlackActions:
         actions = payload.get("actions")
         action = actions[0] if isinstance(actions, list) and actions else {}
         action_id = str(action.get("action_id", "")) if isinstance(action, dict) else ""
-        verdict = _verdict_of(action_id)
+        verdict = payloads.verdict_of(action_id)
         if verdict is None:
             if action_id != INBOX_ACTION:
                 logger.debug("slack: ignored the action %r", action_id)
             return
         reply = self._reply_to(payload)
-        user = _user_id(payload)
+        user = payloads.user_id(payload)
         value = ActionValue.decode(action.get("value"))
-        if value is None:
-            background.add_task(_quietly, "reply", reply, "This button is not one of this inbox's.")
-            return
-        reviewer = self.inbox.reviewers.by_slack_user(user)
-        if reviewer is None:
-            background.add_task(_quietly, "reply", reply, _not_linked(user))
-            return
-        found = await self._call_of(value)
+        found = await self._clicked_call(value, user)
         if isinstance(found, str):
             background.add_task(_quietly, "reply", reply, found)
             return
-        record, call = found
-        where = _clicked_message(payload)
-        refusal = _refusal(record, call, reviewer, verdict, value)
+        reviewer, record, call = found
+        assert value is not None  # _clicked_call refused a button that is not ours
+        where = payloads.clicked_message(payload)
+        refusal = payloads.refusal(record, call, reviewer, verdict, value)
         suggested: dict[str, Any] | None = None
         if refusal is None and action_id.startswith(f"{SUGGESTION_ACTION}:"):
             suggested = suggested_arguments(call)
             refusal = self._suggestion_refusal(suggested, value)
         if refusal is not None:
             background.add_task(_quietly, "reply", reply, refusal)
-            if _stale(record, call):
+            if payloads.stale(record, call):
                 background.add_task(self._refresh, record, where)
             return
         if verdict is Verdict.REJECTED:
@@ -237,31 +216,31 @@ class SlackActions:
         view = payload.get("view")
         if not isinstance(view, dict) or view.get("callback_id") != REJECT_CALLBACK:
             return Response(status_code=200)
-        origin = _json_object(view.get("private_metadata"))
+        origin = payloads.json_object(view.get("private_metadata"))
         value = ActionValue.decode(origin.get("v"))
         if value is None:
-            return _dialog_error("This dialog is not one of this inbox's.")
-        reason = _reason(view)
+            return payloads.dialog_error("This dialog is not one of this inbox's.")
+        reason = payloads.reason_of(view)
         if not reason:
-            return _dialog_error("Say why you reject it: the agent reads your message.")
-        user = _user_id(payload)
+            return payloads.dialog_error("Say why you reject it: the agent reads your message.")
+        user = payloads.user_id(payload)
         reviewer = self.inbox.reviewers.by_slack_user(user)
         if reviewer is None:
-            return _dialog_error(_not_linked(user))
+            return payloads.dialog_error(payloads.not_linked(user))
         found = await self._call_of(value)
         if isinstance(found, str):
-            return _dialog_error(found)
+            return payloads.dialog_error(found)
         record, call = found
         channel, ts = origin.get("channel"), origin.get("ts")
         where = (channel, ts) if isinstance(channel, str) and isinstance(ts, str) else None
-        refusal = _refusal(record, call, reviewer, Verdict.REJECTED, value)
+        refusal = payloads.refusal(record, call, reviewer, Verdict.REJECTED, value)
         if refusal is not None:
-            if _stale(record, call):
+            if payloads.stale(record, call):
                 background.add_task(self._refresh, record, where)
-            return _dialog_error(refusal)
+            return payloads.dialog_error(refusal)
         decided = await self._decide(record, call, value, reviewer, Verdict.REJECTED, reason, user)
         if isinstance(decided, str):
-            return _dialog_error(decided)
+            return payloads.dialog_error(decided)
         background.add_task(self._refresh, decided, where)
         return Response(status_code=200)
 
@@ -283,6 +262,20 @@ class SlackActions:
                 "reject the call as it is, or ask an operator."
             )
         return None
+
+    async def _clicked_call(
+        self, value: ActionValue | None, user: str
+    ) -> tuple[Reviewer, PendingApproval, ToolCallRecord] | str:
+        """Who clicked, and the record and call their button names; or why nobody may."""
+        if value is None:
+            return "This button is not one of this inbox's."
+        reviewer = self.inbox.reviewers.by_slack_user(user)
+        if reviewer is None:
+            return payloads.not_linked(user)
+        found = await self._call_of(value)
+        if isinstance(found, str):
+            return found
+        return (reviewer, *found)
 
     async def _call_of(self, value: ActionValue) -> tuple[PendingApproval, ToolCallRecord] | str:
         """The record and call the button names, as they are now; or why there is none."""
@@ -352,8 +345,8 @@ class SlackActions:
         """An ephemeral answer to the clicking user: through the interaction's
         ``response_url``, else ``chat.postEphemeral`` in the channel clicked in."""
         response_url = payload.get("response_url")
-        user = _user_id(payload)
-        where = _clicked_message(payload)
+        user = payloads.user_id(payload)
+        where = payloads.clicked_message(payload)
         chat = self.posts.chat
 
         async def reply(text: str) -> None:
@@ -379,90 +372,6 @@ class SlackActions:
         except DeliveryFailed as exc:
             logger.warning("slack: could not open the reject dialog: %s", exc.reason)
             await _quietly("reply", reply, "Slack did not open the dialog: reject in the inbox.")
-
-
-def _verdict_of(action_id: str) -> Verdict | None:
-    if action_id.startswith((f"{APPROVE_ACTION}:", f"{SUGGESTION_ACTION}:")):
-        return Verdict.APPROVED
-    if action_id.startswith(f"{REJECT_ACTION}:"):
-        return Verdict.REJECTED
-    return None
-
-
-def _refusal(
-    record: PendingApproval,
-    call: ToolCallRecord,
-    reviewer: Reviewer,
-    verdict: Verdict,
-    value: ActionValue,
-) -> str | None:
-    """Why this click may not decide, in the reviewer's words; None when it may."""
-    expired = call_expired_at(record, call)
-    if expired is not None:
-        return (
-            f"This call expired at {clock_time(expired)} before anyone decided it; "
-            "nothing was recorded."
-        )
-    if value.arguments_sha256 != call.arguments_sha256:
-        return (
-            "The call's arguments are not the ones this message showed; nothing was recorded. "
-            "Review it in the inbox."
-        )
-    refusal = decide_refusal(record, call, reviewer, verdict)
-    if refusal is None:
-        return None
-    verb = "approve" if verdict is Verdict.APPROVED else "reject"
-    return f"You cannot {verb} this call: {refusal.reason}. Nothing was recorded."
-
-
-def _stale(record: PendingApproval, call: ToolCallRecord) -> bool:
-    """Whether the message may show buttons for a call nobody can decide any more."""
-    return call.decision is not None or record.status.is_final or not record.undecided_calls()
-
-
-def _not_linked(user: str) -> str:
-    return (
-        f"Your Slack account ({user or 'unknown'}) is not linked to a reviewer of this inbox: "
-        f'add slack_user_id = "{user}" to your entry in the reviewers file. Nothing was recorded.'
-    )
-
-
-def _user_id(payload: dict[str, Any]) -> str:
-    user = payload.get("user")
-    found = user.get("id") if isinstance(user, dict) else None
-    return found if isinstance(found, str) else ""
-
-
-def _clicked_message(payload: dict[str, Any]) -> tuple[str, str] | None:
-    container = payload.get("container")
-    if not isinstance(container, dict):
-        return None
-    channel, ts = container.get("channel_id"), container.get("message_ts")
-    return (channel, ts) if isinstance(channel, str) and isinstance(ts, str) else None
-
-
-def _json_object(text: object) -> dict[str, Any]:
-    if not isinstance(text, str):
-        return {}
-    try:
-        found = json.loads(text)
-    except ValueError:
-        return {}
-    return found if isinstance(found, dict) else {}
-
-
-def _reason(view: dict[str, Any]) -> str:
-    state = view.get("state")
-    values = state.get("values") if isinstance(state, dict) else None
-    block = values.get(REASON_BLOCK) if isinstance(values, dict) else None
-    field = block.get(REASON_INPUT) if isinstance(block, dict) else None
-    text = field.get("value") if isinstance(field, dict) else None
-    return text.strip() if isinstance(text, str) else ""
-
-
-def _dialog_error(text: str) -> Response:
-    """The dialog stays open with ``text`` under the reason field."""
-    return JSONResponse({"response_action": "errors", "errors": {REASON_BLOCK: text[:2000]}})
 
 
 async def _quietly(what: str, reply: Reply, text: str) -> None:
