@@ -35,8 +35,9 @@ Also better than ``bighub-openai``:
 
 Size: about 520 lines, over the ~400 mark: the class is the facade's whole asynchronous
 surface (registration, the three ways to run, resume, lifetime), each method documenting the
-``bighub-openai`` behaviour it keeps or improves; its parts already live beside it (``specs.py``, ``decisions.py``, ``run_log.py``,
-``responses.py``, ``approval_loop.py``, the blocking twin in ``sync.py``).
+``bighub-openai`` behaviour it keeps or improves; its parts already live beside it
+(``specs.py``, ``decisions.py``, ``run_log.py``, ``responses.py``, ``approval_loop.py``, the
+blocking twin in ``sync.py``).
 """
 
 from __future__ import annotations

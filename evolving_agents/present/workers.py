@@ -9,8 +9,9 @@ what the inbox's record page says will happen next.
     activity.last_claim       # (worker id, when) of the newest claim seen, or None
 
 Workers leave no heartbeat of their own: a worker that holds a lease on a ``resuming`` record
-now, or wrote a ``claimed`` audit entry in the last minutes, is counted as alive. It reads the
-approvals collection by its name, as the notifier does, and writes nothing. Driver errors are
+now, or wrote a ``claimed`` audit entry in the last minutes, is counted as alive. It reads
+through the approvals' read-only ``WorkerTraces`` (as the notifier reads through
+``ApprovalChanges``) and writes nothing. Driver errors are
 the caller's to name (``PyMongoError``): a surface says "not checked", it does not guess.
 """
 
@@ -21,7 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from evolving_agents.approvals.models import ApprovalStatus
+from evolving_agents.approvals.worker_traces import WorkerTraces
 from evolving_agents.storage.mongodb_client import MongoDBClient
 from evolving_agents.storage.names import APPROVALS
 
@@ -75,18 +76,15 @@ async def worker_activity(
 
     ``ignore``: a worker id whose leases and claims are no worker's (the inbox's own resumes).
     """
-    approvals = client.collection(collection_name)
-    resuming = await approvals.find(
-        {"status": ApprovalStatus.RESUMING.value}, {"claim": 1}
-    ).to_list(SCANNED)
-    waiting = await approvals.count_documents({"status": ApprovalStatus.DECIDED.value})
-    holders, lapsed = _leases(resuming, now)
+    traces = WorkerTraces.on(client, collection_name)
+    holders, lapsed = _leases(await traces.resuming_claims(SCANNED), now)
+    waiting = await traces.decided_count()
     return WorkerActivity(
         now=now,
         holders=[holder for holder in holders if holder != ignore],
         lapsed=lapsed,
         waiting=waiting,
-        last_claim=await _last_claim(client, collection_name, ignore),
+        last_claim=_last_claim(await traces.newest_claim_audits(SCANNED), ignore),
     )
 
 
@@ -104,18 +102,12 @@ def _leases(resuming: list[dict[str, Any]], now: datetime) -> tuple[list[str], i
     return sorted(holders), lapsed
 
 
-async def _last_claim(
-    client: MongoDBClient, collection_name: str, ignore: str | None
+def _last_claim(
+    documents: list[dict[str, Any]], ignore: str | None
 ) -> tuple[str, datetime] | None:
-    """The newest claim among the newest records (claims follow creation within minutes)."""
-    cursor = (
-        client.collection(collection_name)
-        .find({"audit.action": "claimed"}, {"audit": 1})
-        .sort([("created_at", -1), ("_id", -1)])
-        .limit(SCANNED)
-    )
+    """The newest claim in these audit trails, not counting ``ignore``'s."""
     last: tuple[str, datetime] | None = None
-    async for document in cursor:
+    for document in documents:
         for entry in document.get("audit") or []:
             at = entry.get("at") if isinstance(entry, dict) else None
             if not isinstance(at, datetime) or entry.get("action") != "claimed":
