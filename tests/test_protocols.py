@@ -4,6 +4,8 @@ each class to its protocol under ``TYPE_CHECKING``.)"""
 
 from __future__ import annotations
 
+import ast
+
 from evolving_agents.approvals import (
     ApprovalStore,
     MongoResumeQueue,
@@ -56,4 +58,17 @@ def test_no_module_outside_approvals_touches_the_store_collection() -> None:
         text = path.read_text(encoding="utf-8")
         if "store._collection" in text or "_approvals.collection" in text:
             offenders.append(str(path.relative_to(package)))
+        if path.parent.name == "storage":
+            continue  # the names and the client the collection is reached through
+        # ``client.collection(APPROVALS)`` or a collection name that defaults to it.
+        for node in ast.walk(ast.parse(text)):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "collection"
+                and node.args
+                and isinstance(node.args[0], ast.Name)
+                and node.args[0].id in {"APPROVALS", "collection_name", "approvals_collection"}
+            ):
+                offenders.append(f"{path.relative_to(package)}:{node.lineno}")
     assert offenders == []

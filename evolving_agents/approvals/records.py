@@ -46,9 +46,8 @@ from evolving_agents.approvals.rules import CallVote
 from evolving_agents.approvals.seals import RecordSigner
 from evolving_agents.approvals.written import UnknownUpdate, applied, remember, source_of
 from evolving_agents.errors import ApprovalStoreError, UnreadableRecord
-from evolving_agents.storage.changes import ChangeFeed
 from evolving_agents.storage.mongodb_client import MongoDBClient
-from evolving_agents.storage.names import APPROVALS, ApprovalIndex
+from evolving_agents.storage.names import ApprovalIndex
 
 logger = logging.getLogger(__name__)
 
@@ -240,45 +239,6 @@ class ApprovalRecords:
         # expires behind a reviewer's back.
         await collection.create_index(
             [("purge_at", ASCENDING)], name=ApprovalIndex.PURGE_TTL, expireAfterSeconds=0
-        )
-
-
-class ApprovalChanges:
-    """Read-only: the records changed since a moment, and wake-ups when they change. What
-    ``notify.ApprovalFeed`` follows, so the feed never queries the collection itself."""
-
-    def __init__(self, collection: Callable[[], AsyncCollection[Document]]) -> None:
-        self._collection = collection
-
-    @classmethod
-    def on(cls, client: MongoDBClient, collection_name: str = APPROVALS) -> ApprovalChanges:
-        """The changes of the approvals on ``client``, without a store (and so without the
-        store's signing key): what a reader that only follows changes, such as the notifier,
-        needs. The collection is looked up on each use, so it follows a client that moved."""
-        return cls(lambda: client.collection(collection_name))
-
-    async def since(self, moment: datetime) -> list[Document]:
-        """Documents (without the state) updated at or after ``moment``, oldest first."""
-        cursor = self._collection().find({"updated_at": {"$gte": moment}}, {"state": 0})
-        sorted_cursor = cursor.sort([("updated_at", ASCENDING), ("_id", ASCENDING)])
-        return await sorted_cursor.to_list(None)
-
-    async def ensure_index(self) -> None:
-        """The ``updated_at`` index the scans run on; a failure only logs (scans still work)."""
-        try:
-            await self._collection().create_index(
-                [("updated_at", ASCENDING)], name=ApprovalIndex.UPDATED_AT
-            )
-        except PyMongoError as exc:
-            logger.warning("could not create the updated_at index (scans still work): %s", exc)
-
-    def feed(self, *, label: str, retry_seconds: float, max_retry_seconds: float) -> ChangeFeed:
-        """Wake-ups on every change of the collection (see ``storage/changes.py``)."""
-        return ChangeFeed(
-            self._collection(),
-            label=label,
-            retry_seconds=retry_seconds,
-            max_retry_seconds=max_retry_seconds,
         )
 
 

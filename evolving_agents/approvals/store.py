@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
+from evolving_agents.approvals.changes import ApprovalChanges
 from evolving_agents.approvals.codec import StateCodec
 from evolving_agents.approvals.creation import prepared_record
 from evolving_agents.approvals.expiry import TIMEOUT_REVIEWER, Expiry
@@ -62,7 +63,6 @@ from evolving_agents.approvals.queue import MongoResumeQueue
 from evolving_agents.approvals.reads import ApprovalPage, Reads
 from evolving_agents.approvals.records import (
     NO_STATE,
-    ApprovalChanges,
     ApprovalRecords,
     Document,
     driver_errors,

@@ -28,6 +28,7 @@ from pydantic import BaseModel
 from pymongo.errors import OperationFailure, PyMongoError
 from rich.markup import escape
 
+from evolving_agents.approvals.changes import ApprovalChanges
 from evolving_agents.approvals.codec import SECRET_FILE_NAME, load_state_secret
 from evolving_agents.approvals.models import utcnow
 from evolving_agents.cli.common import ExitCode, console, fail_cleanly, print_json, run_async
@@ -38,7 +39,6 @@ from evolving_agents.notify.outbox import DeliveryStatus
 from evolving_agents.notify.sinks import configured_sinks
 from evolving_agents.present.workers import RECENT_CLAIMS, worker_activity
 from evolving_agents.reviewers.directory import REVIEWERS_ENV, REVIEWERS_FILE_ENV, ReviewerDirectory
-from evolving_agents.storage.changes import offers_change_streams
 from evolving_agents.storage.mongodb_client import DatabaseUnreachable, MongoDBClient
 from evolving_agents.storage.names import APPROVALS, WEBHOOK_OUTBOX
 
@@ -157,17 +157,13 @@ async def _server_version(client: MongoDBClient) -> str:
 async def check_change_streams(client: MongoDBClient) -> Check:
     """Open a change stream on the approvals collection and read one (empty) batch."""
     name = "change streams"
-    collection = client.collection(APPROVALS)
+    changes = ApprovalChanges.on(client)
     polling = "the worker and the inbox poll instead"
-    if not offers_change_streams(collection):
+    if not changes.offers_streams():
         return Check(name=name, status=CheckStatus.WARN, summary=f"none on memory://: {polling}")
     try:
         async with asyncio.timeout(client.selection_timeout_seconds() + 5):
-            stream = await collection.watch(max_await_time_ms=_STREAM_AWAIT_MS)
-            try:
-                await stream.try_next()
-            finally:
-                await stream.close()
+            await changes.probe_stream(max_await_ms=_STREAM_AWAIT_MS)
     except OperationFailure as exc:
         # A standalone mongod refuses $changeStream: it needs a replica set's oplog.
         summary = f"refused ({_short(exc)}): {polling}; a replica set has them"

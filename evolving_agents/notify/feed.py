@@ -29,9 +29,9 @@ from typing import Any, Literal
 
 from pymongo.errors import PyMongoError
 
+from evolving_agents.approvals.changes import ApprovalChanges
 from evolving_agents.approvals.documents import UnreadableRecords, parse_record
 from evolving_agents.approvals.models import PendingApproval
-from evolving_agents.approvals.records import ApprovalChanges
 from evolving_agents.approvals.store import PendingApprovalStore
 from evolving_agents.errors import UnreadableRecord
 

@@ -27,8 +27,8 @@ import httpx
 from bson.errors import BSONError
 from pymongo.errors import PyMongoError
 
+from evolving_agents.approvals.changes import ApprovalChanges
 from evolving_agents.approvals.models import PendingApproval, utcnow
-from evolving_agents.approvals.records import ApprovalChanges
 from evolving_agents.approvals.store import PendingApprovalStore
 from evolving_agents.config import Settings, WebhookSettings
 from evolving_agents.errors import ConfigurationError
