@@ -35,7 +35,7 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from email.message import EmailMessage
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -54,23 +54,12 @@ from evolving_agents.notify.escalation import EscalationNotice
 from evolving_agents.notify.events import WebhookEvent, WebhookEventType
 from evolving_agents.notify.outbox import Delivery
 from evolving_agents.notify.routing import NotifyRoutes, Target
-from evolving_agents.notify.sinks.base import DeliveryFailed
+from evolving_agents.notify.sinks.base import DeliveryFailed, ReviewerContacts
 from evolving_agents.storage.mongodb_client import MongoDBClient
 
 logger = logging.getLogger(__name__)
 
 EMAIL_SINK = "email"
-
-
-class _HasEmail(Protocol):
-    @property
-    def email(self) -> str | None: ...
-
-
-class ContactBook(Protocol):
-    """Who holds a role, with their address: ``ReviewerDirectory`` is one."""
-
-    def contacts(self, role: str | None = None) -> Sequence[_HasEmail]: ...
 
 
 class SmtpServer:
@@ -167,7 +156,7 @@ class EmailSink:
         sender: str,
         routes: NotifyRoutes,
         inbox_link: Callable[[str], str | None] = lambda approval_id: None,
-        reviewers: ContactBook | None = None,
+        reviewers: ReviewerContacts | None = None,
         default_emails: Sequence[str] = (),
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
@@ -188,7 +177,7 @@ class EmailSink:
         *,
         transport: object = None,
         client: MongoDBClient | None = None,
-        reviewers: ContactBook | None = None,
+        reviewers: ReviewerContacts | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> EmailSink | None:
         """The sink ``settings.notify`` describes, or None when ``EAT_SMTP_HOST`` is unset.

@@ -24,9 +24,9 @@ by the outbox. A record routed to no channel is not posted, and says so in the l
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -44,6 +44,7 @@ from evolving_agents.notify.escalation import DeadlineNotice, EscalationNotice
 from evolving_agents.notify.events import WebhookEvent, WebhookEventType
 from evolving_agents.notify.outbox import Delivery
 from evolving_agents.notify.routing import NotifyRoutes, Route, Target
+from evolving_agents.notify.sinks.base import ReviewerContacts
 from evolving_agents.notify.slack_chat import SlackChat, require_slack_sdk
 from evolving_agents.notify.slack_notices import deadline_warning_message, escalation_message
 from evolving_agents.notify.slack_posts import ApprovalPosts, SlackMessages
@@ -52,17 +53,6 @@ from evolving_agents.storage.mongodb_client import MongoDBClient
 logger = logging.getLogger(__name__)
 
 SLACK_SINK = "slack"
-
-
-class SlackContact(Protocol):
-    @property
-    def slack_user_id(self) -> str | None: ...
-
-
-class SlackContacts(Protocol):
-    """Who holds a role, with their Slack user id: ``ReviewerDirectory`` is one."""
-
-    def contacts(self, role: str | None = None) -> Sequence[SlackContact]: ...
 
 
 class SlackSink:
@@ -76,7 +66,7 @@ class SlackSink:
         records: PendingApprovalStore | None,
         routes: NotifyRoutes,
         *,
-        reviewers: SlackContacts | None = None,
+        reviewers: ReviewerContacts | None = None,
         destination: str = "slack:",
     ) -> None:
         self.posts = posts
@@ -92,7 +82,7 @@ class SlackSink:
         *,
         transport: object = None,
         client: MongoDBClient | None = None,
-        reviewers: SlackContacts | None = None,
+        reviewers: ReviewerContacts | None = None,
         records: PendingApprovalStore | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> SlackSink | None:
