@@ -35,6 +35,7 @@ _EXPORTS: dict[str, str] = {
     "EmbeddedServer": "evolving_agents.storage.embedded",
     "Settings": "evolving_agents.config",
     "WebhookSettings": "evolving_agents.config",
+    "NotifySettings": "evolving_agents.config",
     "BighubSettings": "evolving_agents.config",
     # errors: the one hierarchy (drawn in evolving_agents/errors.py)
     **dict.fromkeys(
@@ -132,6 +133,14 @@ _EXPORTS: dict[str, str] = {
     "EventSink": "evolving_agents.notify.sinks",
     "WebhookSink": "evolving_agents.notify.sinks",
     "configured_sinks": "evolving_agents.notify.sinks",
+    "start_webhooks_from_env": "evolving_agents.notify.service",
+    "NotifyRoutes": "evolving_agents.notify.routing",
+    "EscalationScheduler": "evolving_agents.notify.escalation",
+    "ReviewerContacts": "evolving_agents.notify.sinks",
+    "SlackSink": "evolving_agents.notify.sinks.slack",
+    "EmailSink": "evolving_agents.notify.sinks.email",
+    # operations
+    "enable_prometheus": "evolving_agents.telemetry",
     # SDK glue: tools and the provider (the only code that runs agents)
     "OpenAIToolAdapter": "evolving_agents.adapters.openai_tool_adapter",
     "GovernedFunctionTool": "evolving_agents.adapters.openai_tool_adapter",
@@ -204,7 +213,9 @@ __all__ = [
     "DecisionSignal",
     "DecisionVerdict",
     "DeliveryFailed",
+    "EmailSink",
     "EmbeddedServer",
+    "EscalationScheduler",
     "EventSink",
     "EvolvingAgentsError",
     "FrameworkProvider",
@@ -223,6 +234,8 @@ __all__ = [
     "MongoDBClient",
     "NewerRecordSchema",
     "NotAuthorized",
+    "NotifyRoutes",
+    "NotifySettings",
     "OpenAIAgentsProvider",
     "OpenAIToolAdapter",
     "OpenAIToolApprovalTool",
@@ -243,6 +256,7 @@ __all__ = [
     "ReviewReport",
     "ReviewVerdict",
     "Reviewer",
+    "ReviewerContacts",
     "ReviewerDirectory",
     "ReviewerKind",
     "ReviewerMode",
@@ -252,6 +266,7 @@ __all__ = [
     "RunSupplies",
     "SessionFactory",
     "Settings",
+    "SlackSink",
     "StateCodec",
     "StateIntegrityError",
     "StateTooLarge",
@@ -286,10 +301,12 @@ __all__ = [
     "cancel_refusal",
     "configured_sinks",
     "decide_refusal",
+    "enable_prometheus",
     "idempotency_key",
     "load_app",
     "policy_decider",
     "risk_band",
+    "start_webhooks_from_env",
     "suggested_arguments",
     "token_digest",
     "verify_signature",
@@ -353,7 +370,7 @@ if TYPE_CHECKING:  # what type checkers and editors see: the same names, importe
     from evolving_agents.approvals.store import ApprovalPage, PendingApprovalStore
     from evolving_agents.approvals.suggestions import argument_changes, suggested_arguments
     from evolving_agents.approvals.worker import ResumeWorker, WorkerStats
-    from evolving_agents.config import BighubSettings, Settings, WebhookSettings
+    from evolving_agents.config import BighubSettings, NotifySettings, Settings, WebhookSettings
     from evolving_agents.core.system_agent import ReviewerMode, SystemAgent, SystemRunResult
     from evolving_agents.decisions.base import (
         DecisionContext,
@@ -389,11 +406,20 @@ if TYPE_CHECKING:  # what type checkers and editors see: the same names, importe
         UnstorableRecord,
         UnstorableToolCall,
     )
+    from evolving_agents.notify.escalation import EscalationScheduler
     from evolving_agents.notify.events import WebhookEvent, WebhookEventType
     from evolving_agents.notify.feed import ApprovalFeed
     from evolving_agents.notify.outbox import WebhookOutbox, verify_signature
-    from evolving_agents.notify.service import WebhookService
-    from evolving_agents.notify.sinks import EventSink, WebhookSink, configured_sinks
+    from evolving_agents.notify.routing import NotifyRoutes
+    from evolving_agents.notify.service import WebhookService, start_webhooks_from_env
+    from evolving_agents.notify.sinks import (
+        EventSink,
+        ReviewerContacts,
+        WebhookSink,
+        configured_sinks,
+    )
+    from evolving_agents.notify.sinks.email import EmailSink
+    from evolving_agents.notify.sinks.slack import SlackSink
     from evolving_agents.plans.intent_plans import (
         Intent,
         IntentPlan,
@@ -426,6 +452,7 @@ if TYPE_CHECKING:  # what type checkers and editors see: the same names, importe
     from evolving_agents.reviewers.directory import ReviewerDirectory, token_digest
     from evolving_agents.storage.embedded import EmbeddedServer
     from evolving_agents.storage.mongodb_client import MongoDBClient
+    from evolving_agents.telemetry import enable_prometheus
     from evolving_agents.tools.intent_review.approve_plan_tool import (
         ApprovePlanTool,
         PlanReview,
