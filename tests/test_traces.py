@@ -102,3 +102,70 @@ async def test_without_a_tracer_provider_a_record_keeps_no_trace_context(
     assert record.trace is None
     raw = await provider.store._collection.find_one({"_id": run.approval_id})
     assert raw is not None and raw["trace"] is None
+
+
+_FAILING_EXPORTER = """
+import asyncio, json, sys
+from opentelemetry import trace
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+
+WHEN = sys.argv[1]
+
+class Broken(SpanProcessor):  # an application's exporter with a bug
+    def on_start(self, span, parent_context=None):
+        if WHEN == "start":
+            raise RuntimeError("processor bug on start")
+
+    def on_end(self, span):
+        if WHEN == "end":
+            raise RuntimeError("exporter bug on end")
+
+provider = TracerProvider()
+provider.add_span_processor(Broken())
+trace.set_tracer_provider(provider)
+
+from evolving_agents import MongoDBClient, OpenAIAgentsProvider
+from tests.apps.worker_app import AGENT_NAME, build_registry
+
+async def main() -> dict:
+    client = MongoDBClient("memory://", "eat_failing_exporter")
+    agents = OpenAIAgentsProvider(mongodb_client=client, registry=build_registry())
+    run = await agents.execute_agent(AGENT_NAME, "apply the change", actor="ops")
+    await agents.store.decide(run.approval_id, verdict="approved", reviewer="alice")
+    done = await agents.resume_agent(run.approval_id)
+    record = await agents.store.get(run.approval_id)
+    return {"paused": run.status.value, "resumed": done.status.value,
+            "record": record.status.value,
+            "outcomes": [o.status.value for o in done.outcomes.values()]}
+
+print(json.dumps(asyncio.run(main())))
+"""
+
+
+@pytest.mark.parametrize("when", ["start", "end"])
+def test_an_exporter_that_raises_never_fails_a_pause_a_decision_or_a_resume(
+    when: str, tmp_path: Path
+) -> None:
+    """The SDK does not catch what a span processor raises; the approval path must not feel it
+    (the write a span reports has landed by then). Its own process: a tracer provider is
+    global and set once."""
+    done = subprocess.run(
+        [sys.executable, "-c", _FAILING_EXPORTER, when],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "EAT_CONFIG_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    assert outcome == {
+        "paused": "awaiting_openai_tool_approval",
+        "resumed": "success",
+        "record": "completed",
+        "outcomes": ["executed"],
+    }
+    warned = [line for line in done.stderr.splitlines() if "telemetry:" in line]
+    assert warned, "the failure is logged"
+    assert all("the approval path goes on" in line for line in warned)

@@ -8,7 +8,8 @@
 
 Each function is called once per landed write, with what the writer already holds (the record
 as read, the decisions it wrote): no read of its own. With no meter or tracer provider
-configured every call below is the OpenTelemetry API's no-op.
+configured every call below is the OpenTelemetry API's no-op; none of them raises (a failing
+exporter is logged by ``telemetry/guard.py``), since the write they report has landed.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from datetime import datetime
 from evolving_agents.approvals.ballot import Ballot, CallVote
 from evolving_agents.approvals.models import PendingApproval, ToolDecision
 from evolving_agents.telemetry import metrics, traces
+from evolving_agents.telemetry.guard import harmless
 
 NO_TRACE: traces.Carrier = (None, None)
 
@@ -37,6 +39,7 @@ def _decided(record: PendingApproval, decision: ToolDecision) -> None:
     )
 
 
+@harmless(None)
 def votes_landed(
     record: PendingApproval, plan: Sequence[CallVote], ballot: Ballot, started_ns: int
 ) -> None:
@@ -64,6 +67,7 @@ def votes_landed(
     )
 
 
+@harmless(None)
 def expiry_landed(
     record: PendingApproval,
     expired: Sequence[tuple[int, ToolDecision]],
@@ -88,6 +92,7 @@ def expiry_landed(
     )
 
 
+@harmless(None)
 def claim_landed(record: PendingApproval, *, kind: str, now: datetime) -> None:
     """``record`` (as read before the claim) was claimed: ``kind`` ``decided``, ``partial``
     or ``takeover`` (a lapsed lease: its decision-to-resume was measured at the first claim)."""

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 
+from evolving_agents.telemetry.guard import harmless
 from evolving_agents.version import __version__
 
 logger = logging.getLogger(__name__)
@@ -176,11 +177,13 @@ _in_flight = _meter.create_observable_gauge(
 )
 
 
+@harmless(None)
 def record_pause(*, agent: str) -> None:
     """A run of ``agent`` paused: its pending-approval record was created."""
     _paused.add(1, {"agent": agent})
 
 
+@harmless(None)
 def record_decision(
     *, verdict: str, reviewer_kind: str, surface: str, waited_seconds: float
 ) -> None:
@@ -190,22 +193,26 @@ def record_decision(
     _time_to_decision.record(max(waited_seconds, 0.0), attributes)
 
 
+@harmless(None)
 def record_expiry(*, agent: str, tool: str) -> None:
     """One call expired undecided (its timeout rejection is a ``record_decision`` too)."""
     _expired.add(1, {"agent": agent, "tool": tool})
 
 
+@harmless(None)
 def record_escalation(*, agent: str, tool: str, kind: str = "escalation") -> None:
     """An escalation (``kind="escalation"``) or a deadline warning (``"warning"``) was sent
     for an undecided call of ``agent``'s ``tool``."""
     _escalations.add(1, {"agent": agent, "tool": tool, "kind": kind})
 
 
+@harmless(None)
 def record_tool_error(*, agent: str, tool: str) -> None:
     """An approved call raised when its run resumed: the approved action did not happen."""
     _tool_errors.add(1, {"agent": agent, "tool": tool})
 
 
+@harmless(None)
 def record_claim(*, kind: str, decided_seconds_ago: float | None) -> None:
     """A record was claimed for resuming: ``kind`` is ``decided`` or ``partial``;
     ``decided_seconds_ago``: since its last decision (None: no decision to measure from)."""
@@ -214,16 +221,19 @@ def record_claim(*, kind: str, decided_seconds_ago: float | None) -> None:
         _decision_to_resume.record(max(decided_seconds_ago, 0.0), {"kind": kind})
 
 
+@harmless(None)
 def record_takeover() -> None:
     """A resume was claimed from a worker whose lease had run out."""
     _takeovers.add(1)
 
 
+@harmless(None)
 def record_lease_loss() -> None:
     """A worker lost the lease of the run it was resuming."""
     _lease_losses.add(1)
 
 
+@harmless(None)
 def record_resume_finished(*, outcome: str) -> None:
     """A resume ended: ``completed``, ``paused`` (again, into the run's next record) or
     ``failed``."""

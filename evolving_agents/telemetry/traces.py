@@ -17,6 +17,10 @@ paused run reads as one trace across processes and hours. Spans come from the gl
 are the API's invalid no-op spans, nothing is carried and the record keeps no trace context.
 The Agents SDK's own tracing is a separate system with its own switch (see the provider); its
 trace id, when it has one, rides along as the ``eat.sdk_trace_id`` attribute.
+
+Nothing here raises into the caller (``guard.py``): a processor or exporter that fails while a
+span starts or ends is logged, and the span is then the API's invalid one. An exception from
+the block a span covers is recorded on it and raised on unchanged.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.types import AttributeValue
 
+from evolving_agents.telemetry.guard import harmless
 from evolving_agents.version import __version__
 
 TRACER_NAME = "evolving_agents"
@@ -53,6 +58,10 @@ def now_ns() -> int:
     return time.time_ns()
 
 
+_NO_CARRIER: Carrier = (None, None)
+
+
+@harmless(_NO_CARRIER)
 def current_carrier() -> Carrier:
     """The current span's W3C trace context, or ``(None, None)`` when no span is recording
     (no tracer provider configured)."""
@@ -80,21 +89,56 @@ def _links() -> list[Link]:
     return [Link(here)] if here.is_valid else []
 
 
+_INVALID: Span = trace.INVALID_SPAN
+
+
+@harmless(_INVALID)
+def _start(
+    name: str,
+    attributes: Attributes,
+    *,
+    parent: Carrier | None = None,
+    start_ns: int | None = None,
+) -> Span:
+    """A started span: under the current span, or a child of the stored ``parent``."""
+    if parent is None:
+        return _tracer.start_span(name, kind=SpanKind.INTERNAL, attributes=attributes)
+    return _tracer.start_span(
+        name,
+        context=_parent(parent),
+        kind=SpanKind.INTERNAL,
+        attributes=attributes,
+        links=_links() if parent[0] is not None else None,
+        start_time=start_ns,
+    )
+
+
+@harmless(None)
+def _end(span: Span) -> None:
+    span.end()
+
+
+@contextlib.contextmanager
+def _current_then_ended(span: Span) -> Iterator[Span]:
+    """``span`` current in the block (an escaping exception recorded on it), then ended."""
+    try:
+        with trace.use_span(span, end_on_exit=False, record_exception=True):
+            yield span
+    finally:
+        _end(span)
+
+
 @contextlib.contextmanager
 def run_span(*, agent: str, run_id: str) -> Iterator[Span]:
     """A fresh run of ``agent``, current while it runs (a pause inside it is its child)."""
-    with _tracer.start_as_current_span(
-        "eat.run", kind=SpanKind.INTERNAL, attributes={AGENT: agent, RUN_ID: run_id}
-    ) as span:
+    with _current_then_ended(_start("eat.run", {AGENT: agent, RUN_ID: run_id})) as span:
         yield span
 
 
 def start_run_span(*, agent: str, run_id: str) -> Span:
     """``run_span`` for a streamed run: the caller makes it current (``current``) around
     what it covers, never across a yield, and ends it."""
-    return _tracer.start_span(
-        "eat.run", kind=SpanKind.INTERNAL, attributes={AGENT: agent, RUN_ID: run_id}
-    )
+    return _start("eat.run", {AGENT: agent, RUN_ID: run_id})
 
 
 def current(span: Span) -> contextlib.AbstractContextManager[Span]:
@@ -110,23 +154,27 @@ def ending(span: Span) -> Iterator[Span]:
         yield span
     except Exception as exc:
         # Recorded, then raised on; a stream its consumer closed early just ends.
-        span.record_exception(exc)
-        span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+        _failed(span, exc)
         raise
     finally:
-        span.end()
+        _end(span)
+
+
+@harmless(None)
+def _failed(span: Span, exc: Exception) -> None:
+    span.record_exception(exc)
+    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
 
 
 @contextlib.contextmanager
 def pause_span(*, agent: str, run_id: str, sequence: int) -> Iterator[Span]:
     """Storing a pause: current, so ``current_carrier`` inside it is what the record keeps."""
     attributes: dict[str, AttributeValue] = {AGENT: agent, RUN_ID: run_id, SEQUENCE: sequence}
-    with _tracer.start_as_current_span(
-        "eat.pause", kind=SpanKind.INTERNAL, attributes=attributes
-    ) as span:
+    with _current_then_ended(_start("eat.pause", attributes)) as span:
         yield span
 
 
+@harmless(None)
 def record_span(
     name: str,
     carried: Carrier,
@@ -137,14 +185,7 @@ def record_span(
 ) -> None:
     """A finished span (a decision, an expiry) from ``start_ns`` to now, a child of the
     stored pause ``carried`` (or of the current span when the record carries none)."""
-    span = _tracer.start_span(
-        name,
-        context=_parent(carried),
-        kind=SpanKind.INTERNAL,
-        attributes=attributes,
-        links=_links() if carried[0] is not None else None,
-        start_time=start_ns,
-    )
+    span = _start(name, attributes, parent=carried, start_ns=start_ns)
     if error is not None:
         span.set_status(Status(StatusCode.ERROR, error))
     span.end()
@@ -152,25 +193,18 @@ def record_span(
 
 def start_resume_span(carried: Carrier, start_ns: int, attributes: Attributes) -> Span:
     """A resume's span, a child of the stored pause ``carried``; the caller ends it."""
-    return _tracer.start_span(
-        "eat.resume",
-        context=_parent(carried),
-        kind=SpanKind.INTERNAL,
-        attributes=attributes,
-        links=_links() if carried[0] is not None else None,
-        start_time=start_ns,
-    )
+    return _start("eat.resume", attributes, parent=carried, start_ns=start_ns)
 
 
 @contextlib.contextmanager
 def resume_span(carried: Carrier, start_ns: int, attributes: Attributes) -> Iterator[Span]:
     """``start_resume_span``, current while the resumed run goes on (a pause again inside it
     is its child); an exception escaping it is recorded on it."""
-    span = start_resume_span(carried, start_ns, attributes)
-    with trace.use_span(span, end_on_exit=True, record_exception=True):
+    with _current_then_ended(start_resume_span(carried, start_ns, attributes)) as span:
         yield span
 
 
+@harmless(None)
 def mark_failed(span: Span, error: str) -> None:
     """The resumed run ended in an error that did not escape as an exception."""
     span.set_status(Status(StatusCode.ERROR, error))
