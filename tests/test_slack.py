@@ -217,7 +217,14 @@ class Rig:
         return post
 
     def click(
-        self, approval_id: str, user: str, action: str, call: int = 0, *, value: str | None = None
+        self,
+        approval_id: str,
+        user: str,
+        action: str,
+        call: int = 0,
+        *,
+        value: str | None = None,
+        as_action: str | None = None,
     ) -> Any:
         """Click ``action`` (approve, reject, approve_suggestion) of ``call`` on the message,
         as ``user``; ``value`` replaces the button's value (a message that changed since)."""
@@ -225,6 +232,8 @@ class Rig:
         element = button(posted.body["blocks"], f"eat_{action}:{call}")
         if value is not None:
             element["value"] = value
+        if as_action is not None:  # a message that still had this button (stale, altered)
+            element["action_id"] = f"eat_{as_action}:{call}"
         post = self.message(approval_id)
         payload = {
             "type": "block_actions",
@@ -869,3 +878,36 @@ def test_approve_the_suggestion_on_an_inbox_without_the_agents_says_what_it_need
     assert rig.record(approval_id).tool_calls[0].votes == []
     [refusal] = rig.slack.responses
     assert "needs an inbox started with --app" in refusal.body["text"]
+
+
+def test_a_call_too_long_to_show_whole_gets_no_approve_in_slack_and_no_click_approves_it(
+    rig: Rig,
+) -> None:
+    """Keys are sorted, so a long first argument pushes the rest out of the code block: what
+    a reviewer cannot read in full is approved in the inbox, not in Slack."""
+    approval_id = rig.pause("deploy " + "payments-api " * 250)
+    rig.notify(approval_id)
+    blocks = rig.latest(approval_id).body["blocks"]
+    assert action_ids(blocks) == ["eat_reject:0", "eat_inbox"]
+    assert "Too long to review in Slack" in text_of(blocks)
+    assert "\"version\"" not in text_of(blocks), "the cut-off argument is indeed not shown"
+
+    # A button this message does not have (an older rendering, an altered payload) is refused.
+    answer = rig.click(approval_id, ALICE, "reject", as_action="approve")
+    assert answer.status_code == 200
+    assert rig.record(approval_id).tool_calls[0].votes == []
+    [refusal] = rig.slack.responses
+    assert "Too long to review in Slack" in refusal.body["text"]
+
+    rig.click(approval_id, ALICE, "reject")  # rejecting needs no reading of every byte
+    assert len(rig.slack.calls_to("views.open")) == 1
+
+
+def test_the_risk_shown_is_the_known_risk_a_declared_high_tool_reads_high() -> None:
+    low_score = {"risk": 0.05, "verdict": "needs_approval", "reason": "scored low"}
+    call = make_record("apr_risk").tool_calls[0].model_copy(
+        update={"signal": low_score, "metadata": {"risk": "high"}}
+    )
+    record = make_record("apr_risk").model_copy(update={"tool_calls": [call]})
+    shown = text_of(approval_message(record).blocks)
+    assert "risk *high (scored 0.05, the tool is declared high)*" in shown

@@ -95,3 +95,19 @@ def known_risk(call: ToolCallRecord) -> float:
     """What is known about a call's risk before anyone reviews it: the highest of the decision
     layer's signal and the floor its tool's metadata sets."""
     return max(signal_risk(call.signal), metadata_risk(call.metadata))
+
+
+def risk_words(call: ToolCallRecord) -> str:
+    """A call's known risk as a message words it: the band of ``known_risk`` (so a tool
+    declared high reads high whatever its score), with the decision layer's score beside it.
+    "unknown" when neither the decision layer nor the tool said anything."""
+    scored = call.signal is not None and "risk" in call.signal
+    if not scored and call.metadata.get("risk") is None:
+        return "unknown"
+    band = risk_band(known_risk(call)).value
+    if not scored:
+        return band
+    score = signal_risk(call.signal)
+    if risk_band(score).value == band:
+        return f"{band} {score:.2f}"
+    return f"{band} (scored {score:.2f}, the tool is declared {band})"

@@ -34,7 +34,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from evolving_agents.approvals.models import PendingApproval, ToolCallRecord, format_duration
-from evolving_agents.approvals.risk import as_risk, risk_band
+from evolving_agents.approvals.risk import risk_words
 from evolving_agents.approvals.suggestions import better_action
 from evolving_agents.notify.escalation import DeadlineNotice, EscalationNotice, first_deadline
 from evolving_agents.notify.events import WebhookEventType
@@ -283,15 +283,8 @@ def _state(call: ToolCallRecord) -> str:
 
 
 def _call_risk(call: ToolCallRecord) -> str:
-    """The decision layer's score in its band, else the tool's declared label, else unknown."""
-    score = (call.signal or {}).get("risk")
-    if isinstance(score, int | float) and not isinstance(score, bool):
-        risk = as_risk(score)
-        return f"{risk_band(risk).value} {risk:.2f}"
-    declared = call.metadata.get("risk")
-    if isinstance(declared, str) and declared.strip():
-        return visible(declared.strip().lower())
-    return "unknown"
+    """The known risk (the decision layer's score and the tool's declared risk), in words."""
+    return visible(risk_words(call))
 
 
 _RISK_ORDER = {"low": 1, "medium": 2, "high": 3, "critical": 4}

@@ -29,7 +29,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from evolving_agents.approvals.models import (
     ApprovalStatus,
-    CallKind,
     CallOutcomeStatus,
     PendingApproval,
     ReviewerKind,
@@ -37,20 +36,15 @@ from evolving_agents.approvals.models import (
     Verdict,
     arguments_digest,
 )
-from evolving_agents.approvals.risk import as_risk, known_risk, risk_band
 from evolving_agents.approvals.rules import ToolMetadata, cast_votes
 from evolving_agents.approvals.suggestions import (
-    ArgumentChange,
-    argument_changes,
-    better_action,
     suggested_arguments,
 )
+from evolving_agents.notify.slack_calls import TOO_LONG, call_texts
 from evolving_agents.notify.slack_text import (
     BUTTON_TEXT_CHARS,
-    CODE_CHARS,
     FALLBACK_CHARS,
     HEADER_CHARS,
-    SECTION_CHARS,
     SlackMessage,
     code,
     context,
@@ -169,15 +163,6 @@ def _headline(record: PendingApproval) -> str:
     return headline
 
 
-def _risk(call: ToolCallRecord) -> str:
-    signal = call.signal or {}
-    if "risk" in signal:
-        score = as_risk(signal.get("risk"))
-        return f"{risk_band(score).value} {score:.2f}"
-    declared = ToolMetadata.of(call.metadata, tool_name=call.tool_name).risk_label
-    return declared or risk_band(known_risk(call)).value
-
-
 # -- the approval message -----------------------------------------------------------------
 
 
@@ -220,85 +205,24 @@ def _summary(record: PendingApproval) -> str:
 def _call_blocks(
     record: PendingApproval, index: int, call: ToolCallRecord, *, numbered: bool
 ) -> list[dict[str, Any]]:
-    number = f"{index + 1}. " if numbered else ""
-    title = f"*{number}{inline(call.tool_name, 120)}*"
-    if call.kind is not CallKind.FUNCTION:
-        title += f"  ({call.kind.value.replace('_', ' ')})"
-    title += f"  ·  risk *{_risk(call)}*"
-    blocks: list[dict[str, Any]] = [
-        {"type": "divider"},
-        section(title + "\n" + _arguments(call)),
-    ]
-    signal = _signal(call)
+    shown, arguments, signal, suggestion = call_texts(record, index, call, numbered=numbered)
+    blocks: list[dict[str, Any]] = [{"type": "divider"}, section(shown)]
     if signal:
         blocks.append(section(signal))
     blocks.append(context(_call_status(record, call)))
     if record.status is ApprovalStatus.PENDING and call.decision is None:
-        buttons = _buttons(record, index, call, numbered=numbered)
+        buttons = _buttons(
+            record,
+            index,
+            call,
+            numbered=numbered,
+            approvable=arguments.complete,
+            suggestion_approvable=arguments.complete and suggestion.complete,
+        )
         blocks.append(buttons or context("Decide this call in the inbox."))
+        if not arguments.complete:
+            blocks.append(context(TOO_LONG))
     return blocks
-
-
-def _arguments(call: ToolCallRecord) -> str:
-    arguments = call.arguments if isinstance(call.arguments, dict) else {}
-    if call.kind is CallKind.SHELL and isinstance(arguments.get("commands"), list):
-        script = "\n".join(f"$ {command}" for command in arguments["commands"])
-        options = [
-            f"{key}: {value if isinstance(value, str) else json.dumps(value, sort_keys=True)}"
-            for key, value in sorted(arguments.items())
-            if key != "commands"
-        ]
-        extra = f"\n{cut(escape('  ·  '.join(options)), 400)}" if options else ""
-        return code(script) + extra
-    if call.kind is CallKind.APPLY_PATCH and isinstance(arguments.get("operations"), list):
-        parts = []
-        per_file = max(200, CODE_CHARS // max(1, len(arguments["operations"])))
-        for operation in arguments["operations"]:
-            if not isinstance(operation, dict):
-                continue
-            line = f"*{escape(str(operation.get('type')))}* {inline(str(operation.get('path')))}"
-            if operation.get("move_to") is not None:
-                line += f" -> {inline(str(operation['move_to']))}"
-            diff = operation.get("diff")
-            parts.append(line + ("\n" + code(diff, per_file) if isinstance(diff, str) else ""))
-        return cut("\n".join(parts), SECTION_CHARS - 300)
-    if call.kind is CallKind.CUSTOM and isinstance(arguments.get("input"), str):
-        return code(arguments["input"])
-    shown = json.dumps(call.arguments, indent=2, ensure_ascii=False, sort_keys=True, default=str)
-    return code(shown)
-
-
-def _signal(call: ToolCallRecord) -> str:
-    signal = call.signal or {}
-    lines = []
-    reason = signal.get("reason")
-    if isinstance(reason, str) and reason.strip():
-        lines.append(f"*Reason:* {cut(escape(reason.strip()), 900)}")
-    better = better_action(call)
-    if better is not None:
-        lines.append(f"*Better action:* {cut(escape(better.strip()), 900)}")
-    suggested = suggested_arguments(call)
-    if suggested is not None:
-        changes = argument_changes(call.arguments, suggested)
-        shown = "\n".join(_change(change) for change in changes[:_SHOWN_CHANGES])
-        if len(changes) > _SHOWN_CHANGES:
-            shown += f"\n... and {len(changes) - _SHOWN_CHANGES} more (see the inbox)"
-        lines.append("*Suggested arguments:*\n" + shown)
-    return "\n".join(lines)
-
-
-# Bounded so reason, better action and suggestion fit one section (3,000 characters).
-_SHOWN_CHANGES = 6
-
-
-def _change(change: ArgumentChange) -> str:
-    def shown(value: Any) -> str:
-        if value is ArgumentChange.ABSENT:
-            return "(none)"
-        text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
-        return inline(text, 60)
-
-    return f"{inline(change.path, 50)}: {shown(change.before)} \u2192 {shown(change.after)}"
 
 
 def _call_status(record: PendingApproval, call: ToolCallRecord) -> str:
@@ -348,8 +272,15 @@ def _who(reviewer: str, surface: str) -> str:
 
 
 def _buttons(
-    record: PendingApproval, index: int, call: ToolCallRecord, *, numbered: bool
+    record: PendingApproval,
+    index: int,
+    call: ToolCallRecord,
+    *,
+    numbered: bool,
+    approvable: bool,
+    suggestion_approvable: bool,
 ) -> dict[str, Any] | None:
+    """Approve (and the suggestion's) where what would run was shown whole; Reject always."""
     value = ActionValue(
         approval_id=record.id, call_id=call.call_id, arguments_sha256=call.arguments_sha256
     ).encode()
@@ -358,7 +289,7 @@ def _buttons(
     suffix = f" {index + 1}. {call.tool_name}" if numbered else ""
     elements: list[dict[str, Any]] = []
     suggested = suggested_arguments(call)
-    if suggested is not None:
+    if suggested is not None and suggestion_approvable:
         carried = ActionValue(
             approval_id=record.id,
             call_id=call.call_id,
@@ -375,18 +306,21 @@ def _buttons(
                     "value": carried,
                 }
             )
-    return {
-        "type": "actions",
-        "block_id": f"call:{index}",
-        "elements": [
-            *elements,
+    if approvable:
+        elements.append(
             {
                 "type": "button",
                 "action_id": f"{APPROVE_ACTION}:{index}",
                 **({} if elements else {"style": "primary"}),
                 "text": plain_text("Approve" + suffix, BUTTON_TEXT_CHARS),
                 "value": value,
-            },
+            }
+        )
+    return {
+        "type": "actions",
+        "block_id": f"call:{index}",
+        "elements": [
+            *elements,
             {
                 "type": "button",
                 "action_id": f"{REJECT_ACTION}:{index}",

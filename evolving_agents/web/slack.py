@@ -11,7 +11,8 @@ checks ``X-Slack-Signature`` (``v0=`` HMAC-SHA256 with the signing secret over
 ``SignatureVerifier``) and refuses a timestamp more than 5 minutes off with a 401, before it
 reads anything. The Slack user is the reviewer whose entry in the reviewers file has that
 ``slack_user_id``; their vote goes through ``decide_as`` (surface ``slack``), bound to the
-digest of the arguments the message showed, so the same rules hold as in the inbox and the
+digest of the arguments the message showed (and an Approve only for a call the message
+could show whole: ``slack_calls.fully_shown``), so the same rules hold as in the inbox and the
 CLI: roles, quorum, no self-approval, sticky decisions, expiry. A click that may not decide
 (an unknown user, a missing role, a decided or expired call) gets an ephemeral answer saying
 why, and changes nothing.
@@ -60,6 +61,7 @@ from evolving_agents.notify.slack_blocks import (
     SUGGESTION_ACTION,
     ActionValue,
 )
+from evolving_agents.notify.slack_calls import TOO_LONG, fully_shown
 from evolving_agents.notify.slack_chat import SlackChat
 from evolving_agents.notify.slack_notices import reject_modal
 from evolving_agents.notify.slack_posts import ApprovalPosts, SlackMessages
@@ -180,9 +182,8 @@ class SlackActions:
         where = payloads.clicked_message(payload)
         refusal = payloads.refusal(record, call, reviewer, verdict, value)
         suggested: dict[str, Any] | None = None
-        if refusal is None and action_id.startswith(f"{SUGGESTION_ACTION}:"):
-            suggested = suggested_arguments(call)
-            refusal = self._suggestion_refusal(suggested, value)
+        if refusal is None and verdict is Verdict.APPROVED:
+            refusal, suggested = self._approval_refusal(record, call, action_id, value)
         if refusal is not None:
             background.add_task(_quietly, "reply", reply, refusal)
             if payloads.stale(record, call):
@@ -245,6 +246,20 @@ class SlackActions:
         return Response(status_code=200)
 
     # -- the rules, the store ---------------------------------------------------------------
+
+    def _approval_refusal(
+        self, record: PendingApproval, call: ToolCallRecord, action_id: str, value: ActionValue
+    ) -> tuple[str | None, dict[str, Any] | None]:
+        """Why this Approve may not decide from Slack (or None), and the suggested arguments
+        it approves (None: the call's own). A call the message could not show whole is
+        approved in the inbox only, whatever button a stale or altered message still has."""
+        arguments_whole, suggestion_whole = fully_shown(record, call)
+        if not action_id.startswith(f"{SUGGESTION_ACTION}:"):
+            return (None if arguments_whole else f"{TOO_LONG} Nothing was recorded."), None
+        suggested = suggested_arguments(call)
+        if not suggestion_whole:
+            return f"{TOO_LONG} Nothing was recorded.", None
+        return self._suggestion_refusal(suggested, value), suggested
 
     def _suggestion_refusal(
         self, suggested: dict[str, Any] | None, value: ActionValue
