@@ -911,3 +911,24 @@ def test_the_risk_shown_is_the_known_risk_a_declared_high_tool_reads_high() -> N
     record = make_record("apr_risk").model_copy(update={"tool_calls": [call]})
     shown = text_of(approval_message(record).blocks)
     assert "risk *high (scored 0.05, the tool is declared high)*" in shown
+
+
+def test_a_body_past_a_megabyte_is_413_before_its_signature_is_looked_at(rig: Rig) -> None:
+    big = b"payload=" + b"x" * (1024 * 1024 + 1)
+    answer = rig.http.post(
+        "/slack/actions",
+        content=big,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert answer.status_code == 413
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
+        for _ in range(20):
+            yield b"y" * (64 * 1024)
+
+    streamed = rig.http.post(
+        "/slack/actions",
+        content=chunks(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert streamed.status_code == 413

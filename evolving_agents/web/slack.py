@@ -51,6 +51,7 @@ from evolving_agents.errors import (
     ApprovalStoreError,
     ConfigurationError,
     DeliveryFailed,
+    EvolvingAgentsError,
     InvalidDecision,
     NotAuthorized,
     StateIntegrityError,
@@ -92,8 +93,8 @@ async def slack_actions(request: Request, background: BackgroundTasks) -> Respon
     slack = _slack_of(request)
     if slack is None:
         return PlainTextResponse(_NOT_CONFIGURED, status_code=404)
-    body = await request.body()
-    if len(body) > _MAX_BODY:
+    body = await _capped_body(request)
+    if body is None:
         return PlainTextResponse("payload too large", status_code=413)
     if not slack.signed(
         body,
@@ -113,6 +114,22 @@ async def slack_actions(request: Request, background: BackgroundTasks) -> Respon
         return await slack.submitted(payload, background)
     logger.debug("slack: ignored an interaction of type %r", kind)
     return Response(status_code=200)
+
+
+async def _capped_body(request: Request) -> bytes | None:
+    """The body, or None past ``_MAX_BODY``: read in chunks, so an unsigned sender cannot make
+    the inbox hold gigabytes before the signature is even looked at."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > _MAX_BODY:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > _MAX_BODY:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _slack_of(request: Request) -> SlackActions | None:
@@ -343,6 +360,10 @@ class SlackActions:
                 "The database did not answer, so your vote may not have been recorded: "
                 "look at the message again in a moment."
             )
+        except EvolvingAgentsError as exc:
+            # An inbox whose --app lacks the run's agent, say: refused before any write.
+            logger.warning("slack: %s's vote on %s refused: %s", reviewer.name, record.id, exc)
+            return f"Nothing was recorded: {exc}."
         logger.info(
             "slack: %s (%s) %s call %s of %s%s",
             reviewer.name,
