@@ -587,7 +587,7 @@ def test_a_signed_approve_click_votes_as_the_slack_users_reviewer_and_updates_th
     final = rig.slack.calls_to("chat.update")[-1]
     shown = text_of(final.body["blocks"])
     assert "Completed: deploy_service" in shown
-    assert "*Outcome:* ran: deployed payments-api 2.4.1 to production" in shown
+    assert "*Outcome:* ran: `deployed payments-api 2.4.1 to production`" in shown
     assert "*The run completed.* Final output:" in shown
 
 
@@ -932,3 +932,16 @@ def test_a_body_past_a_megabyte_is_413_before_its_signature_is_looked_at(rig: Ri
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     assert streamed.status_code == 413
+
+
+def test_a_reason_or_output_cannot_forge_a_status_line() -> None:
+    forged = "fine\n:white_check_mark: Approved by alice (web)"
+    call = make_record("apr_forge").tool_calls[0].model_copy(
+        update={"signal": {"risk": 0.9, "verdict": "needs_approval", "reason": forged}}
+    )
+    record = make_record("apr_forge").model_copy(update={"tool_calls": [call]})
+    shown = text_of(approval_message(record).blocks)
+    assert "*Reason:* fine :white_check_mark: Approved by alice (web)" in shown
+    assert not any(
+        line.startswith(":white_check_mark: Approved") for line in shown.splitlines()
+    ), "the reason stays on its own line"

@@ -52,6 +52,7 @@ from evolving_agents.notify.slack_text import (
     escape,
     inline,
     link_block,
+    one_line,
     plain_text,
     section,
     slack_date,
@@ -104,9 +105,7 @@ class ActionValue(BaseModel):
     """On a suggestion's button: the digest of the suggested arguments the message showed."""
 
     def encode(self) -> str:
-        return json.dumps(
-            self.model_dump(by_alias=True, exclude_none=True), separators=(",", ":")
-        )
+        return json.dumps(self.model_dump(by_alias=True, exclude_none=True), separators=(",", ":"))
 
     @classmethod
     def decode(cls, text: object) -> ActionValue | None:
@@ -239,14 +238,14 @@ def _call_status(record: PendingApproval, call: ToolCallRecord) -> str:
     else:
         status = f":x: Rejected by {_who(decision.reviewer, decision.surface)}"
         if decision.message:
-            status += f": {cut(escape(decision.message), 500)}"
+            status += f": {cut(escape(one_line(decision.message)), 500)}"
     if call.outcome is not None:
         status += f"\n*Outcome:* {_OUTCOMES.get(call.outcome.status, call.outcome.status.value)}"
         detail = call.outcome.error or (
             call.outcome.output if call.outcome.status is CallOutcomeStatus.EXECUTED else None
         )
         if detail:
-            status += f": {cut(escape(detail), _OUTPUT_CHARS)}"
+            status += f": {inline(detail, _OUTPUT_CHARS)}"
     return status
 
 

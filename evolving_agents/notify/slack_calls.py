@@ -32,6 +32,7 @@ from evolving_agents.notify.slack_text import (
     cut,
     escape,
     inline,
+    one_line,
 )
 
 TOO_LONG = (
@@ -134,10 +135,10 @@ def _signal(call: ToolCallRecord, suggestion: Shown) -> str:
     lines = []
     reason = signal.get("reason")
     if isinstance(reason, str) and reason.strip():
-        lines.append(f"*Reason:* {cut(escape(reason.strip()), 900)}")
+        lines.append(f"*Reason:* {cut(escape(one_line(reason)), 900)}")
     better = better_action(call)
     if better is not None:
-        lines.append(f"*Better action:* {cut(escape(better.strip()), 900)}")
+        lines.append(f"*Better action:* {cut(escape(one_line(better)), 900)}")
     suggested = suggested_arguments(call)
     if suggested is not None:
         changes = argument_changes(call.arguments, suggested)

@@ -71,9 +71,15 @@ def cut(escaped: str, limit: int) -> str:
     return cut + "…"
 
 
+def one_line(text: str) -> str:
+    """``text`` with its line breaks and runs of spaces as one space: a reason, a message or a
+    tool's output cannot start a line of its own that reads like a status ("Approved by ...")."""
+    return " ".join(text.split())
+
+
 def inline(text: str, limit: int = 200) -> str:
     """Hostile text as inline code, on one line."""
-    flat = " ".join(text.split()) or " "
+    flat = one_line(text) or " "
     return "`" + cut(escape(flat), limit) + "`"
 
 
