@@ -41,6 +41,7 @@ from agents import (
 )
 from agents.memory import Session
 from agents.stream_events import StreamEvent
+from agents.tracing import get_trace_provider
 
 from evolving_agents.adapters.edits import check_edited_arguments
 from evolving_agents.adapters.openai_tool_adapter import OpenAIToolAdapter
@@ -138,8 +139,9 @@ class OpenAIAgentsProvider(FrameworkProvider):
         )
         self.worker_id = worker_id or default_worker_id()
         self.lease_seconds = self._settings.lease_seconds
-        if not self._settings.openai_api_key:
-            # Offline: nothing can receive traces, and the SDK would say so on every run.
+        if not self._settings.openai_api_key and not _sdk_tracing_decided():
+            # Offline: nothing can receive the SDK's default traces, and it would say so on
+            # every run. An application that switched its tracing on or off keeps its choice.
             set_tracing_disabled(True)
 
     def _default_store(self) -> PendingApprovalStore:
@@ -375,3 +377,12 @@ def _firmware_prompt(firmware: Any, domain: Any) -> str:
     if callable(getter):
         return str(getter(domain) if domain else getter())
     raise TypeError("firmware must be a string or have get_firmware_prompt()")
+
+
+def _sdk_tracing_decided() -> bool:
+    """Whether the application already called the SDK's ``set_tracing_disabled`` (to export
+    traces through its own processors without an OpenAI key, say). The SDK's default
+    provider keeps that choice in ``_manual_disabled`` (None until someone calls it); read
+    with ``getattr`` so another trace provider counts as the application's own decision."""
+    sdk = get_trace_provider()
+    return getattr(sdk, "_manual_disabled", True) is not None

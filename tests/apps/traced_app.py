@@ -73,12 +73,13 @@ async def main(argv: list[str]) -> str:
     tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
     trace.set_tracer_provider(tracer_provider)
 
-    client = MongoDBClient()
-    provider = OpenAIAgentsProvider(mongodb_client=client, registry=build_registry())
     if args.sdk_tracing:
-        # After the provider, which keeps SDK tracing off without an OpenAI key.
+        # The application's own choice, before the provider: it is kept without an OpenAI
+        # key (the provider only turns off tracing nobody decided on).
         set_trace_processors([])
         set_tracing_disabled(False)
+    client = MongoDBClient()
+    provider = OpenAIAgentsProvider(mongodb_client=client, registry=build_registry())
     try:
         approval_id = await step(args, provider)
     finally:
