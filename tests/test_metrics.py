@@ -448,3 +448,26 @@ async def test_a_database_that_does_not_answer_leaves_the_pending_gauge_out_and_
     assert not has(samples, "eat_approvals_pending"), "no stale number: nothing is reported"
     assert has(samples, "target_info"), "the rest of the scrape is served"
     assert any("pending approvals could not be counted" in r.message for r in caplog.records)
+
+
+async def test_scrapes_at_once_share_one_read_and_any_failure_only_drops_the_gauge() -> None:
+    export = enable_prometheus(service_name="eat-test")
+    reads = 0
+
+    async def slow_counts() -> dict[tuple[str, str], int]:
+        nonlocal reads
+        reads += 1
+        await asyncio.sleep(0.2)
+        return {("ops-agent", "grant_access"): 3}
+
+    pages = await asyncio.gather(*(scrape(export, slow_counts, accept=None) for _ in range(8)))
+    assert reads == 1, "eight scrapes at once, one query"
+    shown = b'eat_approvals_pending{agent="ops-agent",tool="grant_access"} 3.0'
+    assert all(shown in page for page, _ in pages)
+
+    async def broken() -> dict[tuple[str, str], int]:
+        raise ValueError("a document that does not parse")
+
+    page, _ = await scrape(export, broken, accept=None)
+    assert b"eat_approvals_pending{" not in page, "left out, not stale"
+    list(text_string_to_metric_families(page.decode()))  # still a page a scraper parses

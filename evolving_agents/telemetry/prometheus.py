@@ -25,7 +25,7 @@ import threading
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
-from evolving_agents.errors import ConfigurationError, EvolvingAgentsError
+from evolving_agents.errors import ConfigurationError
 from evolving_agents.telemetry.metrics import PENDING
 
 if TYPE_CHECKING:
@@ -112,15 +112,34 @@ async def scrape(
 ) -> tuple[bytes, str]:
     """Refresh the pending gauge from ``pending`` (one read), then render ``export``.
 
-    A read that fails or times out is logged and the gauge reports nothing for this scrape:
-    the other metrics are still served.
+    Scrapes that arrive while a read is under way share it: however many requests come at
+    once, the database answers one query. A read that fails or times out is logged and the
+    gauge reports nothing for this scrape: the other metrics are still served.
     """
     if pending is not None:
-        try:
-            counts = await asyncio.wait_for(pending(), PENDING_TIMEOUT_SECONDS)
-        except (EvolvingAgentsError, TimeoutError) as exc:
-            logger.warning("metrics: the pending approvals could not be counted: %s", exc)
-            PENDING.forget()
-        else:
-            PENDING.replace(counts)
+        await _refresh_pending(pending)
     return export.render(accept)
+
+
+_reading: dict[PendingReader, asyncio.Future[None]] = {}
+
+
+async def _refresh_pending(pending: PendingReader) -> None:
+    under_way = _reading.get(pending)
+    if under_way is not None:
+        await asyncio.shield(under_way)
+        return
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    _reading[pending] = done
+    try:
+        counts = await asyncio.wait_for(pending(), PENDING_TIMEOUT_SECONDS)
+    except Exception as exc:  # noqa: BLE001
+        # Boundary: a scrape never fails for the gauge (a driver error of any kind, a record
+        # that does not parse); the other metrics are still served.
+        logger.warning("metrics: the pending approvals could not be counted: %s", exc)
+        PENDING.forget()
+    else:
+        PENDING.replace(counts)
+    finally:
+        del _reading[pending]
+        done.set_result(None)
