@@ -945,3 +945,13 @@ def test_a_reason_or_output_cannot_forge_a_status_line() -> None:
     assert not any(
         line.startswith(":white_check_mark: Approved") for line in shown.splitlines()
     ), "the reason stays on its own line"
+
+
+def test_slack_email_and_the_inbox_reveal_the_same_hidden_characters() -> None:
+    from evolving_agents.notify.email_message import visible
+    from evolving_agents.notify.slack_text import escape
+    from evolving_agents.present.reveal import escape_hidden
+
+    text = "rm -rf /srv/\u202etxt.sh \u3164 \ue000 \U000e0041 \u0378 ok"
+    expected = "rm -rf /srv/\\u202etxt.sh \\u3164 \\ue000 \\U000e0041 \\u0378 ok"
+    assert escape_hidden(text) == visible(text) == escape(text) == expected

@@ -24,7 +24,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -33,6 +32,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from evolving_agents.approvals.hidden_text import escape_hidden
 from evolving_agents.approvals.models import PendingApproval, ToolCallRecord, format_duration
 from evolving_agents.approvals.risk import risk_words
 from evolving_agents.approvals.suggestions import better_action
@@ -54,9 +54,6 @@ MAILED_TYPES = frozenset(
 _MAX_ARGUMENT_CHARS = 8000
 _MAX_SUBJECT_CHARS = 150
 _MAX_REQUEST_CHARS = 300
-# Keep newlines and tabs in multi-line text; every other control, format (bidi overrides,
-# zero-width), separator or private-use character is shown as its escape.
-_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Co", "Cs", "Cn"})
 _ATEXT = re.compile(r"[^A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]")
 
 
@@ -232,20 +229,9 @@ def message_id(delivery_id: str, sender: str) -> str:
 
 def visible(text: str) -> str:
     """``text`` with every invisible or direction-changing character as ``\\uXXXX``; newlines
-    and tabs stay (a request or a reason may span lines)."""
-    if text.isascii() and text.isprintable():
-        return text
-    return "".join(
-        char
-        if char in "\n\t" or unicodedata.category(char) not in _HIDDEN_CATEGORIES
-        else _code(char)
-        for char in text
-    )
-
-
-def _code(char: str) -> str:
-    point = ord(char)
-    return f"\\u{point:04x}" if point <= 0xFFFF else f"\\U{point:08x}"
+    and tabs stay (a request or a reason may span lines). The inbox's rule
+    (``approvals/hidden_text.py``)."""
+    return escape_hidden(text)
 
 
 def _escape(text: str) -> str:

@@ -16,11 +16,12 @@ inside an entity.
 
 from __future__ import annotations
 
-import unicodedata
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
+
+from evolving_agents.approvals.hidden_text import escape_hidden
 
 INBOX_ACTION = "eat_inbox"
 """The link button: Slack reports its clicks too, and the endpoint only acknowledges them."""
@@ -50,14 +51,9 @@ def escape(text: str) -> str:
 
 
 def reveal(text: str) -> str:
-    # Format characters (zero-width, bidi overrides) and controls would make a reviewer read
-    # something other than what runs; show them as escapes, as the inbox does.
-    return "".join(
-        f"\\u{ord(char):04x}"
-        if char not in "\n\t" and unicodedata.category(char) in ("Cf", "Cc", "Zl", "Zp")
-        else char
-        for char in text
-    )
+    """Invisible and direction-changing characters as ``\\uXXXX`` escapes (the inbox's rule,
+    ``approvals/hidden_text.py``): a reviewer reads nothing other than what runs."""
+    return escape_hidden(text)
 
 
 def cut(escaped: str, limit: int) -> str:
