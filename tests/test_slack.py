@@ -955,3 +955,18 @@ def test_slack_email_and_the_inbox_reveal_the_same_hidden_characters() -> None:
     text = "rm -rf /srv/\u202etxt.sh \u3164 \ue000 \U000e0041 \u0378 ok"
     expected = "rm -rf /srv/\\u202etxt.sh \\u3164 \\ue000 \\U000e0041 \\u0378 ok"
     assert escape_hidden(text) == visible(text) == escape(text) == expected
+
+
+async def test_slack_message_entries_expire_by_a_ttl_index_on_the_wire_server(
+    mongo: MongoDBClient,
+) -> None:
+    messages = SlackMessages(mongo)
+    post, attempt = await messages.reserve("apr_ttl", "apr_ttl", now=utcnow())
+    assert post is None and attempt
+    indexes = await mongo.collection("eat_slack_messages").index_information()
+    ttl = indexes["created_ttl"]
+    assert ttl["key"] == [("created_at", 1)]
+    days = max(60, 2 * mongo.settings.purge_after_days)
+    assert ttl["expireAfterSeconds"] == int(days * 86400)
+    stored = await mongo.collection("eat_slack_messages").find_one({"_id": "apr_ttl"})
+    assert stored is not None and stored["created_at"] is not None

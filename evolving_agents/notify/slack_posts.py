@@ -11,7 +11,10 @@ Layout of ``eat_slack_messages`` (owner: this module): ``_id`` = the approval id
 message, ``<approval id>:<notice>`` for a notice posted about it (an escalation, a deadline
 warning); ``approval_id``, ``channel`` (the id Slack answered with), ``ts`` (None while a post
 is under way), ``attempt`` (the token of the post under way), ``posting_at``, ``version`` (the
-record version last shown, so an older rendering never overwrites a newer one), ``posted_at``.
+record version last shown, so an older rendering never overwrites a newer one), ``posted_at``,
+``created_at``: the TTL index ``created_ttl`` removes an entry ``KEPT_AFTER`` the larger of 60
+days and twice ``EAT_PURGE_AFTER_DAYS`` after it was made, by then long past its approval's own
+purge (an event about an approval still pending after that would post a new message).
 
 Concurrency and the crash window: before posting, an attempt reserves the key with one insert
 (unique ``_id``), so two dispatchers, or a retry while the first attempt still runs, never post
@@ -44,6 +47,10 @@ from evolving_agents.storage.names import SLACK_MESSAGES
 
 logger = logging.getLogger(__name__)
 
+KEPT_AFTER = timedelta(days=60)
+"""The least time an entry is kept; twice ``EAT_PURGE_AFTER_DAYS`` when that is longer."""
+TTL_INDEX = "created_ttl"
+
 POSTING_STALE = timedelta(minutes=2)
 """After this, a reservation without a ``ts`` is taken to be a crashed attempt's."""
 
@@ -67,9 +74,23 @@ class SlackMessages:
 
     def __init__(self, client: MongoDBClient) -> None:
         self._client = client
+        self._indexed = False
 
     def _collection(self) -> Any:
         return self._client.collection(SLACK_MESSAGES)
+
+    async def _ensure_ttl(self) -> None:
+        """The TTL index, once per process; a failure only logs (entries are then kept)."""
+        if self._indexed:
+            return
+        kept = max(KEPT_AFTER, timedelta(days=2 * self._client.settings.purge_after_days))
+        try:
+            await self._collection().create_index(
+                "created_at", name=TTL_INDEX, expireAfterSeconds=int(kept.total_seconds())
+            )
+        except PyMongoError as exc:
+            logger.warning("slack: could not create the %s TTL index: %s", SLACK_MESSAGES, exc)
+        self._indexed = True
 
     async def get(self, key: str) -> SlackPost | None:
         document = await self._storage("read", self._collection().find_one({"_id": key}))
@@ -80,9 +101,11 @@ class SlackMessages:
     ) -> tuple[SlackPost | None, str]:
         """``(the message already posted, "")``, or ``(None, attempt token)``: this attempt
         may post. ``DeliveryFailed`` (retry) while another attempt is posting it."""
+        await self._ensure_ttl()
         attempt = secrets.token_hex(8)
         document = {
             "_id": key,
+            "created_at": now,
             "approval_id": approval_id,
             "channel": None,
             "ts": None,
