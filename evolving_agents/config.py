@@ -178,6 +178,8 @@ class NotifySettings(BaseSettings):
     slack_channel: str | None = Field(default=None, validation_alias="EAT_SLACK_CHANNEL")
     slack_api_url: str | None = Field(default=None, validation_alias="EAT_SLACK_API_URL")
     """The Web API's base URL (``https://slack.com/api/`` when unset); tests point it at a peer."""
+    slack_team_id: str | None = Field(default=None, validation_alias="EAT_SLACK_TEAM_ID")
+    """The workspace whose clicks count (``T0...``); unset: any workspace the app is in."""
     # -- email ----------------------------------------------------------------------------
     smtp_host: str | None = Field(default=None, validation_alias="EAT_SMTP_HOST")
     smtp_port: int = Field(default=587, ge=1, le=65535, validation_alias="EAT_SMTP_PORT")
@@ -200,6 +202,7 @@ class NotifySettings(BaseSettings):
         "slack_signing_secret",
         "slack_channel",
         "slack_api_url",
+        "slack_team_id",
         "smtp_host",
         "smtp_username",
         "smtp_password",

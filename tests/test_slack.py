@@ -970,3 +970,24 @@ async def test_slack_message_entries_expire_by_a_ttl_index_on_the_wire_server(
     assert ttl["expireAfterSeconds"] == int(days * 86400)
     stored = await mongo.collection("eat_slack_messages").find_one({"_id": "apr_ttl"})
     assert stored is not None and stored["created_at"] is not None
+
+
+def test_with_eat_slack_team_id_a_click_from_another_workspace_is_refused(rig: Rig) -> None:
+    approval_id = rig.pause("deploy payments-api")
+    rig.notify(approval_id)
+    assert rig.interact({"type": "shortcut", "team": {"id": "T0TEAM"}}).status_code == 200
+    actions = rig.http.app.state.slack_actions  # type: ignore[attr-defined]
+    actions.team_id = "T0OTHER"  # as EAT_SLACK_TEAM_ID=T0OTHER would set it
+
+    refused = rig.click(approval_id, ALICE, "approve")
+    assert refused.status_code == 403
+    assert rig.record(approval_id).tool_calls[0].votes == []
+
+    actions.team_id = "T0TEAM"  # the workspace the rig's clicks come from
+    assert rig.click(approval_id, ALICE, "approve").status_code == 200
+    assert rig.record(approval_id).status is ApprovalStatus.DECIDED
+
+
+def test_eat_slack_team_id_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EAT_SLACK_TEAM_ID", "T0WORK")
+    assert Settings().notify.slack_team_id == "T0WORK"

@@ -106,6 +106,9 @@ async def slack_actions(request: Request, background: BackgroundTasks) -> Respon
     payload = payloads.payload_of(body)
     if payload is None:
         return PlainTextResponse("expected a form with a JSON payload field", status_code=400)
+    if slack.team_id is not None and payloads.team_id(payload) != slack.team_id:
+        logger.warning("slack: refused a click from workspace %r", payloads.team_id(payload))
+        return PlainTextResponse("this inbox takes clicks from one Slack workspace", 403)
     kind = payload.get("type")
     if kind == "block_actions":
         await slack.clicked(payload, background)
@@ -148,6 +151,9 @@ class SlackActions:
     inbox: Inbox
     signing_secret: str
     posts: ApprovalPosts
+    team_id: str | None = None
+    """With ``EAT_SLACK_TEAM_ID``: clicks from any other workspace are refused (Slack Connect
+    channels, an app installed in several workspaces)."""
 
     @classmethod
     def build(cls, inbox: Inbox) -> SlackActions | None:
@@ -164,7 +170,12 @@ class SlackActions:
             logger.error("slack: /slack/actions is off: %s", exc)
             return None
         posts = ApprovalPosts(chat, SlackMessages(inbox.store.client), inbox_link=notify.inbox_link)
-        return cls(inbox=inbox, signing_secret=notify.slack_signing_secret, posts=posts)
+        return cls(
+            inbox=inbox,
+            signing_secret=notify.slack_signing_secret,
+            posts=posts,
+            team_id=notify.slack_team_id,
+        )
 
     def signed(self, body: bytes, timestamp: str | None, signature: str | None) -> bool:
         from slack_sdk.signature import SignatureVerifier

@@ -123,3 +123,13 @@ def reason_of(view: dict[str, Any]) -> str:
 def dialog_error(text: str) -> Response:
     """The dialog stays open with ``text`` under the reason field."""
     return JSONResponse({"response_action": "errors", "errors": {REASON_BLOCK: text[:2000]}})
+
+
+def team_id(payload: dict[str, Any]) -> str | None:
+    """The workspace a click came from (``team.id``, else the user's ``team_id``)."""
+    team = payload.get("team")
+    found = team.get("id") if isinstance(team, dict) else None
+    if not isinstance(found, str):
+        user = payload.get("user")
+        found = user.get("team_id") if isinstance(user, dict) else None
+    return found if isinstance(found, str) else None
