@@ -93,7 +93,7 @@ async def slack_actions(request: Request, background: BackgroundTasks) -> Respon
     slack = _slack_of(request)
     if slack is None:
         return PlainTextResponse(_NOT_CONFIGURED, status_code=404)
-    body = await _capped_body(request)
+    body = await payloads.capped_body(request, _MAX_BODY)
     if body is None:
         return PlainTextResponse("payload too large", status_code=413)
     if not slack.signed(
@@ -117,22 +117,6 @@ async def slack_actions(request: Request, background: BackgroundTasks) -> Respon
         return await slack.submitted(payload, background)
     logger.debug("slack: ignored an interaction of type %r", kind)
     return Response(status_code=200)
-
-
-async def _capped_body(request: Request) -> bytes | None:
-    """The body, or None past ``_MAX_BODY``: read in chunks, so an unsigned sender cannot make
-    the inbox hold gigabytes before the signature is even looked at."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > _MAX_BODY:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > _MAX_BODY:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _slack_of(request: Request) -> SlackActions | None:

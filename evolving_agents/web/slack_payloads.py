@@ -16,6 +16,7 @@ import json
 from typing import Any
 from urllib.parse import parse_qs
 
+from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
 from evolving_agents.approvals.models import PendingApproval, ToolCallRecord, Verdict
@@ -133,3 +134,19 @@ def team_id(payload: dict[str, Any]) -> str | None:
         user = payload.get("user")
         found = user.get("team_id") if isinstance(user, dict) else None
     return found if isinstance(found, str) else None
+
+
+async def capped_body(request: Request, limit: int) -> bytes | None:
+    """The body, or None past ``limit`` bytes: read in chunks, so an unsigned sender cannot make
+    the inbox hold gigabytes before the signature is even looked at."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
