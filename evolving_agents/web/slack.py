@@ -24,7 +24,8 @@ opens a dialog (``views.open``) asking for the reason, and the dialog's submissi
 refusal then shows in the dialog. After a vote the message is
 updated in place (so the first vote of a quorum of two shows "1 of 2 approvals"). Slack wants
 an answer within 3 seconds: the endpoint answers once the vote is written (one database
-update), and talks to Slack (update, ephemeral, dialog) after the answer is sent.
+update), and talks to Slack (update, ephemeral, dialog) after the answer is sent. A suggestion,
+checked again as an edit (the decision layer may take longer), is decided after the answer.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Request
@@ -41,10 +43,9 @@ from evolving_agents.approvals.models import (
     PendingApproval,
     ToolCallRecord,
     Verdict,
-    arguments_digest,
 )
 from evolving_agents.approvals.rules import Reviewer
-from evolving_agents.approvals.suggestions import SUGGESTION_APPLIED, suggested_arguments
+from evolving_agents.approvals.suggestions import SUGGESTION_APPLIED
 from evolving_agents.errors import (
     ApprovalConflict,
     ApprovalNotFound,
@@ -59,10 +60,8 @@ from evolving_agents.errors import (
 )
 from evolving_agents.notify.slack_blocks import (
     REJECT_CALLBACK,
-    SUGGESTION_ACTION,
     ActionValue,
 )
-from evolving_agents.notify.slack_calls import TOO_LONG, fully_shown
 from evolving_agents.notify.slack_chat import SlackChat
 from evolving_agents.notify.slack_notices import reject_modal
 from evolving_agents.notify.slack_posts import ApprovalPosts, SlackMessages
@@ -195,7 +194,9 @@ class SlackActions:
         refusal = payloads.refusal(record, call, reviewer, verdict, value)
         suggested: dict[str, Any] | None = None
         if refusal is None and verdict is Verdict.APPROVED:
-            refusal, suggested = self._approval_refusal(record, call, action_id, value)
+            refusal, suggested = payloads.approval_refusal(
+                record, call, action_id, value, can_edit=self.inbox.provider is not None
+            )
         if refusal is not None:
             background.add_task(_quietly, "reply", reply, refusal)
             if payloads.stale(record, call):
@@ -208,20 +209,44 @@ class SlackActions:
             view = reject_modal(value, call, origin=origin)
             background.add_task(self._ask_why, str(payload.get("trigger_id", "")), view, reply)
             return
-        decided = await self._decide(
-            record,
-            call,
-            value,
-            reviewer,
-            Verdict.APPROVED,
-            None if suggested is None else SUGGESTION_APPLIED,
-            user,
+        message = None if suggested is None else SUGGESTION_APPLIED
+        decide = partial(
+            self._decide, record, call, value, reviewer, Verdict.APPROVED, message, user,
             edited_arguments=suggested,
-        )
+        )  # fmt: skip
+        await self._approve(decide, suggested is not None, where, reply, background)
+
+    async def _approve(
+        self,
+        decide: Callable[[], Awaitable[PendingApproval | str]],
+        edited: bool,
+        where: tuple[str, str] | None,
+        reply: Reply,
+        background: BackgroundTasks,
+    ) -> None:
+        """Record the approval, then update the message (or say what refused it)."""
+        if edited:
+            # An edit is checked against the tool and the decision layer again, which can
+            # outlast Slack's 3 s: decided after the answer, the outcome told as a reply.
+            background.add_task(self._decide_then_tell, decide, where, reply)
+            return
+        decided = await decide()  # one conditional update, inside Slack's 3 s
         if isinstance(decided, str):
             background.add_task(_quietly, "reply", reply, decided)
             return
         background.add_task(self._refresh, decided, where)
+
+    async def _decide_then_tell(
+        self,
+        decide: Callable[[], Awaitable[PendingApproval | str]],
+        where: tuple[str, str] | None,
+        reply: Reply,
+    ) -> None:
+        decided = await decide()
+        if isinstance(decided, str):
+            await _quietly("reply", reply, decided)
+        else:
+            await self._refresh(decided, where)
 
     # -- the reject dialog ------------------------------------------------------------------
 
@@ -258,37 +283,6 @@ class SlackActions:
         return Response(status_code=200)
 
     # -- the rules, the store ---------------------------------------------------------------
-
-    def _approval_refusal(
-        self, record: PendingApproval, call: ToolCallRecord, action_id: str, value: ActionValue
-    ) -> tuple[str | None, dict[str, Any] | None]:
-        """Why this Approve may not decide from Slack (or None), and the suggested arguments
-        it approves (None: the call's own). A call the message could not show whole is
-        approved in the inbox only, whatever button a stale or altered message still has."""
-        arguments_whole, suggestion_whole = fully_shown(record, call)
-        if not action_id.startswith(f"{SUGGESTION_ACTION}:"):
-            return (None if arguments_whole else f"{TOO_LONG} Nothing was recorded."), None
-        suggested = suggested_arguments(call)
-        if not suggestion_whole:
-            return f"{TOO_LONG} Nothing was recorded.", None
-        return self._suggestion_refusal(suggested, value), suggested
-
-    def _suggestion_refusal(
-        self, suggested: dict[str, Any] | None, value: ActionValue
-    ) -> str | None:
-        """Why the suggestion this button showed may not be approved from here, or None."""
-        if suggested is None or value.suggested_sha256 != arguments_digest(suggested):
-            return (
-                "The suggested arguments are not the ones this message showed; nothing was "
-                "recorded. Review the suggestion in the inbox."
-            )
-        if self.inbox.provider is None:
-            return (
-                "Approving a suggestion needs an inbox started with --app (it checks the "
-                "suggested arguments against the tool); nothing was recorded. Approve or "
-                "reject the call as it is, or ask an operator."
-            )
-        return None
 
     async def _clicked_call(
         self, value: ActionValue | None, user: str

@@ -19,8 +19,14 @@ from urllib.parse import parse_qs
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
-from evolving_agents.approvals.models import PendingApproval, ToolCallRecord, Verdict
+from evolving_agents.approvals.models import (
+    PendingApproval,
+    ToolCallRecord,
+    Verdict,
+    arguments_digest,
+)
 from evolving_agents.approvals.rules import Reviewer, decide_refusal
+from evolving_agents.approvals.suggestions import suggested_arguments
 from evolving_agents.notify.slack_blocks import (
     APPROVE_ACTION,
     REASON_BLOCK,
@@ -29,6 +35,7 @@ from evolving_agents.notify.slack_blocks import (
     SUGGESTION_ACTION,
     ActionValue,
 )
+from evolving_agents.notify.slack_calls import TOO_LONG, fully_shown
 from evolving_agents.present.expired import call_expired_at, clock_time
 
 
@@ -150,3 +157,35 @@ async def capped_body(request: Request, limit: int) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def approval_refusal(
+    record: PendingApproval,
+    call: ToolCallRecord,
+    action_id: str,
+    value: ActionValue,
+    *,
+    can_edit: bool,
+) -> tuple[str | None, dict[str, Any] | None]:
+    """Why this Approve may not decide from Slack (or None), and the suggested arguments it
+    approves (None: the call's own). A call the message could not show whole is approved in
+    the inbox only, whatever button a stale or altered message still has; a suggestion is an
+    edit, which needs the agents (``can_edit``: an inbox started with ``--app``)."""
+    arguments_whole, suggestion_whole = fully_shown(record, call)
+    if not action_id.startswith(f"{SUGGESTION_ACTION}:"):
+        return (None if arguments_whole else f"{TOO_LONG} Nothing was recorded."), None
+    if not suggestion_whole:
+        return f"{TOO_LONG} Nothing was recorded.", None
+    suggested = suggested_arguments(call)
+    if suggested is None or value.suggested_sha256 != arguments_digest(suggested):
+        return (
+            "The suggested arguments are not the ones this message showed; nothing was "
+            "recorded. Review the suggestion in the inbox."
+        ), None
+    if not can_edit:
+        return (
+            "Approving a suggestion needs an inbox started with --app (it checks the "
+            "suggested arguments against the tool); nothing was recorded. Approve or "
+            "reject the call as it is, or ask an operator."
+        ), None
+    return None, suggested
