@@ -294,6 +294,10 @@ class Settings(BaseSettings):
 
     # -- web ------------------------------------------------------------------------------
     web_secret: str | None = Field(default=None, validation_alias="EAT_WEB_SECRET", repr=False)
+    metrics_token: str | None = Field(
+        default=None, validation_alias="EAT_METRICS_TOKEN", repr=False
+    )
+    """With it, ``/metrics`` (inbox and worker) answers only ``Authorization: Bearer <it>``."""
     # Who may sign in to the inbox and decide from the CLI: a TOML (or .json) file, else JSON.
     reviewers_file: str | None = Field(default=None, validation_alias="EAT_REVIEWERS_FILE")
     reviewers: str | None = Field(default=None, validation_alias="EAT_REVIEWERS")

@@ -471,3 +471,34 @@ async def test_scrapes_at_once_share_one_read_and_any_failure_only_drops_the_gau
     page, _ = await scrape(export, broken, accept=None)
     assert b"eat_approvals_pending{" not in page, "left out, not stale"
     list(text_string_to_metric_families(page.decode()))  # still a page a scraper parses
+
+
+async def test_with_eat_metrics_token_both_endpoints_answer_only_its_bearer() -> None:
+    from evolving_agents.cli.metrics_server import MetricsServer
+    from evolving_agents.config import Settings
+
+    export = enable_prometheus(service_name="eat-test")
+    settings = Settings(metrics_token="scrape-token-0123456789")
+    client = MongoDBClient("memory://", f"eat_metrics_{uuid.uuid4().hex[:8]}", settings=settings)
+    store = PendingApprovalStore(client)
+    good = {"Authorization": "Bearer scrape-token-0123456789"}
+    wrong = {"Authorization": "Bearer scrape-token-0123456788"}
+    try:
+        web = create_app(store, REVIEWERS, session_secret=SECRET)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=web), base_url="http://127.0.0.1:8765"
+        ) as http:
+            answers = [(await http.get("/metrics", headers=h)).status_code for h in ({}, wrong)]
+            assert answers == [401, 401]
+            served = await http.get("/metrics", headers=good)
+            assert served.status_code == 200
+            list(text_string_to_metric_families(served.text))  # a page a scraper parses
+
+        server = MetricsServer.bind("127.0.0.1", 0, export, store)
+        async with server.running(), httpx.AsyncClient(timeout=5) as http:
+            refused = await http.get(server.url)
+            assert refused.status_code == 401
+            assert refused.headers["www-authenticate"] == "Bearer"
+            assert (await http.get(server.url, headers=good)).status_code == 200
+    finally:
+        await client.close()

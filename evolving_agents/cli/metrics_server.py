@@ -30,7 +30,7 @@ from starlette.routing import Route
 from evolving_agents.approvals.store import PendingApprovalStore
 from evolving_agents.errors import ConfigurationError, PortInUse
 from evolving_agents.storage.outage import cancel_and_wait
-from evolving_agents.telemetry import PrometheusExport, scrape
+from evolving_agents.telemetry import PrometheusExport, scrape, scrape_allowed
 
 _STOP_SECONDS = 2.0
 
@@ -107,6 +107,13 @@ class _QuietServer(uvicorn.Server):
 
 def _metrics_app(export: PrometheusExport, store: PendingApprovalStore) -> Starlette:
     async def metrics(request: Request) -> Response:
+        token = store.client.settings.metrics_token
+        if not scrape_allowed(request.headers.get("authorization"), token):
+            return PlainTextResponse(
+                "metrics need Authorization: Bearer <EAT_METRICS_TOKEN>\n",
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         body, content_type = await scrape(
             export, store.pending_call_counts, accept=request.headers.get("accept")
         )

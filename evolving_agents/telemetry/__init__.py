@@ -17,6 +17,14 @@ from evolving_agents.telemetry.prometheus import (
     enable_prometheus,
     prometheus_export,
     scrape,
+    scrape_allowed,
 )
 
-__all__ = ["INSTALL_HINT", "PrometheusExport", "enable_prometheus", "prometheus_export", "scrape"]
+__all__ = [
+    "INSTALL_HINT",
+    "PrometheusExport",
+    "enable_prometheus",
+    "prometheus_export",
+    "scrape",
+    "scrape_allowed",
+]

@@ -20,6 +20,7 @@ A process has one global meter provider, so this module keeps the one export it 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Mapping
@@ -143,3 +144,13 @@ async def _refresh_pending(pending: PendingReader) -> None:
     finally:
         del _reading[pending]
         done.set_result(None)
+
+
+def scrape_allowed(authorization: str | None, token: str | None) -> bool:
+    """Whether a scrape may read ``/metrics``: always without ``EAT_METRICS_TOKEN``, else only
+    with ``Authorization: Bearer <token>`` (compared in constant time), as Prometheus sends
+    with ``authorization: {credentials: ...}`` in its scrape config."""
+    if not token:
+        return True
+    scheme, _, given = (authorization or "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), token)

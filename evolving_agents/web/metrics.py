@@ -6,7 +6,8 @@
     app = create_app(provider, reviewers)             # /metrics now serves eat_* metrics
 
 Without ``enable_prometheus`` in this process the endpoint is a 404 saying how to switch it
-on. Each scrape first counts the calls still waiting in the inbox's store (one read, at
+on. With ``EAT_METRICS_TOKEN`` set, a scrape without ``Authorization: Bearer <token>`` is a
+401. Each scrape first counts the calls still waiting in the inbox's store (one read, at
 scrape time only) for the pending gauge, then renders every metric of the process. No
 sign-in: like ``/healthz`` it is for the operator's scraper, and it shows counts by agent,
 tool, verdict and surface, never a record's content. It is served while the database does
@@ -18,10 +19,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 
-from evolving_agents.telemetry import prometheus_export, scrape
+from evolving_agents.telemetry import prometheus_export, scrape, scrape_allowed
 from evolving_agents.web.requests import inbox_of
 
 router = APIRouter()
+
+_TOKEN = "metrics need Authorization: Bearer <EAT_METRICS_TOKEN>\n"
 
 _OFF = (
     "metrics are off in this process: start the inbox with `eat inbox --metrics`, or call "
@@ -35,6 +38,9 @@ async def metrics_endpoint(request: Request) -> Response:
     if export is None:
         return PlainTextResponse(_OFF, status_code=404)
     store = inbox_of(request).store
+    token = store.client.settings.metrics_token
+    if not scrape_allowed(request.headers.get("authorization"), token):
+        return PlainTextResponse(_TOKEN, status_code=401, headers={"WWW-Authenticate": "Bearer"})
     body, content_type = await scrape(
         export, store.pending_call_counts, accept=request.headers.get("accept")
     )
