@@ -25,12 +25,12 @@ from agents.testing import ScriptedModel, assistant_message, function_call
 from starlette.testclient import TestClient
 
 from evolving_agents import MongoDBClient, OpenAIAgentsProvider, OpenAIToolAdapter
-from evolving_agents.approvals.models import AgentRunResult, PendingApproval, utcnow
+from evolving_agents.approvals.models import AgentRunResult, utcnow
 from evolving_agents.approvals.rules import Reviewer
 from evolving_agents.decisions.local_rules import LocalRulePolicy
 from evolving_agents.web import create_app
 from tests.apps.review_app import AGENT_NAME, build_registry
-from tests.test_web_inbox import ALICE, REVIEWERS, SECRET, csrf
+from tests.test_web_inbox import ALICE, REVIEWERS, SECRET, Inbox, csrf
 
 IAM_AGENT = "iam-agent"
 _TEXTAREA = re.compile(
@@ -91,21 +91,19 @@ def _iam_agent() -> Agent[Any]:
 
 
 @dataclass
-class Day:
-    http: TestClient
-    provider: OpenAIAgentsProvider
+class Day(Inbox):
+    """The inbox rig of ``tests/test_web_inbox.py`` (sign-in, forms, records), on a clock."""
+
     clock: Clock
 
-    def pause(self, request: str, *, agent: str = AGENT_NAME, actor: str = "release-bot") -> str:
+    def pause(  # type: ignore[override]  # the approval id: what every test here needs
+        self, request: str, *, agent: str = AGENT_NAME, actor: str = "release-bot"
+    ) -> str:
         run: AgentRunResult = self.http.portal.call(
             partial(self.provider.execute_agent, agent, request, actor=actor)
         )
         assert run.approval_id is not None
         return run.approval_id
-
-    def record(self, approval_id: str) -> PendingApproval:
-        record: PendingApproval = self.http.portal.call(self.provider.store.get, approval_id)
-        return record
 
     def call_id(self, approval_id: str) -> str:
         return self.record(approval_id).tool_calls[0].call_id
@@ -114,20 +112,6 @@ class Day:
         bob = Reviewer(name="bob", roles=frozenset({"security", "sre"}))
         store = self.provider.store
         self.http.portal.call(partial(store.decide, approval_id, verdict="approved", reviewer=bob))
-
-    def sign_in(self, token: str) -> None:
-        self.http.cookies.clear()
-        page = self.http.get("/login")
-        response = self.http.post(
-            "/login",
-            data={"token": token, "csrf_token": csrf(page.text), "next": "/"},
-            follow_redirects=False,
-        )
-        assert response.status_code == 303, response.text
-
-    def form(self, path: str, **fields: str) -> Any:
-        token = csrf(self.http.get("/").text)
-        return self.http.post(path, data={"csrf_token": token, **fields}, follow_redirects=False)
 
 
 @pytest.fixture

@@ -3,8 +3,8 @@
 ::
 
     suggested = suggested_arguments(call)          # dict | None, from the call's signal
-    for change in argument_changes(call.arguments, suggested):
-        print(change.path, change.before, "->", change.after)   # duration_hours 48 -> 2
+    [change] = argument_changes(call.arguments, suggested)
+    change.path, change.before, change.after       # "duration_hours", 48, 2
     await store.decide(approval_id, call_id=call.call_id, verdict="approved", reviewer=me,
                        edited_arguments=suggested, message=SUGGESTION_APPLIED)
 

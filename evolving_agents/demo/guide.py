@@ -2,8 +2,8 @@
 
 ::
 
-    for command in pending_commands("apr_1", reviewer="alice", app=demo_app(offline=True)):
-        print(command.step, command.line)         # See it: eat approvals list
+    commands = pending_commands("apr_1", reviewer="alice", app=demo_app(offline=True))
+    commands[0].step, commands[0].line            # "See it", "eat approvals list"
     api_failure(exc, model="gpt-4.1-mini")        # an openai.APIError, in one line
 
 Plain data: ``cli/demo.py`` prints it. The commands are the ones a user would type, quoted for

@@ -108,7 +108,7 @@ class RunDriver:
         """``run``, yielding the SDK's stream events and then the same result."""
         # Current only around what it covers, never across a yield (the consumer's context).
         span = traces.start_run_span(agent=agent.name, run_id=labels.run_id)
-        try:
+        with traces.ending(span):  # ended however the stream ends; an exporter never raises
             with traces.current(span), self.scope(labels.run_id, None, worker_id) as signals:
                 # The streamed run's tasks copy this context when they start, inside the scope.
                 streamed = Runner.run_streamed(agent, input, **plan.runner_options())
@@ -122,8 +122,6 @@ class RunDriver:
             with traces.current(span):
                 outcome = await self._pauses.settle(streamed, agent, plan, labels, signals)
             yield outcome
-        finally:
-            span.end()
 
     async def resume(
         self, approval_id: str, worker_id: str, args: ResumeArgs, lease_seconds: float
