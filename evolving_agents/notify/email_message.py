@@ -32,11 +32,12 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from evolving_agents.approvals.deadlines import clock_time, first_deadline
 from evolving_agents.approvals.hidden_text import escape_hidden
 from evolving_agents.approvals.models import PendingApproval, ToolCallRecord, format_duration
-from evolving_agents.approvals.risk import risk_words
+from evolving_agents.approvals.risk import known_risk, risk_words
 from evolving_agents.approvals.suggestions import better_action
-from evolving_agents.notify.escalation import DeadlineNotice, EscalationNotice, first_deadline
+from evolving_agents.notify.escalation import DeadlineNotice, EscalationNotice
 from evolving_agents.notify.events import WebhookEventType
 from evolving_agents.notify.outbox import DELIVERY_HEADER, EVENT_HEADER
 
@@ -103,7 +104,7 @@ class ApprovalSummary(BaseModel):
         if first is not None:
             moment = first[0]
             left = "passed" if moment <= now else f"in {format_duration(moment - now)}"
-            deadline = f"{moment.strftime('%Y-%m-%d %H:%M UTC')} ({left})"
+            deadline = f"{clock_time(moment)} ({left})"
         agent = visible(record.agent_name)
         headline, subject = _headline(kind, notice, agent=agent, tools=tools, risk=risk, now=now)
         return cls(
@@ -273,12 +274,10 @@ def _call_risk(call: ToolCallRecord) -> str:
     return visible(risk_words(call))
 
 
-_RISK_ORDER = {"low": 1, "medium": 2, "high": 3, "critical": 4}
-
-
 def _record_risk(record: PendingApproval) -> str:
-    risks = [_call_risk(call) for call in record.tool_calls]
-    return max(risks, key=lambda risk: _RISK_ORDER.get(risk.split(" ")[0], 0), default="unknown")
+    """The riskiest call's known risk, in words."""
+    riskiest = max(record.tool_calls, key=known_risk, default=None)
+    return "unknown" if riskiest is None else _call_risk(riskiest)
 
 
 def _request_line(text: str) -> str:

@@ -29,10 +29,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from evolving_agents.approvals.deadlines import first_deadline
 from evolving_agents.approvals.lifecycle import Notice
 from evolving_agents.approvals.models import (
     PendingApproval,
-    ToolCallRecord,
     UtcDatetime,
     utcnow,
 )
@@ -95,11 +95,6 @@ class EscalationScheduler:
         self._routes = routes
         self.interval = interval
         self._clock = clock
-
-    @property
-    def has_work(self) -> bool:
-        """Whether any route escalates or warns (if none does, there is nothing to run)."""
-        return self._routes.escalates
 
     async def run_forever(self, on_round: Callable[[], None] | None = None) -> None:
         """``run_once`` every ``interval`` seconds until cancelled; ``on_round`` after each
@@ -197,20 +192,9 @@ def _tool_of(record: PendingApproval, call_id: str | None) -> str:
     return calls[0].tool_name
 
 
-def first_deadline(record: PendingApproval) -> tuple[datetime, ToolCallRecord] | None:
-    """The earliest deadline among the undecided calls, with its call; None if none expires."""
-    found = [
-        (deadline, call)
-        for call in record.undecided_calls()
-        if (deadline := record.call_deadline(call)) is not None
-    ]
-    return min(found, key=lambda pair: pair[0]) if found else None
-
-
 __all__ = [
     "SCHEDULER_ACTOR",
     "DeadlineNotice",
     "EscalationNotice",
     "EscalationScheduler",
-    "first_deadline",
 ]

@@ -27,11 +27,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from evolving_agents.approvals.deadlines import call_expired_at, first_deadline, record_expired_at
 from evolving_agents.approvals.models import (
     ApprovalStatus,
     CallOutcomeStatus,
     PendingApproval,
-    ReviewerKind,
     ToolCallRecord,
     Verdict,
     arguments_digest,
@@ -128,20 +128,8 @@ def request_line(record: PendingApproval) -> str:
 
 def deadline(record: PendingApproval) -> datetime | None:
     """When the first undecided call expires, if any does."""
-    found = [
-        moment
-        for call in record.undecided_calls()
-        if (moment := record.call_deadline(call)) is not None
-    ]
-    return min(found) if found else None
-
-
-def expired_at(record: PendingApproval, call: ToolCallRecord) -> datetime | None:
-    """The deadline ``call`` passed undecided, or None when someone or something decided it."""
-    decision = call.decision
-    if decision is None or decision.reviewer_kind is not ReviewerKind.TIMEOUT:
-        return None
-    return record.call_deadline(call) or decision.at
+    found = first_deadline(record)
+    return None if found is None else found[0]
 
 
 def tools_of(record: PendingApproval) -> str:
@@ -149,7 +137,7 @@ def tools_of(record: PendingApproval) -> str:
 
 
 def _headline(record: PendingApproval) -> str:
-    if record.tool_calls and all(expired_at(record, call) for call in record.tool_calls):
+    if record_expired_at(record) is not None:
         return "Expired"
     headline = _STATUS_HEADERS.get(record.status, record.status.value)
     errors = sum(
@@ -228,7 +216,7 @@ def _call_status(record: PendingApproval, call: ToolCallRecord) -> str:
     decision = call.decision
     if decision is None:
         return _waiting(record, call)
-    moment = expired_at(record, call)
+    moment = call_expired_at(record, call)
     if moment is not None:
         status = f":hourglass: Expired undecided at {slack_date(moment)}"
     elif decision.verdict is Verdict.APPROVED:

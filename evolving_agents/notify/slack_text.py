@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from evolving_agents.approvals.deadlines import clock_time
 from evolving_agents.approvals.hidden_text import escape_hidden
 
 INBOX_ACTION = "eat_inbox"
@@ -92,7 +93,7 @@ def plain(text: str, limit: int) -> str:
 
 def slack_date(moment: datetime) -> str:
     """A date token: each reader sees it in their own time zone; the fallback is UTC."""
-    fallback = moment.strftime("%Y-%m-%d %H:%M UTC")
+    fallback = clock_time(moment)
     return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
 
 
