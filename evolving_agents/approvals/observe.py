@@ -22,12 +22,10 @@ from evolving_agents.approvals.models import PendingApproval, ToolDecision
 from evolving_agents.telemetry import metrics, traces
 from evolving_agents.telemetry.guard import harmless
 
-NO_TRACE: traces.Carrier = (None, None)
-
 
 def carrier_of(record: PendingApproval) -> traces.Carrier:
     """The stored trace context of ``record``'s pause, or none."""
-    return NO_TRACE if record.trace is None else record.trace.carrier
+    return traces.NO_CARRIER if record.trace is None else record.trace.carrier
 
 
 def _decided(record: PendingApproval, decision: ToolDecision) -> None:

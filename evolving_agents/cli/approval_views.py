@@ -12,6 +12,14 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
+from evolving_agents.approvals.hidden_text import (
+    FLAG_TEXT,
+    escape_hidden,
+    escaped,
+    hidden_characters,
+    is_hidden,
+    segments,
+)
 from evolving_agents.approvals.models import (
     CallKind,
     CallOutcome,
@@ -31,14 +39,6 @@ from evolving_agents.present.call_kinds import (
     patch_operations,
     shell_commands,
     shell_options,
-)
-from evolving_agents.present.reveal import (
-    FLAG_TEXT,
-    escape_hidden,
-    escaped,
-    hidden_characters,
-    is_hidden,
-    segments,
 )
 from evolving_agents.present.views import (
     ChangedArgument,

@@ -29,6 +29,7 @@ from typing import Any
 import typer
 from rich.markup import escape
 
+from evolving_agents.approvals.hidden_text import escape_hidden
 from evolving_agents.approvals.models import (
     AgentRunResult,
     PendingApproval,
@@ -58,7 +59,6 @@ from evolving_agents.cli.approval_views import show_suggestion
 from evolving_agents.cli.bulk_resume import resume_each_decided
 from evolving_agents.cli.common import ExitCode, console, fail, print_json, run_async
 from evolving_agents.cli.connect import AppDirOption, database, provider_from_app
-from evolving_agents.present.reveal import escape_hidden
 from evolving_agents.present.views import Suggestion
 from evolving_agents.reviewers.directory import cancel_as, decide_as
 

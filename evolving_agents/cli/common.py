@@ -299,8 +299,10 @@ def json_errors(ctx: Context | None = None) -> bool:
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
-def configure_logging(level: str, *, live: Console | None = None) -> None:
-    """The package's log lines at ``level`` on stderr, or above a Rich ``Live`` display.
+@contextlib.contextmanager
+def configured_logging(level: str, *, live: Console | None = None) -> Iterator[None]:
+    """The package's log lines at ``level`` on stderr, or above a Rich ``Live`` display, while
+    the block runs; the root logger's handlers and level as they were afterwards.
 
     Under a live display the lines go through that display's console (a ``RichHandler``), so
     they print above the table instead of tearing it; otherwise one plain line each.
@@ -319,4 +321,13 @@ def configure_logging(level: str, *, live: Console | None = None) -> None:
     else:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=getattr(logging, name), handlers=[handler], force=True)
+    root = logging.getLogger()
+    handlers, root_level = list(root.handlers), root.level
+    root.handlers[:] = [handler]  # only these lines, as basicConfig(force=True) would
+    root.setLevel(getattr(logging, name))
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(root_level)
+        handler.close()

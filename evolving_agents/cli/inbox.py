@@ -32,6 +32,7 @@ from evolving_agents.approvals.store import PendingApprovalStore
 from evolving_agents.cli.common import ExitCode, console, err_console, fail, fail_cleanly
 from evolving_agents.cli.connect import AppDirOption, provider_from_app
 from evolving_agents.cli.db import start_embedded
+from evolving_agents.cli.sockets import listen
 from evolving_agents.config import Settings
 from evolving_agents.errors import ConfigurationError
 from evolving_agents.notify.service import WebhookService
@@ -129,8 +130,6 @@ def _announce(
 
 
 def _listen(host: str, port: int) -> socket.socket:
-    from evolving_agents.cli.inbox_server import listen
-
     try:
         return listen(host, port)
     except OSError as exc:

@@ -31,24 +31,6 @@ from evolving_agents.storage.mongodb_client import MongoDBClient
 
 # How long requests in flight at a stop may still take; a hung one is cancelled after it.
 GRACE_SECONDS = 2
-_BACKLOG = 2048  # uvicorn's default
-
-
-def listen(host: str, port: int) -> socket.socket:
-    """A listening socket on ``host:port`` (``OSError`` if it cannot be had: taken, refused)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        # As uvicorn binds its own: a port left in TIME_WAIT by the last inbox is free.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(_BACKLOG)
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
 def serve(
     app: FastAPI, sock: socket.socket, client: MongoDBClient, *, on_stop: Callable[[], None]
 ) -> bool:

@@ -28,9 +28,11 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from evolving_agents.approvals.store import PendingApprovalStore
+from evolving_agents.cli.sockets import listen
 from evolving_agents.errors import ConfigurationError, PortInUse
 from evolving_agents.storage.outage import cancel_and_wait
-from evolving_agents.telemetry import PrometheusExport, scrape, scrape_allowed
+from evolving_agents.telemetry import PrometheusExport
+from evolving_agents.web.metrics import answer_scrape
 
 _STOP_SECONDS = 2.0
 
@@ -54,14 +56,9 @@ class MetricsServer:
         cls, host: str, port: int, export: PrometheusExport, store: PendingApprovalStore
     ) -> MetricsServer:
         """Bind ``host:port`` now (0: any free port); ``PortInUse`` when it is taken."""
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
         try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((host, port))
-            sock.listen(128)
+            sock = listen(host, port)
         except OSError as exc:
-            sock.close()
             if exc.errno == errno.EADDRINUSE:
                 raise PortInUse(
                     f"the metrics port {port} on {host} is taken: choose another with "
@@ -107,17 +104,7 @@ class _QuietServer(uvicorn.Server):
 
 def _metrics_app(export: PrometheusExport, store: PendingApprovalStore) -> Starlette:
     async def metrics(request: Request) -> Response:
-        token = store.client.settings.metrics_token
-        if not scrape_allowed(request.headers.get("authorization"), token):
-            return PlainTextResponse(
-                "metrics need Authorization: Bearer <EAT_METRICS_TOKEN>\n",
-                status_code=401,
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        body, content_type = await scrape(
-            export, store.pending_call_counts, accept=request.headers.get("accept")
-        )
-        return Response(content=body, headers={"content-type": content_type})
+        return await answer_scrape(request, export, store)
 
     async def elsewhere(request: Request) -> Response:
         return PlainTextResponse("this server answers GET /metrics only\n", status_code=404)

@@ -33,7 +33,7 @@ from evolving_agents.approvals.worker import ResumeWorker
 from evolving_agents.approvals.worker_stats import WorkerStats, install_signal_handlers
 from evolving_agents.cli.common import (
     LOG_LEVELS,
-    configure_logging,
+    configured_logging,
     console,
     err_console,
     fail_cleanly,
@@ -114,31 +114,33 @@ def worker(
     """Claim decided runs and resume each exactly once, alongside any other workers."""
     if max_poll_interval < poll_interval:
         raise typer.BadParameter("--max-poll-interval must be at least --poll-interval")
-    configure_logging(log_level, live=None if json_output else console)
-    with fail_cleanly():
-        provider, owned = _provider_for(load_app(app))
-        metrics = None
-        if metrics_port is not None:
-            # After the app (a meter provider it sets up itself is kept), before any work: a
-            # missing extra or a taken port is said first.
-            from evolving_agents.cli.metrics_server import MetricsServer  # uvicorn, only now
+    # Restored when the command returns (a test or an app running it in-process keeps its own).
+    with configured_logging(log_level, live=None if json_output else console):
+        with fail_cleanly():
+            provider, owned = _provider_for(load_app(app))
+            metrics = None
+            if metrics_port is not None:
+                # After the app (a meter provider it sets up itself is kept), before any work: a
+                # missing extra or a taken port is said first.
+                from evolving_agents.cli.metrics_server import MetricsServer  # uvicorn, only now
 
-            export = enable_prometheus(service_name="eat-worker")
-            metrics = MetricsServer.bind(metrics_host, metrics_port, export, provider.store)
-            err_console.print(f"metrics on {metrics.url}", highlight=False)
-        start_embedded(provider.mongodb_client)
-    resume_worker = ResumeWorker(
-        provider,
-        concurrency=concurrency,
-        worker_id=worker_id or None,
-        poll_interval=poll_interval,
-        max_poll_interval=max_poll_interval,
-        use_change_stream=change_stream,
-    )
-    with fail_cleanly():
-        stats = run_to_the_end(
-            _run(resume_worker, provider, owned, drain=drain, live=not json_output, metrics=metrics)
+                export = enable_prometheus(service_name="eat-worker")
+                metrics = MetricsServer.bind(metrics_host, metrics_port, export, provider.store)
+                err_console.print(f"metrics on {metrics.url}", highlight=False)
+            start_embedded(provider.mongodb_client)
+        resume_worker = ResumeWorker(
+            provider,
+            concurrency=concurrency,
+            worker_id=worker_id or None,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+            use_change_stream=change_stream,
         )
+        with fail_cleanly():
+            running = _run(
+                resume_worker, provider, owned, drain=drain, live=not json_output, metrics=metrics
+            )
+            stats = run_to_the_end(running)
     if json_output:
         typer.echo(json.dumps(stats.model_dump(mode="json")))
     else:

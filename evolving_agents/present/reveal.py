@@ -5,7 +5,8 @@
     reveal("a\u202eb")         # Markup: a<span class="hidden-char" title="...">\\u202e</span>b
 
 What counts as hidden, and the plain-text escapes every surface shares, are in
-``approvals/hidden_text.py`` (re-exported here for the surfaces that import them from here).
+``approvals/hidden_text.py``, where the package's own modules import them from; they are
+re-exported here so the old paths (``evolving_agents.web.reveal``, this module) keep working.
 """
 
 from __future__ import annotations

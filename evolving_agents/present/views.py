@@ -27,6 +27,7 @@ from typing import Any
 from markupsafe import Markup, escape
 from pydantic import BaseModel
 
+from evolving_agents.approvals.hidden_text import escape_hidden, hidden_characters
 from evolving_agents.approvals.models import (
     ApprovalStatus,
     CallKind,
@@ -64,7 +65,7 @@ from evolving_agents.present.call_kinds import (
 )
 from evolving_agents.present.durations import humanize as humanize  # its old home
 from evolving_agents.present.expired import call_expired_at, expired_phrase, record_expired_at
-from evolving_agents.present.reveal import escape_hidden, hidden_characters, reveal
+from evolving_agents.present.reveal import reveal
 
 _LEVELS = {"low": 1, "medium": 2, "high": 3, "critical": 4}
 _LEVEL_NAMES = {0: "unknown", 1: "low", 2: "medium", 3: "high", 4: "critical"}

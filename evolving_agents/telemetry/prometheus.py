@@ -46,9 +46,8 @@ PendingReader = Callable[[], Awaitable[Mapping[tuple[str, str], int]]]
 class PrometheusExport:
     """The registry ``/metrics`` renders, and whether its meter provider is this package's."""
 
-    def __init__(self, registry: CollectorRegistry, *, own_provider: bool) -> None:
+    def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
-        self.own_provider = own_provider
 
     def render(self, accept: str | None = None) -> tuple[bytes, str]:
         """The exposition (text format, or OpenMetrics when ``accept`` asks) and its type."""
@@ -93,7 +92,7 @@ def _make_export(service_name: str) -> PrometheusExport:
             "a meter provider is already configured: /metrics serves prometheus_client's "
             "default registry (give your provider a PrometheusMetricReader to see eat_* there)"
         )
-        return PrometheusExport(REGISTRY, own_provider=False)
+        return PrometheusExport(REGISTRY)
     registry = CollectorRegistry()
     reader = PrometheusMetricReader(registry=registry, scope_info_enabled=False)
     # The environment's resource (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES) wins.
@@ -104,8 +103,8 @@ def _make_export(service_name: str) -> PrometheusExport:
         # Another provider (not the SDK's) was set first; it keeps the instruments.
         provider.shutdown()
         logger.warning("a meter provider was already set: /metrics serves the default registry")
-        return PrometheusExport(REGISTRY, own_provider=False)
-    return PrometheusExport(registry, own_provider=True)
+        return PrometheusExport(REGISTRY)
+    return PrometheusExport(registry)
 
 
 async def scrape(

@@ -58,10 +58,11 @@ def now_ns() -> int:
     return time.time_ns()
 
 
-_NO_CARRIER: Carrier = (None, None)
+NO_CARRIER: Carrier = (None, None)
+"""No stored trace context: a record paused with no tracer provider configured."""
 
 
-@harmless(_NO_CARRIER)
+@harmless(NO_CARRIER)
 def current_carrier() -> Carrier:
     """The current span's W3C trace context, or ``(None, None)`` when no span is recording
     (no tracer provider configured)."""
@@ -180,15 +181,10 @@ def record_span(
     carried: Carrier,
     start_ns: int,
     attributes: Attributes,
-    *,
-    error: str | None = None,
 ) -> None:
     """A finished span (a decision, an expiry) from ``start_ns`` to now, a child of the
     stored pause ``carried`` (or of the current span when the record carries none)."""
-    span = _start(name, attributes, parent=carried, start_ns=start_ns)
-    if error is not None:
-        span.set_status(Status(StatusCode.ERROR, error))
-    span.end()
+    _start(name, attributes, parent=carried, start_ns=start_ns).end()
 
 
 def start_resume_span(carried: Carrier, start_ns: int, attributes: Attributes) -> Span:

@@ -19,7 +19,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 
-from evolving_agents.telemetry import prometheus_export, scrape, scrape_allowed
+from evolving_agents.approvals.store import PendingApprovalStore
+from evolving_agents.telemetry import (
+    PrometheusExport,
+    prometheus_export,
+    scrape,
+    scrape_allowed,
+)
 from evolving_agents.web.requests import inbox_of
 
 router = APIRouter()
@@ -37,7 +43,14 @@ async def metrics_endpoint(request: Request) -> Response:
     export = prometheus_export()
     if export is None:
         return PlainTextResponse(_OFF, status_code=404)
-    store = inbox_of(request).store
+    return await answer_scrape(request, export, inbox_of(request).store)
+
+
+async def answer_scrape(
+    request: Request, export: PrometheusExport, store: PendingApprovalStore
+) -> Response:
+    """One scrape of ``export``, the pending gauge read from ``store``; a 401 without the
+    ``EAT_METRICS_TOKEN`` bearer when one is set. The worker's endpoint answers with it too."""
     token = store.client.settings.metrics_token
     if not scrape_allowed(request.headers.get("authorization"), token):
         return PlainTextResponse(_TOKEN, status_code=401, headers={"WWW-Authenticate": "Bearer"})
