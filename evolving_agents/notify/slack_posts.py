@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from evolving_agents.approvals.models import PendingApproval, utcnow
+from evolving_agents.config import Settings
 from evolving_agents.errors import DeliveryFailed
 from evolving_agents.notify.slack_blocks import approval_message
 from evolving_agents.notify.slack_chat import SlackChat
@@ -188,6 +189,21 @@ class ApprovalPosts:
         self.messages = messages
         self._inbox_link = inbox_link
         self._clock = clock
+
+    @classmethod
+    def on(
+        cls, settings: Settings, client: MongoDBClient, *, clock: Callable[[], datetime] = utcnow
+    ) -> ApprovalPosts:
+        """The poster ``settings`` describe (the bot token, the API, the inbox link), keeping
+        its messages in ``client``'s ``eat_slack_messages``: what the sink and the inbox's
+        ``/slack/actions`` each build. ``ConfigurationError`` without slack_sdk."""
+        notify = settings.notify
+        chat = SlackChat(
+            notify.slack_bot_token or "",
+            api_url=notify.slack_api_url,
+            timeout_seconds=settings.webhooks.timeout_seconds,
+        )
+        return cls(chat, SlackMessages(client), inbox_link=notify.inbox_link, clock=clock)
 
     def inbox_link(self, approval_id: str) -> str | None:
         """The record's page in the inbox, when ``EAT_INBOX_URL`` is set."""

@@ -62,9 +62,8 @@ from evolving_agents.notify.slack_blocks import (
     REJECT_CALLBACK,
     ActionValue,
 )
-from evolving_agents.notify.slack_chat import SlackChat
 from evolving_agents.notify.slack_notices import reject_modal
-from evolving_agents.notify.slack_posts import ApprovalPosts, SlackMessages
+from evolving_agents.notify.slack_posts import ApprovalPosts
 from evolving_agents.notify.slack_text import INBOX_ACTION
 from evolving_agents.reviewers.directory import decide_as
 from evolving_agents.web import slack_payloads as payloads
@@ -144,15 +143,10 @@ class SlackActions:
         if not notify.slack_signing_secret or not notify.slack_bot_token:
             return None
         try:
-            chat = SlackChat(
-                notify.slack_bot_token,
-                api_url=notify.slack_api_url,
-                timeout_seconds=inbox.store.client.settings.webhooks.timeout_seconds,
-            )
+            posts = ApprovalPosts.on(inbox.store.client.settings, inbox.store.client)
         except ConfigurationError as exc:
             logger.error("slack: /slack/actions is off: %s", exc)
             return None
-        posts = ApprovalPosts(chat, SlackMessages(inbox.store.client), inbox_link=notify.inbox_link)
         return cls(
             inbox=inbox,
             signing_secret=notify.slack_signing_secret,

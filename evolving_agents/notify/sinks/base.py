@@ -23,6 +23,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
+from evolving_agents.approvals.models import PendingApproval
+from evolving_agents.approvals.protocols import ApprovalStore
+from evolving_agents.errors import (
+    ApprovalNotFound,
+    ApprovalStoreError,
+    UnreadableRecord,
+)
 from evolving_agents.errors import DeliveryFailed as DeliveryFailed
 from evolving_agents.notify.outbox import Delivery
 
@@ -92,3 +99,26 @@ class ReviewerContacts(Protocol):
     """
 
     def contacts(self, role: str | None = None) -> Sequence[ReviewerContact]: ...
+
+
+async def record_of(store: ApprovalStore | None, approval_id: str, *, sink: str) -> PendingApproval:
+    """The record an event is about, for a sink that shows it (Slack, email), as it is now.
+
+    ``DeliveryFailed``: permanent when it cannot ever be read (no database given to the sink,
+    the record gone or unreadable), retried when the database did not answer.
+    """
+    if store is None:
+        raise DeliveryFailed(
+            f"the {sink} sink was built without a database client, so it cannot read the "
+            "record the event is about",
+            permanent=True,
+        )
+    try:
+        return await store.get(approval_id)
+    except ApprovalNotFound as exc:
+        raise DeliveryFailed(f"approval {approval_id} no longer exists", permanent=True) from exc
+    except UnreadableRecord as exc:
+        reason = f"approval {approval_id} is unreadable: {exc}"
+        raise DeliveryFailed(reason, permanent=True) from exc
+    except ApprovalStoreError as exc:
+        raise DeliveryFailed(f"could not read approval {approval_id}: {exc}") from exc

@@ -44,17 +44,14 @@ from evolving_agents.approvals.protocols import ApprovalStore
 from evolving_agents.approvals.store import PendingApprovalStore
 from evolving_agents.config import NotifySettings, Settings
 from evolving_agents.errors import (
-    ApprovalNotFound,
-    ApprovalStoreError,
     ConfigurationError,
-    UnreadableRecord,
 )
 from evolving_agents.notify.email_message import MAILED_TYPES, approval_email
 from evolving_agents.notify.escalation import EscalationNotice
 from evolving_agents.notify.events import WebhookEvent, WebhookEventType
 from evolving_agents.notify.outbox import Delivery
 from evolving_agents.notify.routing import NotifyRoutes, Target
-from evolving_agents.notify.sinks.base import DeliveryFailed, ReviewerContacts
+from evolving_agents.notify.sinks.base import DeliveryFailed, ReviewerContacts, record_of
 from evolving_agents.storage.mongodb_client import MongoDBClient
 
 logger = logging.getLogger(__name__)
@@ -240,7 +237,7 @@ class EmailSink:
         if event.type not in MAILED_TYPES:
             logger.debug("email: %s is not mailed (%s)", delivery.id, event.type.value)
             return
-        record = await self._record(event)
+        record = await record_of(self._store, event.approval_id, sink=EMAIL_SINK)
         if record.status is not ApprovalStatus.PENDING:
             logger.info(
                 "email: %s not sent: approval %s is %s, nobody can decide it now",
@@ -270,20 +267,6 @@ class EmailSink:
             len(recipients),
             record.id,
         )
-
-    async def _record(self, event: WebhookEvent) -> PendingApproval:
-        if self._store is None:
-            raise DeliveryFailed(
-                "the email sink was built without a database client, so it cannot read the "
-                "record it would describe",
-                permanent=True,
-            )
-        try:
-            return await self._store.get(event.approval_id)
-        except (ApprovalNotFound, UnreadableRecord) as exc:
-            raise DeliveryFailed(f"{type(exc).__name__}: {exc}", permanent=True) from exc
-        except ApprovalStoreError as exc:
-            raise DeliveryFailed(f"reading the record failed: {exc}") from exc
 
     def _recipients(self, event: WebhookEvent, record: PendingApproval) -> list[str]:
         route = self._routes.route_for(record)

@@ -34,20 +34,17 @@ from evolving_agents.approvals.models import ApprovalStatus, PendingApproval, ut
 from evolving_agents.approvals.store import PendingApprovalStore
 from evolving_agents.config import Settings
 from evolving_agents.errors import (
-    ApprovalNotFound,
-    ApprovalStoreError,
     ConfigurationError,
     DeliveryFailed,
-    UnreadableRecord,
 )
 from evolving_agents.notify.escalation import DeadlineNotice, EscalationNotice
 from evolving_agents.notify.events import WebhookEvent, WebhookEventType
 from evolving_agents.notify.outbox import Delivery
 from evolving_agents.notify.routing import NotifyRoutes, Route, Target
-from evolving_agents.notify.sinks.base import ReviewerContacts
-from evolving_agents.notify.slack_chat import SlackChat, require_slack_sdk
+from evolving_agents.notify.sinks.base import ReviewerContacts, record_of
+from evolving_agents.notify.slack_chat import require_slack_sdk
 from evolving_agents.notify.slack_notices import deadline_warning_message, escalation_message
-from evolving_agents.notify.slack_posts import ApprovalPosts, SlackMessages
+from evolving_agents.notify.slack_posts import ApprovalPosts
 from evolving_agents.storage.mongodb_client import MongoDBClient
 
 logger = logging.getLogger(__name__)
@@ -112,14 +109,7 @@ class SlackSink:
             )
         posts = None
         if client is not None:
-            chat = SlackChat(
-                notify.slack_bot_token,
-                api_url=notify.slack_api_url,
-                timeout_seconds=settings.webhooks.timeout_seconds,
-            )
-            posts = ApprovalPosts(
-                chat, SlackMessages(client), inbox_link=notify.inbox_link, clock=clock or utcnow
-            )
+            posts = ApprovalPosts.on(settings, client, clock=clock or utcnow)
             if records is None:
                 records = PendingApprovalStore(client)
         return cls(posts, records, routes, reviewers=reviewers, destination=f"slack:{channel}")
@@ -133,36 +123,21 @@ class SlackSink:
         except ValidationError as exc:
             reason = f"not an approval event: {exc.errors()[0]['msg']}"
             raise DeliveryFailed(reason, permanent=True) from exc
-        if self.posts is None or self._records is None:
+        posts = self.posts
+        if posts is None:  # built without a database client: nowhere to keep its messages
             raise DeliveryFailed(
-                "the Slack sink was built without a database client, so it cannot read the "
-                "record the event is about",
-                permanent=True,
+                "the Slack sink was built without a database client", permanent=True
             )
-        record = await self._record(event.approval_id)
+        record = await record_of(self._records, event.approval_id, sink="Slack")
         route = self._routes.route_for(record)
         if event.type is WebhookEventType.CREATED:
-            await self._created(self.posts, record, route)
+            await self._created(posts, record, route)
         elif event.type is WebhookEventType.ESCALATED:
-            await self._escalated(self.posts, record, route, event)
+            await self._escalated(posts, record, route, event)
         elif event.type is WebhookEventType.DEADLINE_WARNING:
-            await self._warned(self.posts, record, route, event)
+            await self._warned(posts, record, route, event)
         else:
-            await self._changed(self.posts, record, route, event)
-
-    async def _record(self, approval_id: str) -> PendingApproval:
-        assert self._records is not None
-        try:
-            return await self._records.get(approval_id)
-        except ApprovalNotFound as exc:
-            raise DeliveryFailed(
-                f"approval {approval_id} no longer exists", permanent=True
-            ) from exc
-        except UnreadableRecord as exc:
-            reason = f"approval {approval_id} is unreadable: {exc}"
-            raise DeliveryFailed(reason, permanent=True) from exc
-        except ApprovalStoreError as exc:
-            raise DeliveryFailed(f"could not read approval {approval_id}: {exc}") from exc
+            await self._changed(posts, record, route, event)
 
     async def _created(self, posts: ApprovalPosts, record: PendingApproval, route: Route) -> None:
         if route.slack_channel is None:
