@@ -112,8 +112,13 @@ async def raw_sdk_cycle(client: MongoDBClient, runs: int, warmup: int = 3) -> Cy
 # -- (b) this project ------------------------------------------------------------------------
 
 
-def eat_once(client: MongoDBClient) -> Cycle:
-    """One cycle of contender (b), ``i`` naming its call."""
+def eat_once(client: MongoDBClient, *, by_id: bool = False) -> Cycle:
+    """One cycle of contender (b), ``i`` naming its call.
+
+    As (a) does, one process pauses, decides and resumes, handing each step the record the
+    last one returned (``known=``). ``by_id`` passes only the approval id, as a reviewer and
+    a worker in other processes do: each of them then reads the record first.
+    """
     tool = OpenAIToolAdapter().adapt(grant_access, needs_approval=True)
     registry = AgentRegistry()
     provider = OpenAIAgentsProvider(mongodb_client=client, registry=registry)
@@ -123,8 +128,11 @@ def eat_once(client: MongoDBClient) -> Cycle:
         registry.register(agent, replace=True)
         run = await provider.execute_agent("ops-agent", "Grant Alice admin for 48h")
         assert run.approval_id is not None
-        await provider.store.decide(run.approval_id, verdict="approved", reviewer="alice")
-        done = await provider.resume_agent(run.approval_id)
+        known = None if by_id else run.record
+        decided = await provider.store.decide(
+            run.approval_id, verdict="approved", reviewer="alice", known=known
+        )
+        done = await provider.resume_agent(run.approval_id, known=None if by_id else decided)
         assert done.final_output
 
     return once

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from enum import Enum, StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr
 
 # Re-exported: durations were defined here, and callers import them from here.
 from evolving_agents.approvals.durations import format_duration as format_duration
@@ -405,3 +405,16 @@ class AgentRunResult(_Model):
     error: str | None = None
     outcomes: dict[str, CallOutcome] = Field(default_factory=dict)
     """Call id -> what each decided call of the resumed turn did (empty for a fresh run)."""
+    _record: PendingApproval | None = PrivateAttr(default=None)
+
+    @property
+    def record(self) -> PendingApproval | None:
+        """The record this pause stored, as this process wrote it (with its state): pass it
+        as ``known=`` to ``store.decide`` to vote without reading it back. None when the run
+        did not pause, and on a result rebuilt from JSON (it is never serialized)."""
+        return self._record
+
+    def with_record(self, record: PendingApproval) -> AgentRunResult:
+        """This result, holding ``record`` (see ``record``)."""
+        self._record = record
+        return self

@@ -44,7 +44,13 @@ from evolving_agents.approvals.models import (
 )
 from evolving_agents.approvals.rules import CallVote
 from evolving_agents.approvals.seals import RecordSigner
-from evolving_agents.approvals.written import UnknownUpdate, applied, remember, source_of
+from evolving_agents.approvals.written import (
+    UnknownUpdate,
+    applied,
+    as_stored,
+    remember,
+    source_of,
+)
 from evolving_agents.errors import ApprovalStoreError, UnreadableRecord
 from evolving_agents.storage.mongodb_client import MongoDBClient
 from evolving_agents.storage.names import ApprovalIndex
@@ -99,6 +105,12 @@ class ApprovalRecords:
             self.unreadable.note(exc)
             raise
         remember(record, dict(document))
+        return record
+
+    def inserted(self, record: PendingApproval, document: Document) -> PendingApproval:
+        """``record``, noted as ``document`` (just inserted) as a read would return it, so
+        its first transition needs no read back."""
+        remember(record, as_stored(document))
         return record
 
     def written(self, document: Document) -> PendingApproval:
@@ -347,6 +359,11 @@ def unchanged_since(record: PendingApproval, indexes: Sequence[int]) -> dict[str
 def earliest(*moments: datetime | None) -> datetime | None:
     known = [moment for moment in moments if moment is not None]
     return min(known) if known else None
+
+
+def holds_state(record: PendingApproval) -> bool:
+    """Whether ``record`` carries its state blob (a list or a plain ``get`` leaves it out)."""
+    return record.state is not None and bool(record.state.data)
 
 
 def bson_ms(moment: datetime | None) -> datetime | None:

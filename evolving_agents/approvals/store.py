@@ -284,15 +284,16 @@ class PendingApprovalStore:
         record = self.prepared(record)
         with driver_errors("create", record.id):
             await self._ensure_indexes()
+            document = record.to_document()
             try:
-                await self._records.collection.insert_one(record.to_document())
+                await self._records.collection.insert_one(document)
             except DuplicateKeyError as exc:
                 raise ApprovalConflict(
                     record.id,
                     f"run {record.run_id} already has a record with sequence {record.sequence}",
                 ) from exc
         metrics.record_pause(agent=record.agent_name)
-        return record
+        return self._records.inserted(record, document)
 
     def prepared(self, record: PendingApproval) -> PendingApproval:
         """``record`` as ``create`` writes it: deadlines, first audit entry, seals; checked.
@@ -316,6 +317,7 @@ class PendingApprovalStore:
         arguments_sha256: str | None = None,
         edited_arguments: dict[str, Any] | None = None,
         surface: str = "api",
+        known: PendingApproval | None = None,
     ) -> PendingApproval:
         """Cast a vote on one call, or on every undecided call when ``call_id`` is None.
 
@@ -326,6 +328,12 @@ class PendingApprovalStore:
         ``edited_arguments`` (an approval of one call only) replace the call's arguments for
         the run once the store's ``edit_checker`` accepts them. With ``call_id=None`` every
         call must accept the vote, or none is recorded.
+
+        ``known``: the record as the caller holds it (what ``create``, ``get`` or an earlier
+        ``decide`` returned, e.g. ``AgentRunResult.record``): the vote is checked against it
+        and lands only if the stored record is still that one, which saves a read; if it is
+        not, the record is read again and everything re-checked. A ``known`` record with its
+        state is returned with it, ready for ``resume_agent(known=...)``.
 
         Raises ``NotAuthorized`` (a missing role, the run's actor approving its own call),
         ``ApprovalConflict`` (decided first by someone else, or this reviewer already voted),
@@ -341,7 +349,12 @@ class PendingApprovalStore:
                     approval_id, ballot, call_id, edited_arguments, self._edit_checker
                 )
             return await self._votes.cast(
-                approval_id, ballot, call_id=call_id, arguments_sha256=arguments_sha256, edit=edit
+                approval_id,
+                ballot,
+                call_id=call_id,
+                arguments_sha256=arguments_sha256,
+                edit=edit,
+                known=known,
             )
 
     async def expire(self, approval_id: str, *, now: datetime | None = None) -> PendingApproval:

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from evolving_agents.approvals import observe
-from evolving_agents.approvals.expiry import Expiry
+from evolving_agents.approvals.expiry import Expiry, is_overdue
 from evolving_agents.approvals.models import (
     ApprovalStatus,
     PendingApproval,
@@ -32,6 +32,7 @@ from evolving_agents.approvals.records import (
     ApprovalRecords,
     as_bson,
     audit,
+    holds_state,
     unchanged_since,
 )
 from evolving_agents.approvals.rules import (
@@ -69,15 +70,19 @@ class Votes:
         call_id: str | None,
         arguments_sha256: str | None,
         edit: dict[str, Any] | None,
+        known: PendingApproval | None = None,
     ) -> PendingApproval:
-        """The record with ``ballot`` landed on its call (or every undecided call)."""
+        """The record with ``ballot`` landed on its call (or every undecided call); the first
+        attempt on ``known`` when it can stand for the stored record (``current_known``)."""
         records = self._records
         checker = self._edit_checker
         edit_accepted = False
         edit_signal: dict[str, Any] | None = None
         started = traces.now_ns()
+        record = current_known(known, approval_id, records.clock())
         for _ in range(WRITE_ATTEMPTS):
-            record = await self._expiry.load(approval_id)
+            if record is None:
+                record = await self._expiry.load(approval_id)
             # A vote on an altered record would lend a reviewer's name to what they never saw.
             check_intact(records, record)
             indexes = decision_targets(record, call_id, arguments_sha256)
@@ -99,7 +104,7 @@ class Votes:
             document = await records.update_then_read(
                 unchanged_since(record, indexes),
                 records.sealed(record, update),
-                projection=NO_STATE,
+                projection=None if holds_state(record) else NO_STATE,
                 before=record,
             )
             if document is not None:
@@ -108,7 +113,22 @@ class Votes:
                 return written
             # Someone else's update landed between our read and write; read again and
             # re-check everything (the call may be decided, the reviewer may have voted).
+            record = None
         raise ApprovalConflict(approval_id, "too many concurrent decisions; try again")
+
+
+def current_known(
+    known: PendingApproval | None, approval_id: str, now: datetime
+) -> PendingApproval | None:
+    """``known``, if a vote may be tried on it without reading: the same record, pending, and
+    with no call past its deadline (a read expires those first, and so must this vote)."""
+    if known is None:
+        return None
+    if known.id != approval_id:
+        raise ValueError(f"known= is record {known.id}, not {approval_id}")
+    if known.status is not ApprovalStatus.PENDING or is_overdue(known, now):
+        return None
+    return known
 
 
 def check_voters(record: PendingApproval, indexes: Sequence[int], ballot: Ballot) -> None:

@@ -305,6 +305,7 @@ class OpenAIAgentsProvider(FrameworkProvider):
         error_handlers: RunErrorHandlers[Any] | None = None,
         session: Session | None = None,
         partial: bool | None = None,
+        known: PendingApproval | None = None,
     ) -> AgentRunResult:
         """Claim a decided record, apply its decisions and run on; exactly one caller wins.
 
@@ -316,13 +317,16 @@ class OpenAIAgentsProvider(FrameworkProvider):
         pending record once some of its calls are decided: those run or are rejected, the
         rest pause again as the run's next record, keeping their votes and deadlines (default:
         the agent's or the provider's ``partial_resume``, else every call must be decided).
+        ``known``: the decided record with its state as this process holds it (what
+        ``store.decide(known=run.record)`` returned): it is verified as a read would be and
+        stands in for the read; the claim lands only if the stored record is still that one.
 
         Raises ``ApprovalConflict`` when the record is not decided or is already being
         resumed, ``ApprovalNotFound`` for an unknown id.
         """
         args = ResumeArgs(context, max_turns, hooks, run_config, error_handlers, session, partial)
         return await self._runs.resume(
-            approval_id, worker_id or self.worker_id, args, self.lease_seconds
+            approval_id, worker_id or self.worker_id, args, self.lease_seconds, known
         )
 
     async def resume_agent_streamed(
@@ -337,11 +341,13 @@ class OpenAIAgentsProvider(FrameworkProvider):
         error_handlers: RunErrorHandlers[Any] | None = None,
         session: Session | None = None,
         partial: bool | None = None,
+        known: PendingApproval | None = None,
     ) -> AsyncIterator[StreamEvent | AgentRunResult]:
         """``resume_agent``, yielding the SDK's stream events and then the same result."""
         args = ResumeArgs(context, max_turns, hooks, run_config, error_handlers, session, partial)
         worker = worker_id or self.worker_id
-        async for event in self._runs.stream_resume(approval_id, worker, args, self.lease_seconds):
+        stream = self._runs.stream_resume(approval_id, worker, args, self.lease_seconds, known)
+        async for event in stream:
             yield event
 
     async def check_edit(

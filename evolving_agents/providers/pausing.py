@@ -109,7 +109,7 @@ class PauseWriter:
             span.set_attribute(traces.APPROVAL_ID, record.id)
             if record.trace is not None and record.trace.sdk_trace_id is not None:
                 span.set_attribute(traces.SDK_TRACE_ID, record.trace.sdk_trace_id)
-            await self._store.create(record)
+            stored = await self._store.create(record)
         logger.info(
             "run %s paused: approval %s waits on %s",
             labels.run_id,
@@ -130,7 +130,7 @@ class PauseWriter:
             sequence=labels.sequence,
             agent_name=agent.name,
             outcomes=outcomes,
-        )
+        ).with_record(stored)
 
     def _pause_record(
         self,

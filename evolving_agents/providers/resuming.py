@@ -40,8 +40,9 @@ from evolving_agents.approvals.models import (
     RunStatus,
     StoredState,
 )
+from evolving_agents.approvals.records import holds_state
 from evolving_agents.approvals.store import PendingApprovalStore
-from evolving_agents.errors import StateIntegrityError
+from evolving_agents.errors import ApprovalConflict, StateIntegrityError
 from evolving_agents.providers.agent_registry import AgentRegistry
 from evolving_agents.providers.outcomes import OutcomeReports
 from evolving_agents.providers.pausing import PauseWriter, RunLabels, describe
@@ -90,10 +91,34 @@ class Resumer:
         self._ledger = ledger
 
     async def begin(
-        self, approval_id: str, worker: str, args: ResumeArgs, lease_seconds: float
+        self,
+        approval_id: str,
+        worker: str,
+        args: ResumeArgs,
+        lease_seconds: float,
+        *,
+        known: PendingApproval | None = None,
     ) -> Resume:
-        """Verify, resolve every option, claim, and load the state: ready to run."""
-        unclaimed = await self._store.get(approval_id, include_state=True)
+        """Verify, resolve every option, claim, and load the state: ready to run.
+
+        ``known`` (a decided record with its state, as this process holds it) stands in for
+        the read; a claim it loses to a change since is tried once more on a fresh read.
+        """
+        unclaimed = resumable_known(known, approval_id)
+        if unclaimed is None:
+            unclaimed = await self._store.get(approval_id, include_state=True)
+        try:
+            return await self._begin(unclaimed, worker, args, lease_seconds)
+        except ApprovalConflict:
+            if unclaimed is not known:
+                raise
+        fresh = await self._store.get(approval_id, include_state=True)
+        return await self._begin(fresh, worker, args, lease_seconds)
+
+    async def _begin(
+        self, unclaimed: PendingApproval, worker: str, args: ResumeArgs, lease_seconds: float
+    ) -> Resume:
+        approval_id = unclaimed.id
         # The one decode of this resume; everything below works on this verified JSON.
         state_json = self._codec.decode(approval_id, unclaimed.state)
         # Everything that decides this resume (calls, arguments, run id, each decision and
@@ -224,6 +249,18 @@ class Resumer:
             state, record, reviewed, partial=partial, default_rejection=formatter is None
         )
         return state
+
+
+def resumable_known(known: PendingApproval | None, approval_id: str) -> PendingApproval | None:
+    """``known``, if a resume may start from it without reading: the same record, decided,
+    with its state blob. Anything else (pending, claimed, read without its state) is read."""
+    if known is None:
+        return None
+    if known.id != approval_id:
+        raise ValueError(f"known= is record {known.id}, not {approval_id}")
+    if known.status is not ApprovalStatus.DECIDED or not holds_state(known):
+        return None
+    return known
 
 
 def _count_finished(

@@ -38,7 +38,7 @@ from evolving_agents.approvals import observe
 from evolving_agents.approvals.codec import StateCodec
 from evolving_agents.approvals.lease import hold_lease
 from evolving_agents.approvals.ledger import LedgerScope, ToolExecutionLedger, current_scope
-from evolving_agents.approvals.models import AgentRunResult, RunStatus
+from evolving_agents.approvals.models import AgentRunResult, PendingApproval, RunStatus
 from evolving_agents.approvals.store import PendingApprovalStore
 from evolving_agents.providers.agent_registry import AgentRegistry
 from evolving_agents.providers.outcomes import OutcomeReports
@@ -124,11 +124,18 @@ class RunDriver:
             yield outcome
 
     async def resume(
-        self, approval_id: str, worker_id: str, args: ResumeArgs, lease_seconds: float
+        self,
+        approval_id: str,
+        worker_id: str,
+        args: ResumeArgs,
+        lease_seconds: float,
+        known: PendingApproval | None = None,
     ) -> AgentRunResult:
         """Claim, run on under the lease, and record how the run ended."""
         started = traces.now_ns()
-        resume = await self._resumer.begin(approval_id, worker_id, args, lease_seconds)
+        resume = await self._resumer.begin(
+            approval_id, worker_id, args, lease_seconds, known=known
+        )
         record = resume.record
         with (
             traces.resume_span(
@@ -161,11 +168,18 @@ class RunDriver:
                 return await self._resumer.finish(resume, result, signals)
 
     async def stream_resume(
-        self, approval_id: str, worker_id: str, args: ResumeArgs, lease_seconds: float
+        self,
+        approval_id: str,
+        worker_id: str,
+        args: ResumeArgs,
+        lease_seconds: float,
+        known: PendingApproval | None = None,
     ) -> AsyncIterator[StreamEvent | AgentRunResult]:
         """``resume``, yielding the SDK's stream events and then the same result."""
         started = traces.now_ns()
-        resume = await self._resumer.begin(approval_id, worker_id, args, lease_seconds)
+        resume = await self._resumer.begin(
+            approval_id, worker_id, args, lease_seconds, known=known
+        )
         run_id = resume.record.run_id
         # As in stream: current only around what it covers, never across a yield.
         span = traces.start_resume_span(

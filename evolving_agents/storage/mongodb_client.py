@@ -98,6 +98,9 @@ class MongoDBClient:
         else:
             self.uri = uri or self._settings.mongodb_uri or _EMBEDDED
         self._database: AsyncDatabase[Document] | None = None
+        # name -> (the database it was taken from, the collection): a handle per use is
+        # PyMongo's object construction on every command of the hot path.
+        self._collections: dict[str, tuple[Any, AsyncCollection[Document]]] = {}
         self._uri_in_use: str | None = None
         self._reachability: _Reachability | None = None
         self._watchdog: asyncio.Task[None] | None = None
@@ -140,8 +143,14 @@ class MongoDBClient:
         return self._database
 
     def collection(self, name: str) -> AsyncCollection[Document]:
-        """One collection, typed as PyMongo's (see ``db``)."""
-        return self.db[name]
+        """One collection, typed as PyMongo's (see ``db``); the same handle while the
+        database is (a client that moved to a new embedded server gives new ones)."""
+        db = self.db
+        held = self._collections.get(name)
+        if held is None or held[0] is not db:
+            held = (db, db[name])
+            self._collections[name] = held
+        return held[1]
 
     async def ping(self) -> None:
         """Raise if the server does not answer."""
