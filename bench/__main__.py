@@ -235,6 +235,9 @@ def _absolutes(results: dict[str, Any]) -> dict[str, float]:
     figures: dict[str, float] = {}
     for name, counts in (results.get("commands_per_cycle") or {}).items():
         figures[f"wire: commands per cycle ({LETTERS[name]})"] = counts["commands"]
+    by_id = results.get("commands_per_cycle_by_id")
+    if by_id:
+        figures["wire: commands per cycle (b), by approval id"] = by_id["commands"]
     for mode, found in (results.get("latency") or {}).items():
         words = mode.replace("_", " ")
         for q in ("p50", "p99"):
@@ -303,6 +306,11 @@ def _cycle_lines(results: dict[str, Any]) -> list[str]:
             detail = ", ".join(f"{k} {v:g}" for k, v in row.items() if k not in ("commands",
                                                                                   "db_ms"))
             lines.append(f"  {LABELS[name]:<20}{row['commands']:>6g}   {detail}")
+        by_id = results.get("commands_per_cycle_by_id")
+        if by_id:
+            detail = ", ".join(f"{k} {v:g}" for k, v in by_id.items() if k not in ("commands",
+                                                                                  "db_ms"))
+            lines.append(f"  {'(b) by approval id':<20}{by_id['commands']:>6g}   {detail}")
     return lines
 
 
@@ -585,7 +593,7 @@ async def _on_both_databases(
     results: dict[str, Any],
 ) -> None:
     """Cycles (all three backends), bytes and queue (disk server and memory://)."""
-    from bench.profile import commands_per_cycle
+    from bench.profile import BY_ID, commands_per_cycle
     from evolving_agents import MongoDBClient
 
     db_name = f"bench_{secrets.token_hex(3)}"
@@ -608,7 +616,9 @@ async def _on_both_databases(
             for backend, samples in found.items():
                 results[backend] |= _cycle_figures(samples)
             _say("[wire] database commands per cycle")
-            results["commands_per_cycle"] = await commands_per_cycle(uris["wire"])
+            counts = await commands_per_cycle(uris["wire"])
+            results["commands_per_cycle_by_id"] = counts.pop(BY_ID)
+            results["commands_per_cycle"] = counts
         await _backend("wire", wire, uris["wire"], args, results["wire"])
         await _backend("memory", memory, "memory://", args, results["memory"])
         await wire.client.drop_database(db_name)

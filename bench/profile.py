@@ -80,9 +80,11 @@ async def profile_eat_cycle(uri: str, runs: int, warmup: int = 3) -> dict[str, A
         run = await provider.execute_agent("ops-agent", "Grant Alice admin for 48h")
         marks.append(time.perf_counter())
         assert run.approval_id is not None
-        await provider.store.decide(run.approval_id, verdict="approved", reviewer="alice")
+        decided = await provider.store.decide(
+            run.approval_id, verdict="approved", reviewer="alice", known=run.record
+        )
         marks.append(time.perf_counter())
-        done = await provider.resume_agent(run.approval_id)
+        done = await provider.resume_agent(run.approval_id, known=decided)
         marks.append(time.perf_counter())
         assert done.final_output
         if i >= 0:
@@ -120,8 +122,14 @@ async def profile_eat_cycle(uri: str, runs: int, warmup: int = 3) -> dict[str, A
     }
 
 
+# (b) with only the approval id passed on, as when the reviewer and the worker are other
+# processes: each reads the record before its write.
+BY_ID = "evolving_agents_by_id"
+
+
 async def commands_per_cycle(uri: str, runs: int = 5) -> dict[str, dict[str, float]]:
-    """Database commands per cycle, by name, for each contender (what the times are made of).
+    """Database commands per cycle, by name, for each contender (what the times are made of),
+    and for (b) by id (``BY_ID``).
 
     Each contender is built once and warmed up by one cycle (index creation, first
     connections), then ``runs`` cycles are counted; creating indexes and listing collections
@@ -131,7 +139,7 @@ async def commands_per_cycle(uri: str, runs: int = 5) -> dict[str, dict[str, flo
     from bench.langgraph_contender import langgraph_once
 
     counts: dict[str, dict[str, float]] = {}
-    for contender in ("raw_sdk", "evolving_agents", "langgraph"):
+    for contender in ("raw_sdk", "evolving_agents", BY_ID, "langgraph"):
         listener = _Commands()
         db_name = f"bench_count_{secrets.token_hex(3)}"
         mongo: Any = AsyncMongoClient(uri, tz_aware=True, event_listeners=[listener])
@@ -139,8 +147,8 @@ async def commands_per_cycle(uri: str, runs: int = 5) -> dict[str, dict[str, flo
         with contextlib.ExitStack() as stack:
             if contender == "raw_sdk":
                 once = raw_sdk_once(client)
-            elif contender == "evolving_agents":
-                once = eat_once(client)
+            elif contender in ("evolving_agents", BY_ID):
+                once = eat_once(client, by_id=contender == BY_ID)
             else:
                 once = stack.enter_context(langgraph_once(uri, db_name + "_lg", [listener]))
             await once(-1)

@@ -66,6 +66,11 @@ def _check_servers_and_cycles(results: dict[str, Any]) -> None:
     assert counts["evolving_agents"]["commands"] == results["figures"][
         "wire: commands per cycle (b)"
     ]
+    # Handing on the record saves the reads a reviewer and a worker elsewhere must make.
+    by_id = results["commands_per_cycle_by_id"]
+    assert by_id["commands"] > counts["evolving_agents"]["commands"], (by_id, counts)
+    finds = "find eat_openai_pending_approvals"
+    assert by_id.get(finds, 0) == 2 and finds not in counts["evolving_agents"], (by_id, counts)
 
 
 def _check_bytes_queue_and_throughput(results: dict[str, Any]) -> None:

@@ -90,9 +90,12 @@ class ApprovalLoop:
         events = list(response["execution"]["events"])
         current = response
         while current["status"] == "approval_required" and current["approval_id"]:
-            record = await self._store.get(current["approval_id"])
-            errors = await self._decide_all(record)
-            record = await self._store.get(record.id)
+            # Read once, with the state: each vote is then cast on the record the last one
+            # returned, and the resume starts from the last (``known=``), with no reads between.
+            record = await self._store.get(current["approval_id"], include_state=True)
+            record, errors = await self._decide_all(record)
+            if errors:
+                record = await self._store.get(record.id)
             if record.status is ApprovalStatus.PENDING and not errors:
                 errors.append(
                     {
@@ -103,27 +106,30 @@ class ApprovalLoop:
                 )
             if errors:
                 return _merged(current, events, errors)
-            current = await resume(record, {})
+            current = await resume(record, {"known": record})
             events.extend(current["execution"]["events"])
         return _merged(current, events, [])
 
-    async def _decide_all(self, record: PendingApproval) -> list[dict[str, Any]]:
+    async def _decide_all(
+        self, record: PendingApproval
+    ) -> tuple[PendingApproval, list[dict[str, Any]]]:
+        """The record after every undecided call's answer, and the answers that failed."""
         errors = []
         for call in record.undecided_calls():
             try:
-                await self._decide(record, call)
+                record = await self._decide(record, call)
             except (UnreadableResolution, ApprovalError, TimeoutError) as exc:
                 errors.append(_error(record, call, exc))
             except Exception as exc:
                 # Boundary: the callback is app code; whatever it raised leaves the call pending.
                 logger.exception("on_approval_required failed on call %s", call.call_id)
                 errors.append(_error(record, call, exc))
-        return errors
+        return record, errors
 
-    async def _decide(self, record: PendingApproval, call: ToolCallRecord) -> None:
+    async def _decide(self, record: PendingApproval, call: ToolCallRecord) -> PendingApproval:
         answer = await self._ask(approval_context(record, call))
         verdict, message, edited = _resolution(answer, call)
-        await self._store.decide(
+        return await self._store.decide(
             record.id,
             call_id=call.call_id,
             verdict=verdict,
@@ -133,6 +139,7 @@ class ApprovalLoop:
             arguments_sha256=call.arguments_sha256,
             edited_arguments=edited,
             surface="callback",
+            known=record,
         )
 
     async def _ask(self, context: dict[str, Any]) -> Any:
