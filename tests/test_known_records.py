@@ -30,19 +30,24 @@ from evolving_agents import (
     StateIntegrityError,
 )
 from evolving_agents.approvals.models import utcnow
+from evolving_agents.approvals.worker import ResumeWorker
 
 
 class Commands(monitoring.CommandListener):
-    """The name and target collection of every command sent, index creation left out."""
+    """The name and target collection of every command sent, index creation left out; and
+    the filter of every ``find``."""
 
     def __init__(self) -> None:
         self.sent: list[str] = []
+        self.find_filters: list[dict[str, Any]] = []
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         if event.command_name in ("createIndexes", "listIndexes", "listCollections"):
             return
         target = event.command.get(event.command_name)
         self.sent.append(f"{event.command_name} {target}")
+        if event.command_name == "find":
+            self.find_filters.append(dict(event.command.get("filter") or {}))
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         pass
@@ -240,3 +245,25 @@ async def test_the_record_is_never_serialized(mongo: MongoDBClient) -> None:
     assert run.record is not None
     rebuilt = AgentRunResult.model_validate_json(run.model_dump_json())
     assert rebuilt.record is None and "state" not in run.model_dump_json()
+
+
+async def test_the_worker_reads_a_decided_record_once_and_resumes_from_that_read(
+    counted: Any,
+) -> None:
+    client, commands = counted
+    gated = Gated(client)
+    await gated.pause("warm")
+    run = await gated.pause()
+    assert run.approval_id is not None
+    await gated.provider.store.decide(run.approval_id, verdict="approved", reviewer="bob")
+    commands.find_filters.clear()
+
+    stats = await ResumeWorker(gated.provider, poll_interval=0.05).run(drain=True)
+
+    assert stats.completed == 1 and gated.ran == [{"user": "alice", "hours": 4}]
+    by_id = [found for found in commands.find_filters if found.get("_id") == run.approval_id]
+    # still_ready's read, whole: handed to the resume, which claims without reading again.
+    assert len(by_id) == 1, commands.find_filters
+    stored = await gated.provider.store.get(run.approval_id)
+    assert stored.status is ApprovalStatus.COMPLETED
+    gated.provider.store.check_integrity(stored)

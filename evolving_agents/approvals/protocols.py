@@ -17,7 +17,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 from evolving_agents.approvals.models import (
     ApprovalStatus,
@@ -34,6 +34,15 @@ if TYPE_CHECKING:
     from evolving_agents.storage.changes import ChangeFeed
 
 
+class Ready(NamedTuple):
+    """A run the worker may resume: its id, and the record as just read when it is decided
+    (``known``, handed to ``resume_agent``); None for the rest (a lapsed lease, a partial
+    resume, a record that does not parse): the resume reads those itself."""
+
+    approval_id: str
+    known: PendingApproval | None = None
+
+
 @runtime_checkable
 class ResumeQueue(Protocol):
     """Claiming decided runs exactly once, keeping their leases, finishing them; and the
@@ -47,7 +56,7 @@ class ResumeQueue(Protocol):
 
     async def abandoned(self, limit: int, *, excluded: Sequence[str] = ()) -> list[str]: ...
 
-    async def still_ready(self, approval_id: str) -> bool: ...
+    async def still_ready(self, approval_id: str) -> Ready | None: ...
 
     async def expire_overdue(self, *, limit: int = 100) -> list[str]: ...
 

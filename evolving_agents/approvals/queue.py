@@ -21,6 +21,7 @@ can be read beside the others it must agree with (the lease arithmetic is in ``l
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,6 +37,7 @@ from evolving_agents.approvals.models import (
     StoredState,
     utcnow,
 )
+from evolving_agents.approvals.protocols import Ready
 from evolving_agents.approvals.records import (
     NO_STATE,
     ApprovalRecords,
@@ -45,7 +47,7 @@ from evolving_agents.approvals.records import (
     ids,
 )
 from evolving_agents.approvals.store_votes import PARTIAL_READY, check_intact
-from evolving_agents.errors import ApprovalConflict, StateIntegrityError
+from evolving_agents.errors import ApprovalConflict, StateIntegrityError, UnreadableRecord
 from evolving_agents.storage.changes import ChangeFeed
 
 # The change-stream filter of new work: a record became decided (a last decision, an expiry,
@@ -89,21 +91,26 @@ class MongoResumeQueue:
     async def ready(self, limit: int, *, excluded: Sequence[str] = ()) -> list[str]:
         """Ids of decided records, then pending ones a partial-resume policy lets run now,
         oldest first within each, at most ``limit`` of each beside ``excluded``."""
-        found: list[str] = []
         # Each query, and its sort, as an index orders it: status_created behind the status
         # equality for decided ones, the partial_ready index (only those records) for the rest.
-        # Neither reaches a finished record.
-        for query, order in (
-            ({"status": ApprovalStatus.DECIDED.value}, _STATUS_CREATED_ORDER),
-            ({"status": ApprovalStatus.PENDING.value, PARTIAL_READY: True}, _CREATED_ORDER),
-        ):
-            cursor = (
-                self._records.collection.find(query, {"_id": 1})
-                .sort(order)
-                .limit(limit + len(excluded))
+        # Neither reaches a finished record. Both at once: a wake-up waits for one round trip.
+        found = await asyncio.gather(
+            *(
+                ids(
+                    self._records.collection.find(query, {"_id": 1})
+                    .sort(order)
+                    .limit(limit + len(excluded))
+                )
+                for query, order in (
+                    ({"status": ApprovalStatus.DECIDED.value}, _STATUS_CREATED_ORDER),
+                    (
+                        {"status": ApprovalStatus.PENDING.value, PARTIAL_READY: True},
+                        _CREATED_ORDER,
+                    ),
+                )
             )
-            found.extend(await ids(cursor))
-        return _without(found, excluded)
+        )
+        return _without([*found[0], *found[1]], excluded)
 
     async def abandoned(self, limit: int, *, excluded: Sequence[str] = ()) -> list[str]:
         """Ids of ``resuming`` records whose lease ran out: their worker died or lost the
@@ -126,17 +133,23 @@ class MongoResumeQueue:
         )
         return _without(await ids(cursor), excluded)
 
-    async def still_ready(self, approval_id: str) -> bool:
-        """Whether the record is still decided (or partial_ready): a point read by ``_id``
-        alone (some servers plan ``_id`` plus another field as a scan), far cheaper than a
-        claim that loses."""
-        found = await self._records.find(approval_id, {"status": 1, PARTIAL_READY: 1})
+    async def still_ready(self, approval_id: str) -> Ready | None:
+        """The record, if it is still decided (or partial_ready), else None: a point read by
+        ``_id`` alone (some servers plan ``_id`` plus another field as a scan), far cheaper
+        than a claim that loses. A decided record is read whole, with its state, and handed
+        to the resume (``Ready.known``), which then need not read it again."""
+        found = await self._records.find(approval_id, None)
         if found is None:
-            return False
+            return None
         status = found.get("status")
-        return status == ApprovalStatus.DECIDED.value or (
-            status == ApprovalStatus.PENDING.value and found.get(PARTIAL_READY) is True
-        )
+        if status == ApprovalStatus.DECIDED.value:
+            try:
+                return Ready(approval_id, self._records.parse(found))
+            except UnreadableRecord:
+                return Ready(approval_id, None)  # the resume reads it, and refuses it typed
+        if status == ApprovalStatus.PENDING.value and found.get(PARTIAL_READY) is True:
+            return Ready(approval_id, None)
+        return None
 
     async def expire_overdue(self, *, limit: int = 100) -> list[str]:
         """The expiry sweep (``PendingApprovalStore.expire_overdue``)."""

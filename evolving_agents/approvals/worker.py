@@ -34,9 +34,10 @@ from evolving_agents.approvals.lease import renewal_observer
 from evolving_agents.approvals.models import (
     AgentRunResult,
     ApprovalStatus,
+    PendingApproval,
     RunStatus,
 )
-from evolving_agents.approvals.protocols import ApprovalStore
+from evolving_agents.approvals.protocols import ApprovalStore, Ready
 from evolving_agents.approvals.worker_stats import (
     WorkerStats,
     default_worker_id,
@@ -80,7 +81,11 @@ class RunResumer(Protocol):
     def store(self) -> ApprovalStore: ...
 
     async def resume_agent(
-        self, approval_id: str, *, worker_id: str | None = None
+        self,
+        approval_id: str,
+        *,
+        worker_id: str | None = None,
+        known: PendingApproval | None = None,
     ) -> AgentRunResult: ...
 
 
@@ -285,8 +290,10 @@ class ResumeWorker:
             # The database is unreachable or failing: log, back off, try again next cycle.
             logger.warning("worker %s could not look for work: %s", self.worker_id, exc)
             return 0
-        for approval_id in candidates:
-            task = asyncio.create_task(self._resume(approval_id), name=f"resume {approval_id}")
+        for approval_id, known in candidates:
+            task = asyncio.create_task(
+                self._resume(approval_id, known), name=f"resume {approval_id}"
+            )
             self._running[approval_id] = task
             task.add_done_callback(self._forget)
         return len(candidates)
@@ -296,33 +303,53 @@ class ResumeWorker:
             if running is task:
                 del self._running[approval_id]
 
-    async def _find_work(self, free: int) -> list[str]:
-        """Ids to resume, at most ``free``: runs of dead workers first, then decided ones."""
+    async def _find_work(self, free: int) -> list[Ready]:
+        """Runs to resume, at most ``free``: runs of dead workers first, then decided ones."""
         now = time.monotonic()
         self._skip_until = {key: until for key, until in self._skip_until.items() if until > now}
         # Leases run for minutes, so looking for lapsed ones once per poll interval is plenty.
         checked_abandoned = now >= self._next_abandoned_check or not self._candidates
-        chosen = await self._abandoned(free) if checked_abandoned else []
+        stale = not self._candidates or now > self._candidates_until
+        # Both searches at once when both are due (a wake-up): one round trip, not two.
+        abandoned, fresh = await asyncio.gather(
+            self._abandoned(free) if checked_abandoned else _none(),
+            self._oldest_decided() if stale else _none(),
+        )
+        chosen = [Ready(approval_id) for approval_id in abandoned]
         refreshes = 0
         while len(chosen) < free:
-            if not self._candidates or time.monotonic() > self._candidates_until:
+            if stale or not self._candidates or time.monotonic() > self._candidates_until:
+                if refreshes and len(fresh) < self._batch:
+                    # The last search found every ready run there was, and a new one wakes
+                    # the worker: searching again now would find only what it just chose.
+                    self._queue_empty = not chosen
+                    break
                 if refreshes == _MAX_REFRESHES:
                     break  # others keep taking what we find; the next cycle tries again
                 refreshes += 1
-                self._candidates = await self._oldest_decided()
+                if not stale:
+                    fresh = await self._oldest_decided()
+                stale = False
+                # What this search already chose is still decided: found again, it is not new.
+                taken = {ready.approval_id for ready in chosen}
+                self._candidates = [found for found in fresh if found not in taken]
                 self._candidates_until = time.monotonic() + self.max_poll_interval
                 if not self._candidates:
                     if not checked_abandoned:
                         checked_abandoned = True
-                        chosen.extend(await self._abandoned(free - len(chosen)))
+                        more = await self._abandoned(free - len(chosen))
+                        chosen.extend(Ready(found) for found in more)
                     self._queue_empty = not chosen
                     break
                 random.shuffle(self._candidates)
             approval_id = self._candidates.pop()
             if approval_id in self._running or approval_id in self._skip_until:
                 continue
-            if approval_id not in chosen and await self._still_decided(approval_id):
-                chosen.append(approval_id)
+            if any(ready.approval_id == approval_id for ready in chosen):
+                continue
+            ready = await self._queue.still_ready(approval_id)
+            if ready is not None:
+                chosen.append(ready)
         return chosen
 
     def _excluded(self) -> list[str]:
@@ -336,9 +363,6 @@ class ResumeWorker:
     async def _oldest_decided(self) -> list[str]:
         """Decided records, then pending ones a partial-resume policy lets run now."""
         return await self._queue.ready(self._batch, excluded=self._excluded())
-
-    async def _still_decided(self, approval_id: str) -> bool:
-        return await self._queue.still_ready(approval_id)
 
     async def _expire_overdue(self) -> None:
         # At most once per poll interval, since approval timeouts are counted in minutes or hours.
@@ -358,12 +382,14 @@ class ResumeWorker:
 
     # -- one resume ----------------------------------------------------------------------
 
-    async def _resume(self, approval_id: str) -> None:
+    async def _resume(self, approval_id: str, known: PendingApproval | None = None) -> None:
         # This task's leases report their failed renewals to this worker's stats.
         renewal_observer.set(self._lease_renewal_failed)
         stats = self._stats
         try:
-            result = await self._provider.resume_agent(approval_id, worker_id=self.worker_id)
+            result = await self._provider.resume_agent(
+                approval_id, worker_id=self.worker_id, known=known
+            )
         except (ApprovalConflict, ApprovalNotFound) as exc:
             stats.conflicts += 1
             logger.debug("worker %s skipped %s: %s", self.worker_id, approval_id, exc)
@@ -467,6 +493,10 @@ class ResumeWorker:
         """Follow the change stream; it polls meanwhile when the stream breaks, and for good
         once the server refuses to reopen it (see ``storage/changes.py``)."""
         await changes.follow()
+
+
+async def _none() -> list[str]:
+    return []
 
 
 def _ended_with(task: asyncio.Task[None]) -> str | None:
