@@ -94,8 +94,6 @@ class ApprovalLoop:
             # returned, and the resume starts from the last (``known=``), with no reads between.
             record = await self._store.get(current["approval_id"], include_state=True)
             record, errors = await self._decide_all(record)
-            if errors:
-                record = await self._store.get(record.id)
             if record.status is ApprovalStatus.PENDING and not errors:
                 errors.append(
                     {

@@ -102,15 +102,16 @@ class Resumer:
         """Verify, resolve every option, claim, and load the state: ready to run.
 
         ``known`` (a decided record with its state, as this process holds it) stands in for
-        the read; a claim it loses to a change since is tried once more on a fresh read.
+        the read; a claim it loses to a change since, the record still decided (released by
+        another worker, say), is tried once more on a fresh read.
         """
         unclaimed = resumable_known(known, approval_id)
         if unclaimed is None:
             unclaimed = await self._store.get(approval_id, include_state=True)
         try:
             return await self._begin(unclaimed, worker, args, lease_seconds)
-        except ApprovalConflict:
-            if unclaimed is not known:
+        except ApprovalConflict as exc:
+            if unclaimed is not known or exc.status != ApprovalStatus.DECIDED.value:
                 raise
         fresh = await self._store.get(approval_id, include_state=True)
         return await self._begin(fresh, worker, args, lease_seconds)
