@@ -94,23 +94,22 @@ class MongoResumeQueue:
         # Each query, and its sort, as an index orders it: status_created behind the status
         # equality for decided ones, the partial_ready index (only those records) for the rest.
         # Neither reaches a finished record. Both at once: a wake-up waits for one round trip.
-        found = await asyncio.gather(
-            *(
-                ids(
-                    self._records.collection.find(query, {"_id": 1})
-                    .sort(order)
-                    .limit(limit + len(excluded))
+        collection, most = self._records.collection, limit + len(excluded)
+        decided, partial = await asyncio.gather(
+            ids(
+                collection.find({"status": ApprovalStatus.DECIDED.value}, {"_id": 1})
+                .sort(_STATUS_CREATED_ORDER)
+                .limit(most)
+            ),
+            ids(
+                collection.find(
+                    {"status": ApprovalStatus.PENDING.value, PARTIAL_READY: True}, {"_id": 1}
                 )
-                for query, order in (
-                    ({"status": ApprovalStatus.DECIDED.value}, _STATUS_CREATED_ORDER),
-                    (
-                        {"status": ApprovalStatus.PENDING.value, PARTIAL_READY: True},
-                        _CREATED_ORDER,
-                    ),
-                )
-            )
+                .sort(_CREATED_ORDER)
+                .limit(most)
+            ),
         )
-        return _without([*found[0], *found[1]], excluded)
+        return _without([*decided, *partial], excluded)
 
     async def abandoned(self, limit: int, *, excluded: Sequence[str] = ()) -> list[str]:
         """Ids of ``resuming`` records whose lease ran out: their worker died or lost the

@@ -361,6 +361,14 @@ def earliest(*moments: datetime | None) -> datetime | None:
     return min(known) if known else None
 
 
+def handed_on(known: PendingApproval | None, approval_id: str) -> PendingApproval | None:
+    """``known`` (a record a caller hands a transition with ``known=``), checked to be the
+    record named; ``ValueError`` if it is another."""
+    if known is not None and known.id != approval_id:
+        raise ValueError(f"known= is record {known.id}, not {approval_id}")
+    return known
+
+
 def holds_state(record: PendingApproval) -> bool:
     """Whether ``record`` carries its state blob (a list or a plain ``get`` leaves it out)."""
     return record.state is not None and bool(record.state.data)

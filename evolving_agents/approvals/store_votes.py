@@ -32,6 +32,7 @@ from evolving_agents.approvals.records import (
     ApprovalRecords,
     as_bson,
     audit,
+    handed_on,
     holds_state,
     unchanged_since,
 )
@@ -122,11 +123,8 @@ def current_known(
 ) -> PendingApproval | None:
     """``known``, if a vote may be tried on it without reading: the same record, pending, and
     with no call past its deadline (a read expires those first, and so must this vote)."""
-    if known is None:
-        return None
-    if known.id != approval_id:
-        raise ValueError(f"known= is record {known.id}, not {approval_id}")
-    if known.status is not ApprovalStatus.PENDING or is_overdue(known, now):
+    known = handed_on(known, approval_id)
+    if known is None or known.status is not ApprovalStatus.PENDING or is_overdue(known, now):
         return None
     return known
 

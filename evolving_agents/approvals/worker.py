@@ -316,6 +316,7 @@ class ResumeWorker:
             self._oldest_decided() if stale else _none(),
         )
         chosen = [Ready(approval_id) for approval_id in abandoned]
+        taken = set(abandoned)  # the ids in chosen
         refreshes = 0
         while len(chosen) < free:
             if stale or not self._candidates or time.monotonic() > self._candidates_until:
@@ -331,7 +332,6 @@ class ResumeWorker:
                     fresh = await self._oldest_decided()
                 stale = False
                 # What this search already chose is still decided: found again, it is not new.
-                taken = {ready.approval_id for ready in chosen}
                 self._candidates = [found for found in fresh if found not in taken]
                 self._candidates_until = time.monotonic() + self.max_poll_interval
                 if not self._candidates:
@@ -339,17 +339,19 @@ class ResumeWorker:
                         checked_abandoned = True
                         more = await self._abandoned(free - len(chosen))
                         chosen.extend(Ready(found) for found in more)
+                        taken.update(more)
                     self._queue_empty = not chosen
                     break
                 random.shuffle(self._candidates)
             approval_id = self._candidates.pop()
-            if approval_id in self._running or approval_id in self._skip_until:
+            if approval_id in taken or approval_id in self._running:
                 continue
-            if any(ready.approval_id == approval_id for ready in chosen):
+            if approval_id in self._skip_until:
                 continue
             ready = await self._queue.still_ready(approval_id)
             if ready is not None:
                 chosen.append(ready)
+                taken.add(approval_id)
         return chosen
 
     def _excluded(self) -> list[str]:

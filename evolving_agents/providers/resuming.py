@@ -40,7 +40,7 @@ from evolving_agents.approvals.models import (
     RunStatus,
     StoredState,
 )
-from evolving_agents.approvals.records import holds_state
+from evolving_agents.approvals.records import handed_on, holds_state
 from evolving_agents.approvals.store import PendingApprovalStore
 from evolving_agents.errors import ApprovalConflict, StateIntegrityError
 from evolving_agents.providers.agent_registry import AgentRegistry
@@ -255,11 +255,8 @@ class Resumer:
 def resumable_known(known: PendingApproval | None, approval_id: str) -> PendingApproval | None:
     """``known``, if a resume may start from it without reading: the same record, decided,
     with its state blob. Anything else (pending, claimed, read without its state) is read."""
-    if known is None:
-        return None
-    if known.id != approval_id:
-        raise ValueError(f"known= is record {known.id}, not {approval_id}")
-    if known.status is not ApprovalStatus.DECIDED or not holds_state(known):
+    known = handed_on(known, approval_id)
+    if known is None or known.status is not ApprovalStatus.DECIDED or not holds_state(known):
         return None
     return known
 
