@@ -18,7 +18,6 @@ outage. The first Ctrl-C or SIGTERM stops it within seconds (``inbox_server.py``
 
 from __future__ import annotations
 
-import errno
 import ipaddress
 import logging
 import socket
@@ -26,10 +25,9 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import typer
-from rich.markup import escape
 
 from evolving_agents.approvals.store import PendingApprovalStore
-from evolving_agents.cli.common import ExitCode, console, err_console, fail, fail_cleanly
+from evolving_agents.cli.common import ExitCode, console, err_console, fail_cleanly
 from evolving_agents.cli.connect import AppDirOption, provider_from_app
 from evolving_agents.cli.db import start_embedded
 from evolving_agents.cli.sockets import listen
@@ -84,7 +82,13 @@ def inbox(
             target, reviewers, poll_interval=poll_interval, webhooks=webhooks, settings=settings
         )
         start_embedded(web_app.state.inbox.database.client)  # the client the inbox reads
-    sock = _listen(host, port)
+        sock = listen(
+            host,
+            port,
+            taken="port {port} on {host} is taken: is another inbox running? Choose another "
+            "with --port",
+            refused="cannot listen on {host}:{port}: {reason}; check --host and --port",
+        )
     _announce(host, port, len(reviewers), app, webhooks)
     _run_server(web_app, sock, client)
 
@@ -127,23 +131,6 @@ def _announce(
         f"{', resuming with ' + app if app else ''}"
         f"{', webhooks to ' + webhooks.url if webhooks is not None else ''}); Ctrl-C stops"
     )
-
-
-def _listen(host: str, port: int) -> socket.socket:
-    try:
-        return listen(host, port)
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            raise fail(
-                f"port {port} on {escape(host)} is taken: is another inbox running? "
-                "Choose another with --port",
-                ExitCode.PORT_IN_USE,
-            ) from None
-        reason = exc.strerror or str(exc)
-        raise fail(
-            f"cannot listen on {escape(host)}:{port}: {escape(reason)}; check --host and --port",
-            ExitCode.CONFIG,
-        ) from None
 
 
 def _run_server(web_app: FastAPI, sock: socket.socket, client: MongoDBClient) -> None:

@@ -31,6 +31,8 @@ from evolving_agents.storage.mongodb_client import MongoDBClient
 
 # How long requests in flight at a stop may still take; a hung one is cancelled after it.
 GRACE_SECONDS = 2
+
+
 def serve(
     app: FastAPI, sock: socket.socket, client: MongoDBClient, *, on_stop: Callable[[], None]
 ) -> bool:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import socket
 from collections.abc import AsyncIterator, Iterator
 
@@ -29,10 +28,9 @@ from starlette.routing import Route
 
 from evolving_agents.approvals.store import PendingApprovalStore
 from evolving_agents.cli.sockets import listen
-from evolving_agents.errors import ConfigurationError, PortInUse
 from evolving_agents.storage.outage import cancel_and_wait
 from evolving_agents.telemetry import PrometheusExport
-from evolving_agents.web.metrics import answer_scrape
+from evolving_agents.web.scrape import answer_scrape
 
 _STOP_SECONDS = 2.0
 
@@ -56,20 +54,13 @@ class MetricsServer:
         cls, host: str, port: int, export: PrometheusExport, store: PendingApprovalStore
     ) -> MetricsServer:
         """Bind ``host:port`` now (0: any free port); ``PortInUse`` when it is taken."""
-        try:
-            sock = listen(host, port)
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise PortInUse(
-                    f"the metrics port {port} on {host} is taken: choose another with "
-                    "--metrics-port",
-                    host=host,
-                    port=port,
-                ) from None
-            raise ConfigurationError(
-                f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}; check "
-                "--metrics-host and --metrics-port"
-            ) from None
+        sock = listen(
+            host,
+            port,
+            taken="the metrics port {port} on {host} is taken: choose another with --metrics-port",
+            refused="cannot serve metrics on {host}:{port}: {reason}; check --metrics-host and "
+            "--metrics-port",
+        )
         return cls(sock, export, store)
 
     @property

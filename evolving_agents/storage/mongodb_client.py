@@ -98,9 +98,9 @@ class MongoDBClient:
         else:
             self.uri = uri or self._settings.mongodb_uri or _EMBEDDED
         self._database: AsyncDatabase[Document] | None = None
-        # name -> (the database it was taken from, the collection): a handle per use is
+        # name -> the collection of ``_database`` (cleared with it): a handle per use is
         # PyMongo's object construction on every command of the hot path.
-        self._collections: dict[str, tuple[Any, AsyncCollection[Document]]] = {}
+        self._collections: dict[str, AsyncCollection[Document]] = {}
         self._uri_in_use: str | None = None
         self._reachability: _Reachability | None = None
         self._watchdog: asyncio.Task[None] | None = None
@@ -147,10 +147,9 @@ class MongoDBClient:
         database is (a client that moved to a new embedded server gives new ones)."""
         db = self.db
         held = self._collections.get(name)
-        if held is None or held[0] is not db:
-            held = (db, db[name])
-            self._collections[name] = held
-        return held[1]
+        if held is None:
+            held = self._collections[name] = db[name]
+        return held
 
     async def ping(self) -> None:
         """Raise if the server does not answer."""
@@ -203,6 +202,7 @@ class MongoDBClient:
         )
         old, self._client = self._client, self._open(uri)
         self._database = None
+        self._collections.clear()
         # Closed, not left to retry a dead address forever: anything still holding one of its
         # collections then fails at once (and can take a fresh one). In the background,
         # since closing first tries to end its sessions on the dead address (up to the
@@ -235,6 +235,7 @@ class MongoDBClient:
                 await closing
         self._client = None
         self._database = None
+        self._collections.clear()
 
     def _connect(self) -> Any:
         if self.uri == MEMORY_URI:

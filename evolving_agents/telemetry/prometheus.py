@@ -44,7 +44,7 @@ PendingReader = Callable[[], Awaitable[Mapping[tuple[str, str], int]]]
 
 
 class PrometheusExport:
-    """The registry ``/metrics`` renders, and whether its meter provider is this package's."""
+    """The registry ``/metrics`` renders."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry

@@ -122,11 +122,8 @@ def _end(span: Span) -> None:
 @contextlib.contextmanager
 def _current_then_ended(span: Span) -> Iterator[Span]:
     """``span`` current in the block (an escaping exception recorded on it), then ended."""
-    try:
-        with trace.use_span(span, end_on_exit=False, record_exception=True):
-            yield span
-    finally:
-        _end(span)
+    with ending(span), current(span):
+        yield span
 
 
 @contextlib.contextmanager

@@ -19,18 +19,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 
-from evolving_agents.approvals.store import PendingApprovalStore
-from evolving_agents.telemetry import (
-    PrometheusExport,
-    prometheus_export,
-    scrape,
-    scrape_allowed,
-)
+from evolving_agents.telemetry import prometheus_export
 from evolving_agents.web.requests import inbox_of
+from evolving_agents.web.scrape import answer_scrape
 
 router = APIRouter()
-
-_TOKEN = "metrics need Authorization: Bearer <EAT_METRICS_TOKEN>\n"
 
 _OFF = (
     "metrics are off in this process: start the inbox with `eat inbox --metrics`, or call "
@@ -44,17 +37,3 @@ async def metrics_endpoint(request: Request) -> Response:
     if export is None:
         return PlainTextResponse(_OFF, status_code=404)
     return await answer_scrape(request, export, inbox_of(request).store)
-
-
-async def answer_scrape(
-    request: Request, export: PrometheusExport, store: PendingApprovalStore
-) -> Response:
-    """One scrape of ``export``, the pending gauge read from ``store``; a 401 without the
-    ``EAT_METRICS_TOKEN`` bearer when one is set. The worker's endpoint answers with it too."""
-    token = store.client.settings.metrics_token
-    if not scrape_allowed(request.headers.get("authorization"), token):
-        return PlainTextResponse(_TOKEN, status_code=401, headers={"WWW-Authenticate": "Bearer"})
-    body, content_type = await scrape(
-        export, store.pending_call_counts, accept=request.headers.get("accept")
-    )
-    return Response(content=body, headers={"content-type": content_type})
