@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 
 from evolving_agents import MongoDBClient, PendingApprovalStore
 from evolving_agents.approvals.models import PendingApproval, ReviewerKind, Verdict
+from evolving_agents.approvals.risk import risk_words
 from evolving_agents.approvals.rules import (
     HIGH_RISK,
     MEDIUM_RISK,
@@ -388,6 +389,14 @@ def test_the_inbox_badge_uses_the_bands() -> None:
         assert (shown.level, shown.score) == (level, score)
     declared = call.model_copy(update={"metadata": {"risk": " Critical "}})
     assert call_risk(declared).level == "critical"
+
+
+def test_messages_word_a_declared_risk_as_the_inbox_does() -> None:
+    call = make_record("a1").tool_calls[0].model_copy(update={"signal": None})
+    for declared, words in [("medium", "medium"), (" Critical ", "critical"), ("high", "high")]:
+        with_risk = call.model_copy(update={"metadata": {"risk": declared}})
+        assert risk_words(with_risk) == words == call_risk(with_risk).level
+    assert risk_words(call.model_copy(update={"metadata": {}})) == "unknown"
 
 
 # -- ToolMetadata ----------------------------------------------------------------------------------

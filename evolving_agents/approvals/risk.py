@@ -100,13 +100,17 @@ def known_risk(call: ToolCallRecord) -> float:
 def risk_words(call: ToolCallRecord) -> str:
     """A call's known risk as a message words it: the band of ``known_risk`` (so a tool
     declared high reads high whatever its score), with the decision layer's score beside it.
-    "unknown" when neither the decision layer nor the tool said anything."""
+    Without a score, the tool's own word for it when it declared one ("medium", "critical"),
+    as the inbox shows it. "unknown" when neither the decision layer nor the tool said
+    anything."""
     scored = call.signal is not None and "risk" in call.signal
-    if not scored and call.metadata.get("risk") is None:
+    declared = call.metadata.get("risk")
+    if not scored and declared is None:
         return "unknown"
     band = risk_band(known_risk(call)).value
     if not scored:
-        return band
+        label = declared.strip().lower() if isinstance(declared, str) else ""
+        return label or band
     score = signal_risk(call.signal)
     if risk_band(score).value == band:
         return f"{band} {score:.2f}"
