@@ -192,7 +192,7 @@ def _summary(record: PendingApproval) -> str:
 def _call_blocks(
     record: PendingApproval, index: int, call: ToolCallRecord, *, numbered: bool
 ) -> list[dict[str, Any]]:
-    shown, arguments, signal, suggestion = call_texts(record, index, call, numbered=numbered)
+    shown, arguments, signal, suggestion = call_texts(index, call, numbered=numbered)
     blocks: list[dict[str, Any]] = [{"type": "divider"}, section(shown)]
     if signal:
         blocks.append(section(signal))

@@ -2,7 +2,7 @@
 
 ::
 
-    shown, arguments, signal, suggestion = call_texts(record, index, call, numbered=False)
+    shown, arguments, signal, suggestion = call_texts(index, call, numbered=False)
     arguments.complete          # False: something of what would run was cut or left out
     fully_shown(record, call)   # (arguments whole, suggestion whole): what Slack may approve
 
@@ -48,17 +48,16 @@ class Shown:
     def __init__(self) -> None:
         self.complete = True
 
-    def fits(self, text: str, limit: int) -> bool:
+    def fits(self, text: str, limit: int) -> None:
         if len(text) > limit:
             self.complete = False
-        return self.complete
 
     def code(self, text: str, limit: int = CODE_CHARS) -> str:
         self.fits(escape(text), limit)
         return code(text, limit)
 
     def inline(self, text: str, limit: int = 200) -> str:
-        if " ".join(text.split()) != text:
+        if one_line(text) != text:
             self.complete = False
         self.fits(escape(text), limit)
         return inline(text, limit)
@@ -69,7 +68,7 @@ class Shown:
 
 
 def call_texts(
-    record: PendingApproval, index: int, call: ToolCallRecord, *, numbered: bool
+    index: int, call: ToolCallRecord, *, numbered: bool
 ) -> tuple[str, Shown, str, Shown]:
     """A call's section (title and arguments) and its signal's text, each with whether it
     was shown whole."""
@@ -89,9 +88,7 @@ def fully_shown(record: PendingApproval, call: ToolCallRecord) -> tuple[bool, bo
     """Whether the record's message shows ``call``'s arguments whole, and its suggestion
     whole: what may be approved from Slack (``web/slack.py`` asks again at each click)."""
     index = next(i for i, each in enumerate(record.tool_calls) if each.call_id == call.call_id)
-    _, arguments, _, suggestion = call_texts(
-        record, index, call, numbered=len(record.tool_calls) > 1
-    )
+    _, arguments, _, suggestion = call_texts(index, call, numbered=len(record.tool_calls) > 1)
     return arguments.complete, arguments.complete and suggestion.complete
 
 

@@ -19,6 +19,7 @@ from urllib.parse import parse_qs
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
+from evolving_agents.approvals.deadlines import call_expired_at, clock_time
 from evolving_agents.approvals.models import (
     PendingApproval,
     ToolCallRecord,
@@ -36,7 +37,6 @@ from evolving_agents.notify.slack_blocks import (
     ActionValue,
 )
 from evolving_agents.notify.slack_calls import TOO_LONG, fully_shown
-from evolving_agents.present.expired import call_expired_at, clock_time
 
 
 def payload_of(body: bytes) -> dict[str, Any] | None:
@@ -46,7 +46,6 @@ def payload_of(body: bytes) -> dict[str, Any] | None:
     except (UnicodeDecodeError, ValueError, KeyError, IndexError):
         return None
     return payload if isinstance(payload, dict) else None
-
 
 
 def verdict_of(action_id: str) -> Verdict | None:
