@@ -178,12 +178,14 @@ class SlackActions:
         reply = self._reply_to(payload)
         user = payloads.user_id(payload)
         value = ActionValue.decode(action.get("value"))
+        if value is None:
+            background.add_task(_quietly, "reply", reply, "This button is not one of this inbox's.")
+            return
         found = await self._clicked_call(value, user)
         if isinstance(found, str):
             background.add_task(_quietly, "reply", reply, found)
             return
         reviewer, record, call = found
-        assert value is not None  # _clicked_call refused a button that is not ours
         where = payloads.clicked_message(payload)
         refusal = payloads.refusal(record, call, reviewer, verdict, value)
         suggested: dict[str, Any] | None = None
@@ -256,13 +258,10 @@ class SlackActions:
         if not reason:
             return payloads.dialog_error("Say why you reject it: the agent reads your message.")
         user = payloads.user_id(payload)
-        reviewer = self.inbox.reviewers.by_slack_user(user)
-        if reviewer is None:
-            return payloads.dialog_error(payloads.not_linked(user))
-        found = await self._call_of(value)
+        found = await self._clicked_call(value, user)
         if isinstance(found, str):
             return payloads.dialog_error(found)
-        record, call = found
+        reviewer, record, call = found
         channel, ts = origin.get("channel"), origin.get("ts")
         where = (channel, ts) if isinstance(channel, str) and isinstance(ts, str) else None
         refusal = payloads.refusal(record, call, reviewer, Verdict.REJECTED, value)
@@ -279,11 +278,9 @@ class SlackActions:
     # -- the rules, the store ---------------------------------------------------------------
 
     async def _clicked_call(
-        self, value: ActionValue | None, user: str
+        self, value: ActionValue, user: str
     ) -> tuple[Reviewer, PendingApproval, ToolCallRecord] | str:
         """Who clicked, and the record and call their button names; or why nobody may."""
-        if value is None:
-            return "This button is not one of this inbox's."
         reviewer = self.inbox.reviewers.by_slack_user(user)
         if reviewer is None:
             return payloads.not_linked(user)
